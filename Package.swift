@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ModelPort",
+    products: [
+        .library(name: "ModelPort", targets: ["ModelPort"]),
+        .library(name: "ModelIR", targets: ["ModelIR"]),
+        .library(name: "KerasFormat", targets: ["KerasFormat"]),
+        .library(name: "HDF5", targets: ["HDF5"]),
+        .executable(name: "modelport", targets: ["modelport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CHDF5",
+            pkgConfig: "hdf5-serial",
+            providers: [.apt(["libhdf5-dev"])]
+        ),
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "ModelIR"),
+        .target(
+            name: "KerasFormat",
+            dependencies: ["ModelIR", "HDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
+        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat"]),
+        .executableTarget(
+            name: "modelport",
+            dependencies: ["ModelPort", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+        .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),
+        .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "ModelIR", "HDF5"]),
+        .testTarget(name: "ModelPortCLITests", dependencies: ["ModelPort"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,23 @@
+/// What went wrong in an HDF5 call, phrased for a user who named the file.
+public enum HDF5Error: Error, Equatable, CustomStringConvertible {
+    /// The file is missing, unreadable, not HDF5, or truncated.
+    case cannotOpen(file: String, reason: String)
+    case cannotCreate(file: String)
+    /// An object path that the file does not contain.
+    case notFound(file: String, path: String)
+    /// A datatype this wrapper does not read (compound, reference, …).
+    case unsupportedType(file: String, path: String, detail: String)
+    case readFailed(file: String, path: String)
+    case writeFailed(file: String, path: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(file, reason): return "\(file): \(reason)"
+        case let .cannotCreate(file): return "\(file): cannot create the HDF5 file"
+        case let .notFound(file, path): return "\(file): no HDF5 object at '\(path)'"
+        case let .unsupportedType(file, path, detail): return "\(file): '\(path)' has an unsupported HDF5 type (\(detail))"
+        case let .readFailed(file, path): return "\(file): cannot read '\(path)' (the file may be truncated or damaged)"
+        case let .writeFailed(file, path): return "\(file): cannot write '\(path)'"
+        }
+    }
+}

@@ -1,0 +1,68 @@
+/// Elementwise activation functions, with Keras' parameters and definitions.
+public enum Activation: Hashable, Sendable, Codable {
+    case linear
+    /// Keras `ReLU`: `max_value` caps it, `negative_slope` leaks below `threshold`.
+    case relu(maxValue: Float? = nil, negativeSlope: Float = 0, threshold: Float = 0)
+    case leakyRelu(alpha: Float)
+    case elu(alpha: Float)
+    case selu
+    case sigmoid
+    /// Keras: `relu6(x + 3) / 6` (Keras 3) — Keras 2 used `clip(0.2x + 0.5)`, stored as `slope`/`offset`.
+    case hardSigmoid(slope: Float, offset: Float)
+    /// `x * relu6(x + 3) / 6`.
+    case hardSwish
+    case tanh
+    case softplus
+    case softsign
+    /// `x * sigmoid(x)`.
+    case swish
+    /// `approximate` selects the tanh form.
+    case gelu(approximate: Bool)
+    case exponential
+    case softmax(axis: Int)
+    case logSoftmax(axis: Int)
+
+    public static let relu6 = Activation.relu(maxValue: 6)
+    public static let plainRelu = Activation.relu()
+
+    /// The Keras activation name for this function.
+    public var kerasName: String {
+        switch self {
+        case .linear: return "linear"
+        case .relu(let m, let s, let t):
+            if m == 6, s == 0, t == 0 { return "relu6" }
+            return "relu"
+        case .leakyRelu: return "leaky_relu"
+        case .elu: return "elu"
+        case .selu: return "selu"
+        case .sigmoid: return "sigmoid"
+        case .hardSigmoid: return "hard_sigmoid"
+        case .hardSwish: return "hard_swish"
+        case .tanh: return "tanh"
+        case .softplus: return "softplus"
+        case .softsign: return "softsign"
+        case .swish: return "swish"
+        case .gelu: return "gelu"
+        case .exponential: return "exponential"
+        case .softmax: return "softmax"
+        case .logSoftmax: return "log_softmax"
+        }
+    }
+}
+
+/// Elementwise functions of one tensor that are not activations (from TFOpLambda / ONNX).
+public enum UnaryFunction: String, Sendable, Codable {
+    case negate, abs, sqrt, rsqrt, square, exp, log, reciprocal, floor, ceil, round, erf, sign
+}
+
+/// Elementwise functions of several broadcast tensors.
+public enum ElementwiseFunction: String, Sendable, Codable {
+    case add, subtract, multiply, divide, maximum, minimum, power
+    /// The mean of the operands (Keras `Average`).
+    case average
+}
+
+/// Reductions over axes.
+public enum ReduceFunction: String, Sendable, Codable {
+    case mean, sum, max, min, prod
+}

@@ -1,0 +1,117 @@
+/// A named tensor the graph reads from outside: a model input.
+public struct ValueInfo: Hashable, Sendable, Codable {
+    public var name: String
+    public var shape: Shape
+    public var dtype: DType
+    public init(name: String, shape: Shape, dtype: DType = .float32) {
+        self.name = name; self.shape = shape; self.dtype = dtype
+    }
+}
+
+/// A weight or constant tensor the graph owns.
+public struct Parameter: Equatable, Sendable {
+    public var name: String
+    public var tensor: Tensor
+    /// Whether training updates it (false for BN moving statistics, frozen layers, constants).
+    public var trainable: Bool
+    /// The source layer that owns it, when there is one.
+    public var layer: String?
+    /// The name the source file gives it (`conv2d/kernel:0`, `vars/0`), kept for saving back.
+    public var sourceName: String?
+
+    public init(name: String, tensor: Tensor, trainable: Bool, layer: String? = nil, sourceName: String? = nil) {
+        self.name = name; self.tensor = tensor; self.trainable = trainable
+        self.layer = layer; self.sourceName = sourceName
+    }
+}
+
+/// One operation applied to named values, producing named values.
+public struct Node: Hashable, Sendable {
+    /// Unique within the graph.
+    public var name: String
+    public var op: Op
+    /// Value or parameter names; "" marks an absent optional input.
+    public var inputs: [String]
+    public var outputs: [String]
+    /// The source layer this node implements (a Keras layer name); the node that produces
+    /// the layer's output carries it so per-layer validation can find it.
+    public var layer: String?
+
+    public init(name: String, op: Op, inputs: [String], outputs: [String], layer: String? = nil) {
+        self.name = name; self.op = op; self.inputs = inputs; self.outputs = outputs; self.layer = layer
+    }
+}
+
+/// A layer as the source framework shows it: what `model.summary()` lists. Nodes implement
+/// layers; this keeps the user's view (classes, nesting, inbound layers, owned weights).
+public struct SourceLayer: Hashable, Sendable {
+    public var name: String
+    /// The framework's class name (`Conv2D`, `Functional`, `TFOpLambda`).
+    public var className: String
+    /// The nested model that contains this layer, or nil for a top-level layer.
+    public var parent: String?
+    /// Layers feeding it at its first call.
+    public var inbound: [String]
+    /// Values it produces at its first call (several for a multi-output model).
+    public var outputs: [String]
+    /// Parameters it owns directly (a nested model owns none; its layers do).
+    public var parameters: [String]
+    /// Whether `model.layers` lists it (a Sequential model's implicit InputLayer is hidden).
+    public var listed: Bool
+
+    public init(name: String, className: String, parent: String? = nil, inbound: [String] = [], outputs: [String] = [], parameters: [String] = [], listed: Bool = true) {
+        self.name = name; self.className = className; self.parent = parent; self.inbound = inbound
+        self.outputs = outputs; self.parameters = parameters; self.listed = listed
+    }
+}
+
+/// What the source file says about the model beyond its graph.
+public struct ModelMetadata: Equatable, Sendable {
+    /// `keras-h5`, `keras-h5-weights`, `keras-v3`, `keras-v3-weights`, `onnx`.
+    public var format: String = ""
+    public var modelName: String = ""
+    /// `Sequential`, `Functional`, …
+    public var modelClass: String = ""
+    public var frameworkVersion: String?
+    public var backend: String?
+    /// Loss, optimizer and metrics, as the framework's JSON gives them.
+    public var trainingConfig: JSONValue?
+    /// Anything else worth keeping verbatim (the config JSON, metadata.json).
+    public var extra: [String: String] = [:]
+    public init() {}
+}
+
+/// A computation graph: inputs, parameters, nodes in topological order, outputs.
+public struct Graph: Sendable {
+    public var inputs: [ValueInfo] = []
+    public var outputs: [String] = []
+    public var nodes: [Node] = []
+    /// Parameters in the order the source declares them.
+    public var parameters: [Parameter] = []
+    public var layers: [SourceLayer] = []
+    public var metadata = ModelMetadata()
+
+    public init() {}
+
+    public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
+
+    public func parameterIndex() -> [String: Int] {
+        Dictionary(parameters.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
+    public var trainableParameterCount: Int { parameters.filter(\.trainable).reduce(0) { $0 + $1.tensor.count } }
+
+    /// Parameters owned by a layer and, for a nested model, by every layer inside it.
+    public func parameters(ofLayer name: String) -> [Parameter] {
+        var owned = Set<String>()
+        var frontier = [name]
+        var seen = Set<String>()
+        while let layerName = frontier.popLast() {
+            guard seen.insert(layerName).inserted else { continue }
+            for layer in layers where layer.name == layerName { owned.formUnion(layer.parameters) }
+            for layer in layers where layer.parent == layerName { frontier.append(layer.name) }
+        }
+        return parameters.filter { owned.contains($0.name) }
+    }
+}

@@ -1,0 +1,172 @@
+/// Attributes of a convolution (Keras Conv1D/Conv2D/Conv3D, ONNX Conv).
+///
+/// Inputs: `x`, `kernel`, optional `bias`. The kernel is stored as the source framework
+/// keeps it (`kernelLayout`), so weights round-trip unchanged.
+public struct Convolution: Hashable, Sendable, Codable {
+    public enum KernelLayout: String, Hashable, Sendable, Codable {
+        /// Keras: spatial…, in/groups, out (`HWIO`).
+        case spatialInOut
+        /// ONNX: out, in/groups, spatial… (`OIHW`).
+        case outInSpatial
+    }
+    public var filters: Int
+    public var kernelSize: [Int]
+    public var strides: [Int]
+    public var dilations: [Int]
+    public var padding: Padding
+    public var layout: Layout
+    public var groups: Int
+    public var kernelLayout: KernelLayout
+
+    public init(filters: Int, kernelSize: [Int], strides: [Int], dilations: [Int], padding: Padding,
+                layout: Layout, groups: Int = 1, kernelLayout: KernelLayout = .spatialInOut) {
+        self.filters = filters; self.kernelSize = kernelSize; self.strides = strides
+        self.dilations = dilations; self.padding = padding; self.layout = layout
+        self.groups = groups; self.kernelLayout = kernelLayout
+    }
+    public var spatialRank: Int { kernelSize.count }
+}
+
+/// Attributes of a depthwise convolution (Keras DepthwiseConv2D, the first half of
+/// SeparableConv2D). Inputs: `x`, `kernel` (`kh, kw, channels, multiplier`), optional `bias`.
+public struct DepthwiseConvolution: Hashable, Sendable, Codable {
+    public var kernelSize: [Int]
+    public var strides: [Int]
+    public var dilations: [Int]
+    public var padding: Padding
+    public var layout: Layout
+    public var depthMultiplier: Int
+
+    public init(kernelSize: [Int], strides: [Int], dilations: [Int], padding: Padding, layout: Layout, depthMultiplier: Int) {
+        self.kernelSize = kernelSize; self.strides = strides; self.dilations = dilations
+        self.padding = padding; self.layout = layout; self.depthMultiplier = depthMultiplier
+    }
+}
+
+/// Attributes of a transposed convolution (Keras Conv2DTranspose). Inputs: `x`, `kernel`
+/// (Keras: `kh, kw, out, in`), optional `bias`.
+public struct TransposedConvolution: Hashable, Sendable, Codable {
+    public var filters: Int
+    public var kernelSize: [Int]
+    public var strides: [Int]
+    public var dilations: [Int]
+    /// `valid` or `sameUpper` as Keras means them for the forward convolution.
+    public var padding: Padding
+    public var outputPadding: [Int]?
+    public var layout: Layout
+
+    public init(filters: Int, kernelSize: [Int], strides: [Int], dilations: [Int], padding: Padding, outputPadding: [Int]?, layout: Layout) {
+        self.filters = filters; self.kernelSize = kernelSize; self.strides = strides; self.dilations = dilations
+        self.padding = padding; self.outputPadding = outputPadding; self.layout = layout
+    }
+
+    /// Keras' `deconv_output_length`.
+    public func outputLength(axis: Int, input: Int?) -> Int? {
+        guard let input else { return nil }
+        let k = (kernelSize[axis] - 1) * dilations[axis] + 1
+        let s = strides[axis]
+        if let op = outputPadding {
+            let pad: Int
+            switch padding {
+            case .valid: pad = 0
+            case .explicit(let p): pad = p[axis]
+            default: pad = k / 2
+            }
+            return (input - 1) * s + k - 2 * pad + op[axis]
+        }
+        switch padding {
+        case .valid: return input * s + max(k - s, 0)
+        case .explicit(let p): return (input - 1) * s + k - p[axis] - p[kernelSize.count + axis]
+        default: return input * s
+        }
+    }
+}
+
+/// Attributes of max or average pooling.
+public struct Pooling: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable { case max, average }
+    public var kind: Kind
+    public var poolSize: [Int]
+    public var strides: [Int]
+    public var padding: Padding
+    public var layout: Layout
+    /// ONNX AveragePool's `count_include_pad`; Keras never counts padding.
+    public var countIncludePad: Bool
+
+    public init(kind: Kind, poolSize: [Int], strides: [Int], padding: Padding, layout: Layout, countIncludePad: Bool = false) {
+        self.kind = kind; self.poolSize = poolSize; self.strides = strides
+        self.padding = padding; self.layout = layout; self.countIncludePad = countIncludePad
+    }
+}
+
+/// The operations of the graph IR. Each case carries its typed attributes; tensors a node
+/// reads (data and weights alike) are its inputs, in the order each case documents. An
+/// empty input name stands for an optional input that is absent.
+public enum Op: Hashable, Sendable, Codable {
+    /// `x · kernel + bias` over the last axis. Inputs: x, kernel `[in, units]`, bias?.
+    case dense(units: Int)
+    case convolution(Convolution)
+    case depthwiseConvolution(DepthwiseConvolution)
+    case transposedConvolution(TransposedConvolution)
+    case pooling(Pooling)
+    /// Mean or max over every spatial axis.
+    case globalPooling(kind: Pooling.Kind, layout: Layout, keepDims: Bool)
+    /// Inputs: x, gamma?, beta?, moving mean, moving variance. Inference uses the moving
+    /// statistics; training (a later pass) uses the batch's and updates them with `momentum`.
+    case batchNormalization(axis: Int, epsilon: Float, momentum: Float)
+    /// Inputs: x, gamma?, beta?. Normalises over `axes`.
+    case layerNormalization(axes: [Int], epsilon: Float)
+    case activation(Activation)
+    /// Inputs: x, alpha (broadcast over `sharedAxes`, batch excluded).
+    case prelu(sharedAxes: [Int])
+    /// Identity at inference: Dropout, SpatialDropout, GaussianNoise, GaussianDropout.
+    case dropout(kind: String, rate: Float)
+    /// Collapses every axis after the batch; channels-first input is first made channels-last, as Keras does.
+    case flatten(layout: Layout)
+    /// Target shape after the batch axis; one entry may be -1.
+    case reshape(targetShape: [Int])
+    /// Full permutation, batch axis included.
+    case transpose(permutation: [Int])
+    /// `(begin, end)` zero pads per spatial axis.
+    case zeroPadding(pads: [[Int]], layout: Layout)
+    /// `(begin, end)` crops per spatial axis.
+    case cropping(crops: [[Int]], layout: Layout)
+    case upSampling(size: [Int], interpolation: String, layout: Layout)
+    /// `x * scale + offset`.
+    case rescaling(scale: Float, offset: Float)
+    case elementwise(ElementwiseFunction)
+    case unary(UnaryFunction)
+    case reduce(ReduceFunction, axes: [Int], keepDims: Bool)
+    case concatenate(axis: Int)
+    /// Passes its input through (an InputLayer called on a tensor, an inlined model boundary).
+    case identity
+
+    /// The name a Keras user would recognise, used in printouts.
+    public var displayName: String {
+        switch self {
+        case .dense: return "Dense"
+        case .convolution(let c): return "Conv\(c.kernelSize.count)D"
+        case .depthwiseConvolution(let c): return "DepthwiseConv\(c.kernelSize.count)D"
+        case .transposedConvolution(let c): return "Conv\(c.kernelSize.count)DTranspose"
+        case .pooling(let p): return (p.kind == .max ? "MaxPooling" : "AveragePooling") + "\(p.poolSize.count)D"
+        case .globalPooling(let k, _, _): return k == .max ? "GlobalMaxPooling" : "GlobalAveragePooling"
+        case .batchNormalization: return "BatchNormalization"
+        case .layerNormalization: return "LayerNormalization"
+        case .activation(let a): return "Activation(\(a.kerasName))"
+        case .prelu: return "PReLU"
+        case .dropout(let kind, _): return kind
+        case .flatten: return "Flatten"
+        case .reshape: return "Reshape"
+        case .transpose: return "Transpose"
+        case .zeroPadding: return "ZeroPadding"
+        case .cropping: return "Cropping"
+        case .upSampling: return "UpSampling"
+        case .rescaling: return "Rescaling"
+        case .elementwise(let f): return f.rawValue.capitalized
+        case .unary(let f): return f.rawValue.capitalized
+        case .reduce(let f, _, _): return "Reduce" + f.rawValue.capitalized
+        case .concatenate: return "Concatenate"
+        case .identity: return "Identity"
+        }
+    }
+}

@@ -1,0 +1,204 @@
+/// Why an op cannot take the shapes it was given.
+public struct ShapeError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Op {
+    /// Output shapes for the given input shapes (an absent optional input is `nil`).
+    public func outputShapes(_ inputs: [Shape?]) throws(ShapeError) -> [Shape] {
+        guard let x = inputs.first ?? nil else { throw ShapeError("the first input is missing") }
+        func param(_ i: Int) -> Shape? { i < inputs.count ? inputs[i] : nil }
+        func same(_ a: Int?, _ b: Int?) -> Bool { a == nil || b == nil || a == b }
+
+        switch self {
+        case .dense(let units):
+            guard x.rank >= 2 else { throw ShapeError("Dense needs an input of rank >= 2, got \(x)") }
+            if let k = param(1) {
+                guard k.rank == 2, same(k[0], x.dims.last!), k[1] == units else {
+                    throw ShapeError("Dense kernel \(k) does not fit input \(x) and \(units) units")
+                }
+            }
+            if let b = param(2), b.dims != [units] { throw ShapeError("Dense bias \(b) does not fit \(units) units") }
+            return [Shape(x.dims.dropLast() + [units])]
+
+        case .convolution(let c):
+            let sr = c.spatialRank
+            guard x.rank == sr + 2 else { throw ShapeError("Conv\(sr)D needs a rank-\(sr + 2) input, got \(x)") }
+            let ca = c.layout.channelAxis(rank: x.rank)
+            if let k = param(1) {
+                let (spatial, inAxis, outAxis) = c.kernelLayout == .spatialInOut ? (Array(0..<sr), sr, sr + 1) : (Array(2..<(sr + 2)), 1, 0)
+                guard k.rank == sr + 2, spatial.map({ k[$0] }) == c.kernelSize.map({ Optional($0) }), k[outAxis] == c.filters,
+                      same(k[inAxis].map { $0 * c.groups }, x[ca]) else {
+                    throw ShapeError("convolution kernel \(k) does not fit input \(x) (\(c.filters) filters, kernel \(c.kernelSize), groups \(c.groups))")
+                }
+            }
+            if let b = param(2), b.dims != [c.filters] { throw ShapeError("convolution bias \(b) does not fit \(c.filters) filters") }
+            var out = x
+            for (i, axis) in c.layout.spatialAxes(rank: x.rank).enumerated() {
+                out[axis] = c.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: c.kernelSize[i], stride: c.strides[i], dilation: c.dilations[i])
+            }
+            out[ca] = c.filters
+            return [out]
+
+        case .depthwiseConvolution(let c):
+            let sr = c.kernelSize.count
+            guard x.rank == sr + 2 else { throw ShapeError("DepthwiseConv\(sr)D needs a rank-\(sr + 2) input, got \(x)") }
+            let ca = c.layout.channelAxis(rank: x.rank)
+            if let k = param(1) {
+                guard k.rank == sr + 2, Array(k.dims.prefix(sr)) == c.kernelSize.map({ Optional($0) }), same(k[sr], x[ca]), k[sr + 1] == c.depthMultiplier else {
+                    throw ShapeError("depthwise kernel \(k) does not fit input \(x)")
+                }
+            }
+            var out = x
+            for (i, axis) in c.layout.spatialAxes(rank: x.rank).enumerated() {
+                out[axis] = c.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: c.kernelSize[i], stride: c.strides[i], dilation: c.dilations[i])
+            }
+            out[ca] = x[ca].map { $0 * c.depthMultiplier }
+            if let b = param(2), let channels = out[ca], b.dims != [channels] { throw ShapeError("depthwise bias \(b) does not fit \(channels) channels") }
+            return [out]
+
+        case .transposedConvolution(let c):
+            let sr = c.kernelSize.count
+            guard x.rank == sr + 2 else { throw ShapeError("Conv\(sr)DTranspose needs a rank-\(sr + 2) input, got \(x)") }
+            let ca = c.layout.channelAxis(rank: x.rank)
+            if let k = param(1) {
+                guard k.rank == sr + 2, Array(k.dims.prefix(sr)) == c.kernelSize.map({ Optional($0) }), k[sr] == c.filters, same(k[sr + 1], x[ca]) else {
+                    throw ShapeError("transposed-convolution kernel \(k) does not fit input \(x) and \(c.filters) filters")
+                }
+            }
+            var out = x
+            for (i, axis) in c.layout.spatialAxes(rank: x.rank).enumerated() { out[axis] = c.outputLength(axis: i, input: x[axis]) }
+            out[ca] = c.filters
+            return [out]
+
+        case .pooling(let p):
+            let sr = p.poolSize.count
+            guard x.rank == sr + 2 else { throw ShapeError("pooling over \(sr) axes needs a rank-\(sr + 2) input, got \(x)") }
+            var out = x
+            for (i, axis) in p.layout.spatialAxes(rank: x.rank).enumerated() {
+                out[axis] = p.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: p.poolSize[i], stride: p.strides[i])
+                if out[axis] == 0 { throw ShapeError("pool size \(p.poolSize) is larger than the input \(x)") }
+            }
+            return [out]
+
+        case .globalPooling(_, let layout, let keepDims):
+            guard x.rank >= 3 else { throw ShapeError("global pooling needs a rank >= 3 input, got \(x)") }
+            let ca = layout.channelAxis(rank: x.rank)
+            if keepDims {
+                var out = x
+                for axis in layout.spatialAxes(rank: x.rank) { out[axis] = 1 }
+                return [out]
+            }
+            return [Shape([x[0], x[ca]])]
+
+        case .batchNormalization(let axis, _, _):
+            guard let a = x.axis(axis) else { throw ShapeError("axis \(axis) is out of range for \(x)") }
+            for i in 1..<inputs.count {
+                if let p = inputs[i], !(p.rank == 1 && same(p[0], x[a])) {
+                    throw ShapeError("BatchNormalization parameter \(p) does not fit \(x[a].map(String.init) ?? "?") features")
+                }
+            }
+            return [x]
+
+        case .layerNormalization(let axes, _):
+            for a in axes where x.axis(a) == nil { throw ShapeError("axis \(a) is out of range for \(x)") }
+            return [x]
+
+        case .activation(let a):
+            switch a {
+            case .softmax(let axis), .logSoftmax(let axis):
+                guard x.axis(axis) != nil else { throw ShapeError("softmax axis \(axis) is out of range for \(x)") }
+            default: break
+            }
+            return [x]
+
+        case .prelu, .dropout, .rescaling, .unary, .identity:
+            return [x]
+
+        case .flatten:
+            return [Shape([x[0], x.sampleElementCount])]
+
+        case .reshape(let target):
+            let known = target.filter { $0 != -1 }.reduce(1, *)
+            guard target.filter({ $0 == -1 }).count <= 1, known > 0 || target.contains(0) else { throw ShapeError("invalid target shape \(target)") }
+            var out: [Int?] = target.map { $0 == -1 ? nil : $0 }
+            if let n = x.sampleElementCount {
+                if let wild = target.firstIndex(of: -1) {
+                    guard n % known == 0 else { throw ShapeError("cannot reshape \(x) to \(target)") }
+                    out[wild] = n / known
+                } else if n != known {
+                    throw ShapeError("cannot reshape \(x) (\(n) values per sample) to \(target) (\(known))")
+                }
+            }
+            return [Shape([x[0]] + out)]
+
+        case .transpose(let perm):
+            guard perm.count == x.rank, Set(perm) == Set(0..<x.rank) else { throw ShapeError("permutation \(perm) does not fit \(x)") }
+            return [Shape(perm.map { x[$0] })]
+
+        case .zeroPadding(let pads, let layout), .cropping(let pads, let layout):
+            let axes = layout.spatialAxes(rank: x.rank)
+            guard pads.count == axes.count, pads.allSatisfy({ $0.count == 2 }) else { throw ShapeError("padding \(pads) does not fit \(x)") }
+            var out = x
+            let sign = if case .cropping = self { -1 } else { 1 }
+            for (i, axis) in axes.enumerated() {
+                out[axis] = x[axis].map { $0 + sign * (pads[i][0] + pads[i][1]) }
+                if let d = out[axis], d <= 0 { throw ShapeError("cropping \(pads) leaves nothing of \(x)") }
+            }
+            return [out]
+
+        case .upSampling(let size, _, let layout):
+            let axes = layout.spatialAxes(rank: x.rank)
+            guard size.count == axes.count else { throw ShapeError("up-sampling size \(size) does not fit \(x)") }
+            var out = x
+            for (i, axis) in axes.enumerated() { out[axis] = x[axis].map { $0 * size[i] } }
+            return [out]
+
+        case .elementwise:
+            var result = x
+            for case let s? in inputs.dropFirst() { result = try broadcast(result, s) }
+            return [result]
+
+        case .reduce(_, let axes, let keepDims):
+            let normal = try axes.map { a throws(ShapeError) -> Int in
+                guard let n = x.axis(a) else { throw ShapeError("axis \(a) is out of range for \(x)") }
+                return n
+            }
+            let reduced = axes.isEmpty ? Set(0..<x.rank) : Set(normal)
+            if keepDims { return [Shape(x.dims.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element })] }
+            return [Shape(x.dims.enumerated().filter { !reduced.contains($0.offset) }.map(\.element))]
+
+        case .concatenate(let axis):
+            guard let a = x.axis(axis) else { throw ShapeError("axis \(axis) is out of range for \(x)") }
+            var out = x
+            for case let s? in inputs.dropFirst() {
+                guard s.rank == x.rank else { throw ShapeError("Concatenate inputs \(x) and \(s) differ in rank") }
+                for i in 0..<x.rank where i != a && !same(s[i], out[i]) {
+                    throw ShapeError("Concatenate inputs \(x) and \(s) differ outside axis \(axis)")
+                }
+                out[a] = out[a].flatMap { o in s[a].map { o + $0 } }
+            }
+            return [out]
+        }
+    }
+}
+
+/// numpy broadcasting of two shapes.
+public func broadcast(_ a: Shape, _ b: Shape) throws(ShapeError) -> Shape {
+    let rank = max(a.rank, b.rank)
+    let pa = [Int?](repeating: 1, count: rank - a.rank) + a.dims
+    let pb = [Int?](repeating: 1, count: rank - b.rank) + b.dims
+    var out: [Int?] = []
+    for (x, y) in zip(pa, pb) {
+        switch (x, y) {
+        case (1?, _): out.append(y)
+        case (_, 1?): out.append(x)
+        case let (x?, y?) where x == y: out.append(x)
+        case (nil, _), (_, nil): out.append(x ?? y)
+        default: throw ShapeError("shapes \(a) and \(b) cannot be broadcast together")
+        }
+    }
+    return Shape(out)
+}

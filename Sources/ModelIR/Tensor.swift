@@ -1,0 +1,62 @@
+import Foundation
+
+/// A dense, C-ordered array with a known shape and element type; its bytes are kept
+/// exactly as read so a round trip is bit-identical.
+public struct Tensor: Equatable, Sendable {
+    public var dtype: DType
+    public var shape: [Int]
+    /// Raw little-endian element bytes, `shape.product * dtype.byteCount` of them.
+    public var bytes: [UInt8]
+
+    public enum TensorError: Error, CustomStringConvertible {
+        case sizeMismatch(shape: [Int], dtype: DType, byteCount: Int)
+        public var description: String {
+            switch self {
+            case let .sizeMismatch(shape, dtype, n): return "a \(dtype) tensor of shape \(shape) needs \(shape.reduce(1, *) * dtype.byteCount) bytes, got \(n)"
+            }
+        }
+    }
+
+    public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
+        guard bytes.count == shape.reduce(1, *) * dtype.byteCount else {
+            throw TensorError.sizeMismatch(shape: shape, dtype: dtype, byteCount: bytes.count)
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    public init(shape: [Int], floats: [Float]) {
+        precondition(floats.count == shape.reduce(1, *), "element count must match the shape")
+        dtype = .float32
+        self.shape = shape
+        bytes = floats.withUnsafeBytes { Array($0) }
+    }
+
+    public init(scalar: Float) { self.init(shape: [], floats: [scalar]) }
+
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The elements converted to Float (float16/64 and integers are converted, bools become 0/1).
+    public func floats() -> [Float] {
+        switch dtype {
+        case .float32: return bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        case .float64: return bytes.withUnsafeBytes { $0.bindMemory(to: Double.self).map { Float($0) } }
+        case .float16: return bytes.withUnsafeBytes { $0.bindMemory(to: UInt16.self).map { Float(Float16(bitPattern: $0)) } }
+        case .int8: return bytes.map { Float(Int8(bitPattern: $0)) }
+        case .uint8, .bool: return bytes.map { Float($0) }
+        case .int16: return bytes.withUnsafeBytes { $0.bindMemory(to: Int16.self).map { Float($0) } }
+        case .uint16: return bytes.withUnsafeBytes { $0.bindMemory(to: UInt16.self).map { Float($0) } }
+        case .int32: return bytes.withUnsafeBytes { $0.bindMemory(to: Int32.self).map { Float($0) } }
+        case .uint32: return bytes.withUnsafeBytes { $0.bindMemory(to: UInt32.self).map { Float($0) } }
+        case .int64: return bytes.withUnsafeBytes { $0.bindMemory(to: Int64.self).map { Float($0) } }
+        case .uint64: return bytes.withUnsafeBytes { $0.bindMemory(to: UInt64.self).map { Float($0) } }
+        }
+    }
+
+    /// True when any floating-point element is NaN or infinite.
+    public var hasNonFinite: Bool {
+        guard dtype.isFloatingPoint else { return false }
+        return floats().contains { !$0.isFinite }
+    }
+}
