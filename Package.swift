@@ -34,7 +34,8 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "ModelIR", "HDF5"]),
-        .testTarget(name: "ModelPortCLITests", dependencies: ["ModelPort"]),
+        .testTarget(name: "ModelPortTests", dependencies: ["ModelPort", "ModelIR"]),
+        .testTarget(name: "ModelPortCLITests", dependencies: ["modelport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,10 +18,13 @@ public struct Parameter: Equatable, Sendable {
     public var layer: String?
     /// The name the source file gives it (`conv2d/kernel:0`, `vars/0`), kept for saving back.
     public var sourceName: String?
+    /// A constant operand written into the graph (`x * 2.0`), not a model weight: never
+    /// trained, not counted as a parameter.
+    public var isConstant: Bool
 
-    public init(name: String, tensor: Tensor, trainable: Bool, layer: String? = nil, sourceName: String? = nil) {
-        self.name = name; self.tensor = tensor; self.trainable = trainable
-        self.layer = layer; self.sourceName = sourceName
+    public init(name: String, tensor: Tensor, trainable: Bool, layer: String? = nil, sourceName: String? = nil, isConstant: Bool = false) {
+        self.name = name; self.tensor = tensor; self.trainable = trainable && !isConstant
+        self.layer = layer; self.sourceName = sourceName; self.isConstant = isConstant
     }
 }
 
@@ -99,7 +102,8 @@ public struct Graph: Sendable {
         Dictionary(parameters.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
+    /// Number of weight values (constants excluded), as Keras counts parameters.
+    public var parameterCount: Int { parameters.filter { !$0.isConstant }.reduce(0) { $0 + $1.tensor.count } }
     public var trainableParameterCount: Int { parameters.filter(\.trainable).reduce(0) { $0 + $1.tensor.count } }
 
     /// Parameters owned by a layer and, for a nested model, by every layer inside it.
@@ -112,6 +116,6 @@ public struct Graph: Sendable {
             for layer in layers where layer.name == layerName { owned.formUnion(layer.parameters) }
             for layer in layers where layer.parent == layerName { frontier.append(layer.name) }
         }
-        return parameters.filter { owned.contains($0.name) }
+        return parameters.filter { owned.contains($0.name) && !$0.isConstant }
     }
 }

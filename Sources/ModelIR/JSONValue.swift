@@ -202,3 +202,31 @@ struct JSONParser {
         return v
     }
 }
+
+extension JSONValue {
+    /// Indented JSON text with sorted keys; arrays of plain values stay on one line.
+    public func pretty(indent: String = "") -> String {
+        let inner = indent + "  "
+        switch self {
+        case .array(let a):
+            if a.isEmpty { return "[]" }
+            if a.allSatisfy({ $0.array == nil && $0.object == nil }) { return description }
+            return "[\n" + a.map { inner + $0.pretty(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+        case .object(let o):
+            if o.isEmpty { return "{}" }
+            return "{\n" + o.keys.sorted().map { "\(inner)\(JSONValue.quote($0)): \(o[$0]!.pretty(indent: inner))" }.joined(separator: ",\n") + "\n\(indent)}"
+        default:
+            return description
+        }
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { $1 }))
+    }
+}

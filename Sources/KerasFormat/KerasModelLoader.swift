@@ -1,0 +1,248 @@
+import Foundation
+import HDF5
+import ModelIR
+import ZIPFoundation
+
+/// The Keras file kinds ModelPort reads, told apart by content rather than extension.
+public enum KerasFileKind: String, Sendable {
+    /// Keras 2 `model.save('m.h5')`: config, weights and training config.
+    case kerasH5 = "keras-h5"
+    /// Keras 2 `model.save_weights('w.h5')`.
+    case kerasH5Weights = "keras-h5-weights"
+    /// Keras 3 `model.save('m.keras')`: a zip of config.json, metadata.json, model.weights.h5.
+    case kerasV3 = "keras-v3"
+    /// Keras 3 `model.save_weights('m.weights.h5')`.
+    case kerasV3Weights = "keras-v3-weights"
+    /// `model.to_json()`: an architecture without weights.
+    case kerasJSON = "keras-json"
+
+    public var holdsArchitecture: Bool { self == .kerasH5 || self == .kerasV3 || self == .kerasJSON }
+    public var holdsWeights: Bool { self != .kerasJSON }
+}
+
+/// Loads Keras models of every format into a ModelIR graph.
+///
+/// ```swift
+/// let graph = try KerasModelLoader.load("seed.h5")
+/// let graph = try KerasModelLoader.load("seed.weights.h5", architecture: "seed.keras")
+/// ```
+public enum KerasModelLoader {
+    /// Tells what kind of Keras file `path` is.
+    public static func detect(_ path: String) throws -> KerasFileKind {
+        guard FileManager.default.fileExists(atPath: path) else { throw KerasError.fileNotFound(path) }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw KerasError.unrecognizedFile(path, reason: "the file cannot be read")
+        }
+        let head = (try? handle.read(upToCount: 8)) ?? nil
+        try? handle.close()
+        guard let head, !head.isEmpty else { throw KerasError.unrecognizedFile(path, reason: "the file is empty") }
+        let bytes = [UInt8](head)
+        if bytes.starts(with: [0x50, 0x4B]) { return .kerasV3 }
+        if HDF5File.isHDF5(path) { return try classifyHDF5(path) }
+        if bytes.starts(with: [0x89, 0x48, 0x44, 0x46]) {
+            throw KerasError.unrecognizedFile(path, reason: "an HDF5 file that cannot be opened (truncated or damaged?)")
+        }
+        if let first = bytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{") { return .kerasJSON }
+        throw KerasError.unrecognizedFile(path, reason: "not a Keras model (expected an HDF5 .h5 file, a .keras zip archive or a JSON architecture)")
+    }
+
+    private static func classifyHDF5(_ path: String) throws -> KerasFileKind {
+        let root = try hdf5 { try HDF5File(reading: path).root }
+        if root.hasAttribute("model_config") { return .kerasH5 }
+        if root.hasAttribute("layer_names") || root.hasAttribute("layer_names0") { return .kerasH5Weights }
+        if root.kind(of: "layers") == .group || root.kind(of: "_layer_checkpoint_dependencies") == .group { return .kerasV3Weights }
+        throw KerasError.notAKerasFile(path, reason: "an HDF5 file without Keras structure: no model_config, layer_names or layers/ group")
+    }
+
+    /// Loads a model; weights-only files need `architecture` (a full model or JSON file).
+    public static func load(_ path: String, architecture: String? = nil) throws -> Graph {
+        let kind = try detect(path)
+        var graph: Graph
+        switch kind {
+        case .kerasH5:
+            let root = try hdf5 { try HDF5File(reading: path).root }
+            let config = try modelConfig(fromH5Root: root, file: path)
+            let weights = root.kind(of: "model_weights") == .group ? try hdf5 { try root.group("model_weights") } : root
+            graph = try build(config: config, file: path, weights: Keras2WeightSource(group: weights, file: path),
+                              flavour: flavour(of: config, version: try root.attribute("keras_version")?.stringValue))
+            graph.metadata.frameworkVersion = try hdf5 { try root.attribute("keras_version")?.stringValue }
+            graph.metadata.backend = try hdf5 { try root.attribute("backend")?.stringValue }
+            if let text = try hdf5({ try root.attribute("training_config")?.stringValue }) {
+                graph.metadata.trainingConfig = try? normalizedTrainingConfig(JSONValue(parsing: text))
+            }
+        case .kerasV3:
+            let archive = try KerasArchive(path: path)
+            defer { archive.removeTemporaryFiles() }
+            let weightsRoot = try hdf5 { try HDF5File(reading: archive.weightsPath).root }
+            graph = try build(config: archive.config, file: path, weights: Keras3WeightSource(root: weightsRoot, file: path), flavour: .keras3)
+            graph.metadata.frameworkVersion = archive.metadata?["keras_version"]?.string
+            graph.metadata.backend = "keras3"
+            if let compile = archive.config["compile_config"], !compile.isNull {
+                graph.metadata.trainingConfig = normalizedTrainingConfig(compile)
+            }
+        case .kerasH5Weights, .kerasV3Weights:
+            guard let architecture else { throw KerasError.needsArchitecture(path, kind: kind == .kerasH5Weights ? "Keras 2" : "Keras 3") }
+            let arch = try architectureConfig(architecture)
+            let root = try hdf5 { try HDF5File(reading: path).root }
+            let source: KerasWeightSource = kind == .kerasH5Weights ? Keras2WeightSource(group: root, file: path) : Keras3WeightSource(root: root, file: path)
+            graph = try build(config: arch.config, file: path, weights: source, flavour: arch.flavour)
+            graph.metadata.frameworkVersion = try hdf5 { try root.attribute("keras_version")?.stringValue } ?? arch.version
+            graph.metadata.backend = try hdf5 { try root.attribute("backend")?.stringValue }
+            graph.metadata.trainingConfig = arch.trainingConfig
+            graph.metadata.extra["architecture"] = architecture
+        case .kerasJSON:
+            throw KerasError.unrecognizedFile(path, reason: "a JSON architecture without weights; load the weights file with --architecture \(path)")
+        }
+        graph.metadata.format = kind.rawValue
+        return graph
+    }
+
+    static func build(config: JSONValue, file: String, weights: KerasWeightSource, flavour: KerasFlavour) throws -> Graph {
+        do {
+            return try KerasGraphBuilder(file: file, flavour: flavour, weights: weights).build(modelConfig: config)
+        } catch let e as HDF5Error {
+            throw KerasError.hdf5(e)
+        }
+    }
+
+    /// Runs HDF5 work, turning its errors into Keras errors.
+    static func hdf5<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as HDF5Error { throw KerasError.hdf5(e) }
+    }
+
+    static func modelConfig(fromH5Root root: HDF5Group, file: String) throws -> JSONValue {
+        guard let text = try hdf5({ try root.attribute("model_config")?.stringValue }) else {
+            throw KerasError.notAKerasFile(file, reason: "model_config is not a string")
+        }
+        do { return try JSONValue(parsing: text) } catch {
+            throw KerasError.invalidConfig(file, reason: "model_config is not valid JSON (\(error))")
+        }
+    }
+
+    static func flavour(of config: JSONValue, version: String?) -> KerasFlavour {
+        if let version { return version.hasPrefix("3") ? .keras3 : .keras2 }
+        return config["module"] != nil ? .keras3 : .keras2
+    }
+
+    struct Architecture {
+        var config: JSONValue
+        var flavour: KerasFlavour
+        var version: String?
+        var trainingConfig: JSONValue?
+    }
+
+    /// The model config held by an architecture file: a full `.h5`, a `.keras` or a JSON file.
+    static func architectureConfig(_ path: String) throws -> Architecture {
+        switch try detect(path) {
+        case .kerasH5:
+            let root = try hdf5 { try HDF5File(reading: path).root }
+            let config = try modelConfig(fromH5Root: root, file: path)
+            let version = try hdf5 { try root.attribute("keras_version")?.stringValue }
+            let training = try hdf5 { try root.attribute("training_config")?.stringValue }.flatMap { try? JSONValue(parsing: $0) }
+            return Architecture(config: config, flavour: flavour(of: config, version: version), version: version,
+                                trainingConfig: training.map(normalizedTrainingConfig))
+        case .kerasV3:
+            let archive = try KerasArchive(path: path, extractWeights: false)
+            defer { archive.removeTemporaryFiles() }
+            return Architecture(config: archive.config, flavour: .keras3, version: archive.metadata?["keras_version"]?.string,
+                                trainingConfig: archive.config["compile_config"].flatMap { $0.isNull ? nil : normalizedTrainingConfig($0) })
+        case .kerasJSON:
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw KerasError.unrecognizedFile(path, reason: "cannot read the file as UTF-8 text")
+            }
+            let config: JSONValue
+            do { config = try JSONValue(parsing: text) } catch {
+                throw KerasError.invalidConfig(path, reason: "not valid JSON (\(error))")
+            }
+            let version = config["keras_version"]?.string
+            return Architecture(config: config, flavour: flavour(of: config, version: version), version: version,
+                                trainingConfig: config["compile_config"].flatMap { $0.isNull ? nil : normalizedTrainingConfig($0) })
+        case .kerasH5Weights, .kerasV3Weights:
+            throw KerasError.unrecognizedFile(path, reason: "holds weights only and cannot serve as the architecture")
+        }
+    }
+}
+
+/// A `.keras` archive, with its weights extracted to a temporary file for libhdf5.
+struct KerasArchive {
+    let config: JSONValue
+    let metadata: JSONValue?
+    let weightsPath: String
+    private let temporaryDirectory: URL?
+
+    init(path: String, extractWeights: Bool = true) throws {
+        let archive: Archive
+        do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
+            throw KerasError.unrecognizedFile(path, reason: "not a readable zip archive (a .keras file is a zip; this one is truncated or damaged)")
+        }
+        func read(_ name: String) throws -> Data? {
+            guard let entry = archive[name] else { return nil }
+            var data = Data()
+            do { _ = try archive.extract(entry, skipCRC32: false) { data.append($0) } } catch {
+                throw KerasError.unrecognizedFile(path, reason: "cannot extract \(name) from the archive (truncated or damaged)")
+            }
+            return data
+        }
+        guard let configData = try read("config.json") else {
+            throw KerasError.notAKerasFile(path, reason: "the archive has no config.json")
+        }
+        do { config = try JSONValue(parsing: String(decoding: configData, as: UTF8.self)) } catch {
+            throw KerasError.invalidConfig(path, reason: "config.json is not valid JSON (\(error))")
+        }
+        metadata = try read("metadata.json").flatMap { try? JSONValue(parsing: String(decoding: $0, as: UTF8.self)) }
+        guard extractWeights else {
+            weightsPath = ""
+            temporaryDirectory = nil
+            return
+        }
+        guard let weights = try read("model.weights.h5") else {
+            throw KerasError.notAKerasFile(path, reason: "the archive has no model.weights.h5")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let file = dir.appendingPathComponent("model.weights.h5")
+            try weights.write(to: file)
+            weightsPath = file.path
+        } catch {
+            throw KerasError.unrecognizedFile(path, reason: "cannot extract the weights to a temporary file")
+        }
+        temporaryDirectory = dir
+    }
+
+    func removeTemporaryFiles() {
+        if let temporaryDirectory { try? FileManager.default.removeItem(at: temporaryDirectory) }
+    }
+}
+
+/// Keras 2's `training_config` and Keras 3's `compile_config` in one shape:
+/// `loss`, `optimizer` (class name), `learning_rate`, `optimizer_config`, `metrics` (names), `loss_weights`.
+func normalizedTrainingConfig(_ raw: JSONValue) -> JSONValue {
+    var out: [String: JSONValue] = [:]
+    out["loss"] = raw["loss"] ?? .null
+    let optimizer = raw["optimizer_config"] ?? raw["optimizer"]
+    if let optimizer {
+        if let name = optimizer.string {
+            out["optimizer"] = .string(name)
+        } else {
+            let className = optimizer["class_name"]?.string.map { String($0.split(separator: ">").last ?? "") }
+            out["optimizer"] = className.map(JSONValue.string) ?? .null
+            out["optimizer_config"] = optimizer["config"] ?? .null
+            if let lr = optimizer["config"]?["learning_rate"] { out["learning_rate"] = lr }
+        }
+    }
+    var metrics: [JSONValue] = []
+    func collect(_ v: JSONValue?) {
+        guard let v else { return }
+        if let s = v.string { metrics.append(.string(s)); return }
+        if let name = v["config"]?["name"]?.string { metrics.append(.string(name)); return }
+        if let a = v.array { a.forEach(collect) }
+        if let o = v.object { o.keys.sorted().forEach { collect(o[$0]) } }
+    }
+    collect(raw["metrics"])
+    collect(raw["weighted_metrics"])
+    out["metrics"] = .array(metrics)
+    if let lw = raw["loss_weights"], !lw.isNull { out["loss_weights"] = lw }
+    return .object(out)
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import ModelPort
+
+/// `modelport`: load, check and convert classifiers trained in Keras or ONNX.
+struct ModelPortCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modelport",
+        abstract: "Load, run, check, fine-tune and convert classifiers trained in Keras or ONNX.",
+        discussion: """
+        Model files are told apart by content: Keras 2 .h5 (full model or weights only), \
+        Keras 3 .keras and .weights.h5. A weights-only file needs --architecture FILE.
+        Exit codes: 0 ok, 1 a check found a failure, 2 bad usage or unreadable input.
+        """,
+        version: ModelPortVersion.string,
+        subcommands: [InspectCommand.self]
+    )
+}
+
+/// Prints one `error:` line and exits 2: the contract for bad input and bad usage.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    exit(2)
+}
+
+/// Runs the command; user errors become one line on stderr and exit code 2.
+func runModelPort() {
+    let command: ParsableCommand
+    do {
+        command = try ModelPortCommand.parseAsRoot()
+    } catch {
+        if ModelPortCommand.exitCode(for: error) == .success { ModelPortCommand.exit(withError: error) }
+        let message = ModelPortCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+        fail(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message)
+    }
+    do {
+        var command = command
+        try command.run()
+    } catch let e as ModelPortError {
+        fail(e.description)
+    } catch let e as ExitCode {
+        exit(e.rawValue)
+    } catch {
+        fail(String(describing: error))
+    }
+}
