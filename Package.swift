@@ -35,7 +35,10 @@ let package = Package(
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "ModelIR", "HDF5"]),
         .testTarget(name: "ModelPortTests", dependencies: ["ModelPort", "ModelIR"]),
-        .testTarget(name: "ModelPortCLITests", dependencies: ["modelport"]),
+        .testTarget(
+            name: "ModelPortCLITests",
+            dependencies: ["modelport", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

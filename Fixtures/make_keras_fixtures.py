@@ -37,8 +37,8 @@ Models (all float32):
   channels_first      Sequential Conv2D/MaxPool/BN(axis=1)/Flatten in channels_first
 tf_keras-only models (NAME.h5, NAME_weights.h5, NAME.json, NAME.keras2.json):
   tfop                Functional model whose config contains TFOpLambda layers
-  many_layers         280 Dense(1) layers with 240-character names: the `layer_names` attribute
-                      (> 64512 bytes) is split into layer_names0, layer_names1 (no NAME.json)
+  many_layers         72 Dense(1) layers, the first with a 1000-character name: the `layer_names`
+                      attribute (72 x S1000 > 64512 bytes) is split into layer_names0, layer_names1 (no NAME.json)
 tf_keras-only full models for error tests (NAME.h5, NAME.keras2.json):
   unsupported_lambda  contains a Lambda layer wrapping a Python lambda
   unsupported_lstm    contains an LSTM layer
@@ -318,20 +318,22 @@ def build_tfop(K):
     return model, dict(optimizer="adam", loss="mse", metrics=["mae"])
 
 
-# tf_keras writes `layer_names` as a fixed-length byte-string array (dtype S<longest name>)
-# and splits it into layer_names0, layer_names1, ... once it exceeds 64512 bytes
-# (HDF5_OBJECT_HEADER_LIMIT).  count * name length must exceed that.  1100 layers with
-# 60-character names also works, but makes each file ~4 MB (HDF5 group overhead is ~3 KB
-# per layer); 280 layers with 240-character names gives the same split at ~1 MB.
-MANY_LAYERS = 280
-MANY_LAYERS_NAME_LEN = 240
+# tf_keras writes `layer_names` as ONE fixed-length byte-string array (numpy dtype
+# S<longest name>; shorter names are NUL-padded to that length) and splits it into
+# layer_names0, layer_names1, ... once the array exceeds 64512 bytes
+# (HDF5_OBJECT_HEADER_LIMIT), so count * longest-name-length must exceed 64512.
+# 1100 layers with 60-character names works too, but costs ~4 MB per file (HDF5 overhead
+# is ~3 KB per layer); here a single 1000-character name among 72 short ones gives the same
+# two-way split (72 * 1000 bytes) for a fraction of the size, and exercises NUL padding.
+MANY_LAYERS = 72
+MANY_LAYERS_LONG_NAME_LEN = 1000
 
 
 def many_layer_name(i):
-    name = f"dense_layer_with_a_deliberately_long_name_number_{i:04d}_"
-    name = name + "x" * (MANY_LAYERS_NAME_LEN - len(name))
-    assert len(name) == MANY_LAYERS_NAME_LEN, name
-    return name
+    if i != 0:
+        return f"dense_{i:03d}"
+    name = "dense_000_with_a_deliberately_very_long_name_"
+    return name + "x" * (MANY_LAYERS_LONG_NAME_LEN - len(name))
 
 
 def build_many_layers(K):
