@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "ModelIR", targets: ["ModelIR"]),
         .library(name: "KerasFormat", targets: ["KerasFormat"]),
         .library(name: "HDF5", targets: ["HDF5"]),
+        .library(name: "DataIO", targets: ["DataIO"]),
+        .library(name: "Engine", targets: ["Engine"]),
         .executable(name: "modelport", targets: ["modelport"]),
     ],
     dependencies: [
@@ -23,16 +25,28 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "ModelIR"),
         .target(
+            name: "DataIO",
+            dependencies: ["ModelIR", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "Engine", dependencies: ["ModelIR", "CBLAS"]),
+        .target(
             name: "KerasFormat",
             dependencies: ["ModelIR", "HDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
-        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat"]),
+        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "Engine", "DataIO"]),
         .executableTarget(
             name: "modelport",
             dependencies: ["ModelPort", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),
+        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "ModelIR"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ModelIR", "DataIO", "KerasFormat"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "ModelIR", "HDF5"]),
         .testTarget(name: "ModelPortTests", dependencies: ["ModelPort", "ModelIR"]),
         .testTarget(

@@ -8,8 +8,13 @@ Run from the repository root (with the venv described in Fixtures/requirements.t
 Everything is (re)written into Fixtures/keras/.  The script is deterministic: it
 seeds Python/NumPy/TensorFlow/Keras RNGs, runs TensorFlow single-threaded with op
 determinism enabled, and clears both Keras sessions before each model, so weights,
-configs and reports are identical across runs (only timestamps inside the .keras
-zip archives / metadata.json change).
+configs and reports are byte-identical across runs; only the .keras zips change
+(metadata.json date_saved, the model.weights.h5 zip timestamp, and the
+"shared_object_id" numbers in config.json, which are Python object ids).
+
+Usage:  python Fixtures/make_keras_fixtures.py [NAME ...]
+With no NAME, Fixtures/keras/ is wiped and everything is rebuilt; with names, only those
+fixtures are rewritten (NAME as below, or "plain").
 
 For every model NAME built in both frameworks it writes
     NAME.h5            tf_keras (Keras 2) model.save(), legacy HDF5 full model, compiled
@@ -23,7 +28,10 @@ For every model NAME built in both frameworks it writes
 Both frameworks' models are built by the same builder function (parameterised by the
 Keras module) with explicit layer names; after training the tf_keras model, its
 weights are copied layer-by-layer (by name, recursing into nested models) into the
-keras 3 model, so both hold identical weights.
+keras 3 model, so both hold identical weights.  The keras 3 model is trained on the same
+data too (so its optimizer has state) before the final copy.  seed_* and
+mobilenet_transfer are recompiled after training, so their files carry no optimizer slot
+variables (file size); functional, nested and mlp keep them.
 
 Models (all float32):
   seed_sigmoid        Sequential CNN 128x156x1, 3x(Conv2D-BN-MaxPool), Flatten, Dense(1,sigmoid); adamax+BCE
@@ -31,10 +39,15 @@ Models (all float32):
   functional          2-input / 2-output Functional model covering many layer types and a shared Dense
   nested              (extra) Functional model containing a nested Sequential called twice (shared
                       nested model) and a nested Functional model
-  mobilenet_transfer  Sequential([MobileNetV2(96x96x3, alpha .35, no top), GAP, Dense(1,sigmoid)])
+  mobilenet_transfer  Sequential([MobileNetV2(96x96x3, alpha .35, no top), GAP, Dense(1,sigmoid)]);
+                      2 train steps, then BN moving stats are perturbed (mean += N(0,.1),
+                      var *= U(.5,1.5)) because BN momentum .999 leaves them near 0/1
   mlp                 Sequential Dense/BN/Dropout/Activation MLP, rmsprop
-  activations         Sequential chain of Dense + Activation layers (every built-in activation)
-  channels_first      Sequential Conv2D/MaxPool/BN(axis=1)/Flatten in channels_first
+  activations         Sequential chain of Dense + Activation layers (every built-in activation);
+                      tf_keras has no hard_swish, so its model lacks the act_hard_swish layer
+  channels_first      Sequential Conv2D/MaxPool/BN(axis=1)/Flatten in channels_first; TF on CPU
+                      cannot run NCHW Conv2D, so it is untrained (BN stats perturbed instead)
+                      and its reference outputs are null
 tf_keras-only models (NAME.h5, NAME_weights.h5, NAME.json, NAME.keras2.json):
   tfop                Functional model whose config contains TFOpLambda layers
   many_layers         72 Dense(1) layers, the first with a 1000-character name: the `layer_names`
@@ -44,14 +57,13 @@ tf_keras-only full models for error tests (NAME.h5, NAME.keras2.json):
   unsupported_lstm    contains an LSTM layer
 plus plain.h5: an HDF5 file (h5py) with a dataset and an attribute but no Keras structure.
 
-Each NAMEs .keras2.json / .keras3.json also has a "reference" entry: outputs of the model
+Each NAME.keras2.json / .keras3.json also has a "reference" entry: outputs of the model
 (inference mode) for a batch of 2 deterministic inputs.  Input k (0-based, in model.inputs
 order) has, at row-major flat index i over its full (2, ...) shape, the value
-float32(0.5 + 0.5*sin(0.1*i + k)) computed in double precision.
+float32(0.5 + 0.5*sin(0.1*i + k)) computed in double precision.  For the small models
+activations, mlp and tfop, "reference.layer_outputs" also holds every layer's output.
 """
 
-import contextlib
-import io
 import json
 import os
 import random
@@ -63,6 +75,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+os.environ["COLUMNS"] = "200"  # keras 3 prints summary() through rich, which wraps at $COLUMNS
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -74,7 +87,6 @@ tf.config.experimental.enable_op_determinism()
 
 import keras  # noqa: E402  (Keras 3)
 import tf_keras  # noqa: E402  (Keras 2)
-from tf_keras.src.engine.functional import _should_skip_first_node  # noqa: E402
 
 SEED = 20240611
 OUT = Path(__file__).resolve().parent / "keras"
@@ -491,11 +503,10 @@ def _hist_layer(K, t):
 
 
 def _first_node(K, layer):
+    # Note: for nested graph models tf_keras' *config* numbers the first call as node 1
+    # (see tf_keras functional._should_skip_first_node), but `_inbound_nodes[0]` is
+    # already that first call.
     nodes = layer._inbound_nodes
-    if is_k2(K) and isinstance(layer, tf_keras.Model) and _should_skip_first_node(layer):
-        # tf_keras graph networks carry a node 0 linking their own inputs to outputs;
-        # the first *call* is node 1.
-        nodes = nodes[1:]
     return nodes[0] if nodes else None
 
 
@@ -546,6 +557,17 @@ def reference_inputs(model):
     return xs
 
 
+LAYER_OUTPUT_MODELS = {"activations", "mlp", "tfop"}
+
+
+def layer_outputs(K, model, xs):
+    """Output of every (non-input) layer for the reference inputs, keyed by layer name."""
+    layers = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+    probe = K.Model(model.inputs, [l.output for l in layers])
+    outs = probe(xs, training=False)
+    return {l.name: np.asarray(o, dtype=np.float32).tolist() for l, o in zip(layers, outs)}
+
+
 def reference(K, model):
     xs = reference_inputs(model)
     ref = {
@@ -562,13 +584,16 @@ def reference(K, model):
     except Exception as e:  # e.g. channels_first conv on TF CPU
         ref["outputs"] = None
         ref["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+    if model.name in LAYER_OUTPUT_MODELS:
+        ref["layer_outputs"] = layer_outputs(K, model, xs)
     return ref
 
 
 def summary_text(K, model):
     lines = []
     model.summary(line_length=110, print_fn=lambda s, *a, **kw: lines.append(str(s)))
-    return "\n".join(line.rstrip("\n") for line in lines)
+    text = "\n".join(lines)
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
 
 
 def describe(K, model, compile_kwargs, ref):

@@ -191,11 +191,16 @@ final class KerasGraphBuilder {
         for layer in layers {
             register(SourceLayer(name: layerName(layer), className: layer.kerasClassName ?? "?", parent: path.last), path: path + [layerName(layer)])
         }
+        // Graph inputs in `input_layers` order, which is the model's input order.
+        for (index, ref) in inputRefs.enumerated() {
+            guard let layer = layers.first(where: { layerName($0) == ref.layer }), layer.kerasClassName == "InputLayer" else {
+                throw KerasError.invalidConfig(file, reason: "input '\(ref.layer)' is not an InputLayer of the model")
+            }
+            produced[ref.layer] = [[try inputs.map { $0[index] } ?? makeGraphInput(name: ref.layer, config: layer["config"] ?? .null)]]
+        }
         for layer in layers {
             let name = layerName(layer)
-            if layer.kerasClassName == "InputLayer", let index = inputRefs.firstIndex(where: { $0.layer == name }) {
-                let v = try inputs.map { $0[index] } ?? makeGraphInput(name: name, config: layer["config"] ?? .null)
-                produced[name] = [[v]]
+            if layer.kerasClassName == "InputLayer", inputRefs.contains(where: { $0.layer == name }), let v = produced[name]?.first?.first {
                 if let i = layerIndex[path + [name]] { graph.layers[i].outputs = [v] }
                 continue
             }

@@ -74,7 +74,7 @@ public enum KerasModelLoader {
             let archive = try KerasArchive(path: path)
             defer { archive.removeTemporaryFiles() }
             let weightsRoot = try hdf5 { try HDF5File(reading: archive.weightsPath).root }
-            graph = try build(config: archive.config, file: path, weights: Keras3WeightSource(root: weightsRoot, file: path), flavour: .keras3)
+            graph = try build(config: archive.config, file: path, weights: Keras3WeightSource(root: weightsRoot, file: path, config: archive.config), flavour: .keras3)
             graph.metadata.frameworkVersion = archive.metadata?["keras_version"]?.string
             graph.metadata.backend = "keras3"
             if let compile = archive.config["compile_config"], !compile.isNull {
@@ -84,7 +84,7 @@ public enum KerasModelLoader {
             guard let architecture else { throw KerasError.needsArchitecture(path, kind: kind == .kerasH5Weights ? "Keras 2" : "Keras 3") }
             let arch = try architectureConfig(architecture)
             let root = try hdf5 { try HDF5File(reading: path).root }
-            let source: KerasWeightSource = kind == .kerasH5Weights ? Keras2WeightSource(group: root, file: path) : Keras3WeightSource(root: root, file: path)
+            let source: KerasWeightSource = kind == .kerasH5Weights ? Keras2WeightSource(group: root, file: path) : Keras3WeightSource(root: root, file: path, config: arch.config)
             graph = try build(config: arch.config, file: path, weights: source, flavour: arch.flavour)
             graph.metadata.frameworkVersion = try hdf5 { try root.attribute("keras_version")?.stringValue } ?? arch.version
             graph.metadata.backend = try hdf5 { try root.attribute("backend")?.stringValue }

@@ -73,22 +73,74 @@ struct Keras3WeightSource: KerasWeightSource {
         return nil
     }
 
-    /// Child layer groups of `g` with the layer names they hold.
-    private func children(_ g: HDF5Group) throws -> [(name: String, group: HDF5Group)] {
+    /// Child layer groups of `g`: their key, the layer name in `vars@name` (when written), the group.
+    private func children(_ g: HDF5Group) throws -> [(key: String, name: String?, group: HDF5Group)] {
         guard let c = try container(g) else { return [] }
         return try c.memberNames().compactMap { member in
             guard c.kind(of: member) == .group else { return nil }
             let child = try c.group(member)
             let named = child.kind(of: "vars") == .group ? try child.group("vars").attribute("name")?.stringValue : nil
-            return (named ?? member, child)
+            return (member, named, child)
+        }
+    }
+
+    /// Keras 3 files before `vars@name` existed key layers by snake-case class name plus a
+    /// per-class counter in `model.layers` order; `fallbackKeys` maps layer paths to those keys.
+    let fallbackKeys: [[String]: String]
+
+    init(root: HDF5Group, file: String, config: JSONValue? = nil) {
+        self.root = root
+        self.file = file
+        var keys: [[String]: String] = [:]
+        if let config { Self.collectFallbackKeys(config, path: [], into: &keys) }
+        fallbackKeys = keys
+    }
+
+    static func snakeCase(_ className: String) -> String {
+        // Keras: re.sub("(.)([A-Z][a-z]+)", r"\1_\2"), then re.sub("([a-z])([A-Z])", r"\1_\2"), lower().
+        var chars = Array(className)
+        var out: [Character] = []
+        for (i, c) in chars.enumerated() {
+            if i > 0, c.isUppercase, i + 1 < chars.count, chars[i + 1].isLowercase { out.append("_") }
+            out.append(c)
+        }
+        chars = out
+        out = []
+        for (i, c) in chars.enumerated() {
+            if i > 0, c.isUppercase, chars[i - 1].isLowercase { out.append("_") }
+            out.append(c)
+        }
+        return String(out).lowercased()
+    }
+
+    private static func collectFallbackKeys(_ model: JSONValue, path: [String], into keys: inout [[String]: String]) {
+        guard let layers = model["config"]?["layers"]?.array else { return }
+        let isSequential = model.kerasClassName == "Sequential"
+        var counters: [String: Int] = [:]
+        for layer in layers {
+            guard let className = layer.kerasClassName else { continue }
+            if isSequential, className == "InputLayer" { continue }
+            let name = layer["config"]?["name"]?.string ?? layer["name"]?.string ?? ""
+            let base = className == "Functional" || className == "Model" ? "functional" : snakeCase(className)
+            let n = counters[base, default: 0]
+            counters[base] = n + 1
+            keys[path + [name]] = n == 0 ? base : "\(base)_\(n)"
+            if KerasGraphBuilder.modelClasses.contains(className) { collectFallbackKeys(layer, path: path + [name], into: &keys) }
         }
     }
 
     private func resolve(_ path: [String]) throws -> HDF5Group? {
         var g = root
-        for name in path {
-            guard let next = try children(g).first(where: { $0.name == name })?.group else { return nil }
-            g = next
+        for (depth, name) in path.enumerated() {
+            let members = try children(g)
+            if let next = members.first(where: { $0.name == name })?.group {
+                g = next
+            } else if members.allSatisfy({ $0.name == nil }), let key = fallbackKeys[Array(path[...depth])],
+                      let next = members.first(where: { $0.key == key })?.group {
+                g = next
+            } else {
+                return nil
+            }
         }
         return g
     }
@@ -113,8 +165,8 @@ struct Keras3WeightSource: KerasWeightSource {
 
     func checkAllUsed(layerPaths: Set<[String]>) throws {
         func walk(_ g: HDF5Group, _ path: [String]) throws {
-            for (name, child) in try children(g) {
-                let p = path + [name]
+            for (key, name, child) in try children(g) {
+                let p = path + [name ?? fallbackKeys.first(where: { $0.value == key && $0.key.count == path.count + 1 && Array($0.key.dropLast()) == path })?.key.last ?? key]
                 if try !vars(child).isEmpty, !layerPaths.contains(p) {
                     throw KerasError.weightsMismatch(file, reason: "the file has weights for layer '\(p.joined(separator: "/"))', which the architecture does not have")
                 }

@@ -1,0 +1,72 @@
+import ModelIR
+
+/// Max and average pooling over NHWC (1-D runs as height 1). Average pooling divides by the
+/// number of in-image elements, as TensorFlow does with 'same' padding, unless `countIncludePad`.
+struct PoolingKernel {
+    var kind: Pooling.Kind
+    var size: [Int]
+    var strides: [Int]
+    var padding: Padding
+    var countIncludePad: Bool
+
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        let (oh, ow) = (outShape[1], outShape[2])
+        let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: size[0], stride: strides[0])
+        let (padLeft, _) = padding.pads(axis: 1, spatialRank: 2, input: w, window: size[1], stride: strides[1])
+        let isMax = kind == .max
+        for image in 0..<n {
+            let xi = x.baseAddress! + image * h * w * c
+            let yi = y.baseAddress! + image * oh * ow * c
+            for oy in 0..<oh {
+                let y0 = oy * strides[0] - padTop
+                let ys = max(y0, 0), ye = min(y0 + size[0], h)
+                for ox in 0..<ow {
+                    let x0 = ox * strides[1] - padLeft
+                    let xs = max(x0, 0), xe = min(x0 + size[1], w)
+                    let out = yi + (oy * ow + ox) * c
+                    out.update(repeating: isMax ? -.infinity : 0, count: c)
+                    for iy in ys..<max(ys, ye) {
+                        for ix in xs..<max(xs, xe) {
+                            let src = xi + (iy * w + ix) * c
+                            if isMax {
+                                for ch in 0..<c { out[ch] = max(out[ch], src[ch]) }
+                            } else {
+                                for ch in 0..<c { out[ch] += src[ch] }
+                            }
+                        }
+                    }
+                    if !isMax {
+                        let count = countIncludePad ? size[0] * size[1] : max(1, (ye - ys) * (xe - xs))
+                        let inv = 1 / Float(count)
+                        for ch in 0..<c { out[ch] *= inv }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mean or max over every spatial axis of `[N, spatial…, C]`.
+enum GlobalPoolingKernel {
+    static func run(_ kind: Pooling.Kind, _ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>) {
+        let n = shape[0], c = shape[shape.count - 1]
+        let spatial = shape.dropFirst().dropLast().reduce(1, *)
+        for image in 0..<n {
+            let out = y.baseAddress! + image * c
+            out.update(repeating: kind == .max ? -.infinity : 0, count: c)
+            for p in 0..<spatial {
+                let src = x.baseAddress! + (image * spatial + p) * c
+                if kind == .max {
+                    for ch in 0..<c { out[ch] = max(out[ch], src[ch]) }
+                } else {
+                    for ch in 0..<c { out[ch] += src[ch] }
+                }
+            }
+            if kind == .average {
+                let inv = 1 / Float(max(spatial, 1))
+                for ch in 0..<c { out[ch] *= inv }
+            }
+        }
+    }
+}
