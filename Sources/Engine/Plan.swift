@@ -1,0 +1,256 @@
+import ModelIR
+
+/// What one step computes, with its weights already converted and arranged for the kernel.
+enum Kernel {
+    case dense(weights: [Float], bias: [Float]?, units: Int, activation: Activation?)
+    case convolution(ConvolutionKernel)
+    case depthwise(DepthwiseKernel)
+    case transposed(TransposedConvolutionKernel)
+    case pooling(PoolingKernel)
+    case globalPooling(Pooling.Kind)
+    /// `y = x·scale + shift` along `axis` (inference BatchNormalization).
+    case affine(scale: [Float], shift: [Float], axis: Int)
+    case layerNormalization(axes: [Int], epsilon: Float, gamma: [Float]?, beta: [Float]?)
+    case activation(Activation)
+    case prelu(alpha: [Float])
+    /// Same data, new shape (Flatten, Reshape).
+    case reshape
+    case transpose([Int])
+    case place(zeroFill: Bool)
+    case upsample(bilinear: Bool)
+    case rescale(scale: Float, offset: Float)
+    case elementwise(ElementwiseFunction)
+    case unary(UnaryFunction)
+    case reduce(ReduceFunction, axes: [Int], keepDims: Bool)
+    case concatenate(axis: Int)
+}
+
+/// One kernel applied to value slots.
+struct Step {
+    var name: String
+    var inputs: [Int]
+    var output: Int
+    var kernel: Kernel
+    /// The IR op whose shape rule gives this step's output shape.
+    var shapeOp: Op
+    /// The shape rule's arguments: a data input's runtime shape, or a weight's fixed shape.
+    var shapeArguments: [ShapeArgument]
+}
+
+enum ShapeArgument {
+    case data(Int)
+    case fixed(Shape?)
+}
+
+/// Builds the steps of a graph: channels-last rewrite, then (when optimising) BatchNormalization
+/// folded into the convolution or Dense before it and activations fused into their producer.
+struct Planner {
+    let graph: Graph
+    let optimize: Bool
+    var slots: [String: Int] = [:]
+    var aliases: [String: String] = [:]
+    var constants: [Int: HostTensor] = [:]
+    var steps: [Step] = []
+    let parameters: [String: Parameter]
+
+    init(graph: Graph, optimize: Bool) {
+        self.graph = ChannelsLastPass.run(graph)
+        self.optimize = optimize
+        parameters = Dictionary(self.graph.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    mutating func slot(_ name: String) -> Int {
+        let resolved = resolve(name)
+        if let s = slots[resolved] { return s }
+        let s = slots.count
+        slots[resolved] = s
+        if let p = parameters[resolved] { constants[s] = HostTensor(p.tensor) }
+        return s
+    }
+
+    func resolve(_ name: String) -> String {
+        var n = name
+        while let a = aliases[n] { n = a }
+        return n
+    }
+
+    func floats(_ name: String) -> [Float]? {
+        guard !name.isEmpty, let p = parameters[resolve(name)] else { return nil }
+        return p.tensor.floats()
+    }
+
+    mutating func build() throws(EngineError) {
+        let g = graph
+        var consumers: [String: Int] = [:]
+        for node in g.nodes { for i in node.inputs where !i.isEmpty { consumers[i, default: 0] += 1 } }
+        for o in g.outputs { consumers[o, default: 0] += 1 }
+        let shapes: [String: Shape]
+        do { shapes = try g.verify() } catch { throw .graph(error) }
+        var producer: [String: Int] = [:]
+        for (i, node) in g.nodes.enumerated() { for o in node.outputs { producer[o] = i } }
+        var consumed = Set<Int>()
+
+        for (index, node) in g.nodes.enumerated() where !consumed.contains(index) {
+            switch node.op {
+            case .dropout, .identity:
+                aliases[node.outputs[0]] = resolve(node.inputs[0])
+                continue
+            default: break
+            }
+            var output = node.outputs[0]
+            var kernel = try makeKernel(node, shapes: shapes)
+            // Fold a following BatchNormalization, then fuse a following activation.
+            if optimize {
+                var next = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                if let (j, bn) = next, case .batchNormalization(let axis, let eps, _) = bn.op, (shapes[output]?.rank).map({ axis == $0 - 1 }) == true,
+                   let folded = fold(kernel, bn: bn, epsilon: eps) {
+                    kernel = folded
+                    consumed.insert(j)
+                    output = bn.outputs[0]
+                    next = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                }
+                if let (j, act) = next, case .activation(let a) = act.op, isFusable(a), let fused = fuse(kernel, a) {
+                    kernel = fused
+                    consumed.insert(j)
+                    output = act.outputs[0]
+                }
+            }
+            var inputSlots: [Int] = []
+            var arguments: [ShapeArgument] = []
+            for name in node.inputs {
+                if name.isEmpty {
+                    arguments.append(.fixed(nil))
+                } else if let p = parameters[resolve(name)], !isDataOperand(node, name) {
+                    arguments.append(.fixed(Shape(p.tensor.shape.map { Optional($0) })))
+                } else {
+                    arguments.append(.data(inputSlots.count))
+                    inputSlots.append(slot(name))
+                }
+            }
+            steps.append(Step(name: node.name, inputs: inputSlots, output: slot(output), kernel: kernel, shapeOp: node.op, shapeArguments: arguments))
+        }
+    }
+
+    /// Parameters that are data operands (a constant in `x * 2.0`) rather than weights.
+    func isDataOperand(_ node: Node, _ name: String) -> Bool {
+        switch node.op {
+        case .elementwise, .concatenate: return parameters[resolve(name)] != nil
+        default: return false
+        }
+    }
+
+    func followingNode(of value: String, consumers: [String: Int], producer: [String: Int], nodes: [Node]) -> (Int, Node)? {
+        guard consumers[value] == 1, !graph.outputs.contains(value) else { return nil }
+        guard let j = nodes.firstIndex(where: { $0.inputs.first == value }) else { return nil }
+        return (j, nodes[j])
+    }
+
+    func isFusable(_ a: Activation) -> Bool {
+        switch a {
+        case .softmax, .logSoftmax: return false
+        default: return true
+        }
+    }
+
+    func fuse(_ kernel: Kernel, _ a: Activation) -> Kernel? {
+        switch kernel {
+        case let .dense(w, b, u, nil): return .dense(weights: w, bias: b, units: u, activation: a)
+        case .convolution(var k) where k.activation == nil: k.activation = a; return .convolution(k)
+        case .depthwise(var k) where k.activation == nil: k.activation = a; return .depthwise(k)
+        case .transposed(var k) where k.activation == nil: k.activation = a; return .transposed(k)
+        default: return nil
+        }
+    }
+
+    /// Folds inference BatchNormalization into the weights of the kernel before it.
+    func fold(_ kernel: Kernel, bn: Node, epsilon: Float) -> Kernel? {
+        guard let mean = floats(bn.inputs[3]), let variance = floats(bn.inputs[4]) else { return nil }
+        let n = mean.count
+        let gamma = floats(bn.inputs[1]) ?? [Float](repeating: 1, count: n)
+        let beta = floats(bn.inputs[2]) ?? [Float](repeating: 0, count: n)
+        let scale = (0..<n).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+        func foldBias(_ b: [Float]?) -> [Float] { (0..<n).map { ((b?[$0] ?? 0) - mean[$0]) * scale[$0] + beta[$0] } }
+        func scaleColumns(_ w: [Float]) -> [Float] { w.enumerated().map { $0.element * scale[$0.offset % n] } }
+        switch kernel {
+        case let .dense(w, b, u, nil) where u == n:
+            return .dense(weights: scaleColumns(w), bias: foldBias(b), units: u, activation: nil)
+        case .convolution(var k) where k.activation == nil && k.outChannels == n:
+            k.weights = scaleColumns(k.weights); k.bias = foldBias(k.bias); return .convolution(k)
+        case .depthwise(var k) where k.activation == nil && k.channels * k.multiplier == n:
+            k.weights = scaleColumns(k.weights); k.bias = foldBias(k.bias); return .depthwise(k)
+        default: return nil
+        }
+    }
+
+    func makeKernel(_ node: Node, shapes: [String: Shape]) throws(EngineError) -> Kernel {
+        let layer = node.layer ?? node.name
+        let inShape = shapes[node.inputs[0]] ?? Shape([])
+        func two(_ a: [Int], _ fill: Int) -> [Int] { a.count == 1 ? [fill, a[0]] : a }
+        func twoPadding(_ p: Padding) -> Padding {
+            if case .explicit(let v) = p, v.count == 2 { return .explicit([0, v[0], 0, v[1]]) }
+            return p
+        }
+        switch node.op {
+        case .dense(let units):
+            guard let w = floats(node.inputs[1]) else { throw .unsupported(layer: layer, reason: "Dense needs a constant kernel") }
+            return .dense(weights: w, bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, units: units, activation: nil)
+        case .convolution(let c):
+            guard c.kernelSize.count <= 2, c.kernelLayout == .spatialInOut, let w = floats(node.inputs[1]),
+                  let cin = inShape.dims.last ?? nil else {
+                throw .unsupported(layer: layer, reason: "only 1-D and 2-D convolutions with constant kernels run")
+            }
+            return .convolution(ConvolutionKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
+                                                  padding: twoPadding(c.padding), groups: c.groups, inChannels: cin, outChannels: c.filters,
+                                                  weights: w, bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, activation: nil))
+        case .depthwiseConvolution(let c):
+            guard c.kernelSize.count <= 2, let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
+                throw .unsupported(layer: layer, reason: "only 1-D and 2-D depthwise convolutions run")
+            }
+            return .depthwise(DepthwiseKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
+                                              padding: twoPadding(c.padding), channels: cin, multiplier: c.depthMultiplier, weights: w,
+                                              bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, activation: nil))
+        case .transposedConvolution(let c):
+            guard c.kernelSize.count <= 2, let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
+                throw .unsupported(layer: layer, reason: "only 1-D and 2-D transposed convolutions run")
+            }
+            return .transposed(TransposedConvolutionKernel(attributes: c, inChannels: cin, kernel: w,
+                                                           bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, activation: nil))
+        case .pooling(let p):
+            guard p.poolSize.count <= 2 else { throw .unsupported(layer: layer, reason: "3-D pooling does not run yet") }
+            return .pooling(PoolingKernel(kind: p.kind, size: two(p.poolSize, 1), strides: two(p.strides, 1), padding: twoPadding(p.padding),
+                                          countIncludePad: p.countIncludePad))
+        case .globalPooling(let kind, _, _):
+            return .globalPooling(kind)
+        case .batchNormalization(let axis, let eps, _):
+            guard let mean = floats(node.inputs[3]), let variance = floats(node.inputs[4]) else {
+                throw .unsupported(layer: layer, reason: "BatchNormalization needs constant statistics")
+            }
+            let n = mean.count
+            let gamma = floats(node.inputs[1]) ?? [Float](repeating: 1, count: n)
+            let beta = floats(node.inputs[2]) ?? [Float](repeating: 0, count: n)
+            // TensorFlow: inv = gamma · rsqrt(var + eps); y = x·inv + (beta − mean·inv).
+            let scale = (0..<n).map { gamma[$0] / (variance[$0] + eps).squareRoot() }
+            let shift = (0..<n).map { beta[$0] - mean[$0] * scale[$0] }
+            return .affine(scale: scale, shift: shift, axis: axis)
+        case .layerNormalization(let axes, let eps):
+            return .layerNormalization(axes: axes, epsilon: eps, gamma: floats(node.inputs[1]), beta: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)
+        case .activation(let a): return .activation(a)
+        case .prelu:
+            guard let alpha = floats(node.inputs[1]) else { throw .unsupported(layer: layer, reason: "PReLU needs constant alpha") }
+            return .prelu(alpha: alpha)
+        case .flatten, .reshape: return .reshape
+        case .transpose(let p): return .transpose(p)
+        case .zeroPadding: return .place(zeroFill: true)
+        case .cropping: return .place(zeroFill: false)
+        case .upSampling(let size, let interpolation, _):
+            guard size.count == 2 || size.count == 1 else { throw .unsupported(layer: layer, reason: "3-D up-sampling does not run yet") }
+            return .upsample(bilinear: interpolation == "bilinear")
+        case let .rescaling(s, o): return .rescale(scale: s, offset: o)
+        case .elementwise(let f): return .elementwise(f)
+        case .unary(let f): return .unary(f)
+        case let .reduce(f, axes, keep): return .reduce(f, axes: axes, keepDims: keep)
+        case .concatenate(let axis): return .concatenate(axis: axis)
+        case .dropout, .identity: return .reshape
+        }
+    }
+}
