@@ -309,6 +309,9 @@ def do_model(name):
             save_npz(OUT / out_file, dict(zip(out_names, ys)))
 
         lx = [x[:layers_batch] for x in xs] if layers_batch else xs
+        if layers_batch and len(xs) == 1 and fw in LAYER_FILES.get(name, ("keras2", "keras3")):
+            # The per-layer file holds fewer samples than NAME.input.npy: save the inputs it was made from.
+            save_npy(OUT / f"{name}.layers_input.npy", lx[0])
         louts = layer_outputs(K, model, lx)
         keys = [k for k, _ in louts]
         dup = sorted({k for k in keys if keys.count(k) > 1})

@@ -1,3 +1,4 @@
+@_exported import Engine
 import Foundation
 import KerasFormat
 import ModelIR

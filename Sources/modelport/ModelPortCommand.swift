@@ -13,7 +13,7 @@ struct ModelPortCommand: ParsableCommand {
         Exit codes: 0 ok, 1 a check found a failure, 2 bad usage or unreadable input.
         """,
         version: ModelPortVersion.string,
-        subcommands: [InspectCommand.self]
+        subcommands: [InspectCommand.self, RunCommand.self, ValidateCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,80 @@
+import DataIO
+import Engine
+import Foundation
+import ModelIR
+
+extension Model {
+    /// Plans the model on the CPU engine.
+    public func session(threads: Int? = nil, optimize: Bool = true) throws -> InferenceSession {
+        do {
+            return try InferenceSession(graph: graph, options: EngineOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, optimize: optimize))
+        } catch {
+            throw ModelPortError("\(path): \(error.description)")
+        }
+    }
+
+    /// Checks input arrays against the model's inputs and converts them to float32.
+    /// `source` names the file they came from, for errors.
+    public func prepareInputs(_ arrays: [String: Tensor], source: String) throws -> [String: HostTensor] {
+        var result: [String: HostTensor] = [:]
+        for input in graph.inputs {
+            guard let t = arrays[input.name] else {
+                let given = arrays.keys.sorted().joined(separator: ", ")
+                throw ModelPortError("\(source): no array for the model input '\(input.name)' (the file has: \(given.isEmpty ? "none" : given))")
+            }
+            guard t.dtype != .bool else {
+                throw ModelPortError("\(source): input '\(input.name)' is bool; the model expects \(input.dtype.rawValue) numbers")
+            }
+            let fits = t.shape.count == input.shape.rank && zip(t.shape, input.shape.dims).allSatisfy { $1 == nil || $0 == $1 }
+            guard fits else {
+                throw ModelPortError("\(source): input '\(input.name)' has shape \(Shape(t.shape.map { Optional($0) })), the model expects \(input.shape)")
+            }
+            result[input.name] = HostTensor(t)
+        }
+        return result
+    }
+
+    /// Runs the model over inputs of any batch size, `batchSize` samples at a time.
+    public func predict(_ inputs: [String: HostTensor], session: InferenceSession, batchSize: Int = 32,
+                        progress: ((Int, Int) -> Void)? = nil) throws -> [String: HostTensor] {
+        guard let first = graph.inputs.first, let total = inputs[first.name]?.shape.first else { return [:] }
+        for input in graph.inputs where inputs[input.name]?.shape.first != total {
+            throw ModelPortError("\(path): every input needs the same number of samples (\(first.name) has \(total), \(input.name) has \(inputs[input.name]?.shape.first ?? 0))")
+        }
+        var parts: [String: [HostTensor]] = [:]
+        var start = 0
+        let step = max(1, batchSize)
+        while start < total {
+            let end = min(start + step, total)
+            let batch = inputs.mapValues { $0.slice(start..<end) }
+            let out: [String: HostTensor]
+            do { out = try session.run(batch) } catch { throw ModelPortError("\(path): \(error.description)") }
+            for (k, v) in out { parts[k, default: []].append(v) }
+            start = end
+            progress?(end, total)
+        }
+        return parts.mapValues { HostTensor(concatenating: $0) }
+    }
+}
+
+extension HostTensor {
+    /// Samples `range` along the first axis.
+    public func slice(_ range: Range<Int>) -> HostTensor {
+        let per = shape.dropFirst().reduce(1, *)
+        var s = shape
+        s[0] = range.count
+        return HostTensor(shape: s, data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+
+    /// Joins tensors along the first axis.
+    public init(concatenating parts: [HostTensor]) {
+        guard var s = parts.first?.shape, !s.isEmpty else {
+            self.init(shape: parts.first?.shape ?? [0], data: parts.first?.data ?? [])
+            return
+        }
+        s[0] = parts.reduce(0) { $0 + ($1.shape.first ?? 0) }
+        self.init(shape: s, data: parts.flatMap(\.data))
+    }
+
+    public var nanCount: Int { data.reduce(0) { $0 + ($1.isNaN ? 1 : 0) } }
+}

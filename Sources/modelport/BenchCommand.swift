@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import ModelPort
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure throughput and latency on synthetic inputs.",
+        discussion: """
+        Warms up, then runs batches of random inputs in [0, 1) for --seconds and reports \
+        images per second and the latency of one batch (min, median, max).
+        Benchmarks/compare.sh runs this and onnxruntime side by side.
+        """
+    )
+
+    @Argument(help: "The model file.") var model: String
+    @Option(help: "Samples per batch.") var batchSize = 1
+    @Option(help: "Threads (default: every core).") var threads: Int?
+    @Option(help: "Seconds of timed runs.") var seconds: Double = 3
+    @Option(help: "The architecture for a weights-only MODEL.") var architecture: String?
+    @Flag(help: "Print JSON (Schemas/bench.schema.json).") var json = false
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+    }
+
+    func run() throws {
+        let loaded = try Model.load(model, architecture: architecture)
+        let t = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let result = try loaded.benchmark(batchSize: batchSize, threads: t, seconds: seconds)
+        if json {
+            print(result.json.pretty())
+        } else {
+            print("batch \(result.batchSize), \(result.threads) thread\(result.threads == 1 ? "" : "s"), \(result.runs) runs")
+            print(String(format: "throughput: %.1f images/s", result.imagesPerSecond))
+            print(String(format: "latency ms: min %.3f  median %.3f  max %.3f", result.latenciesMilliseconds.min() ?? 0, result.median, result.latenciesMilliseconds.max() ?? 0))
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+@Suite("run, validate and bench from the command line")
+struct RunValidateTests {
+    func expectCleanFailure(_ arguments: [String], naming file: String, mentions words: [String] = [],
+                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = try ModelPortBinary.run(arguments)
+        #expect(result.status == 2, "exit status", sourceLocation: sourceLocation)
+        #expect(result.stderrLines.count == 1, "one line on stderr, got: \(result.stderr)", sourceLocation: sourceLocation)
+        let line = result.stderrLines.first ?? ""
+        #expect(line.hasPrefix("error: ") && line.contains(file), "\(line)", sourceLocation: sourceLocation)
+        for w in words { #expect(line.lowercased().contains(w.lowercased()), "mentions '\(w)': \(line)", sourceLocation: sourceLocation) }
+    }
+
+    @Test func runPrintsScoresAndClasses() throws {
+        let r = try ModelPortBinary.run(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", Fixtures.keras("seed_sigmoid.input.npy")])
+        #expect(r.status == 0)
+        #expect(r.stdout.hasPrefix("index  score     class"))
+        #expect(r.stdout.split(separator: "\n").count == 3)
+    }
+
+    @Test func runWritesOutputsAtomically() throws {
+        let dir = try temporaryFolder()
+        let out = dir.appendingPathComponent("scores.npz").path
+        let r = try ModelPortBinary.run(["run", Fixtures.keras("functional.keras"), "--input", Fixtures.keras("functional.inputs.npz"),
+                                         "--output", out, "--batch-size", "2", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["scores.npz"])
+    }
+
+    @Test func validatePassesWithExitZero() throws {
+        let r = try ModelPortBinary.run(["validate", Fixtures.keras("mlp.h5"), "--inputs", Fixtures.keras("mlp.input.npy"),
+                                         "--expected", Fixtures.keras("mlp.keras2.layers.npz"), "--json"])
+        #expect(r.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(json?["passed"] as? Bool == true)
+        #expect((json?["layers"] as? [Any])?.count == 7)
+        #expect(json?["first_failure"] is NSNull)
+    }
+
+    @Test("validate exits 1 and names the first failing layer when outputs differ")
+    func validateFailsWithExitOne() throws {
+        // tf_keras and Keras 3 define hard_sigmoid differently, so the Keras 3 model differs from tf_keras from there on.
+        let r = try ModelPortBinary.run(["validate", Fixtures.keras("activations.keras"), "--inputs", Fixtures.keras("activations.input.npy"),
+                                         "--expected", Fixtures.keras("activations.keras2.layers.npz")])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("first failing layer: act_hard_sigmoid"))
+    }
+
+    @Test func validateUnknownLayerIsBadInput() throws {
+        // The Keras 3 reference names a layer tf_keras' model does not have (act_hard_swish).
+        let expected = Fixtures.keras("activations.keras3.layers.npz")
+        try expectCleanFailure(["validate", Fixtures.keras("activations.h5"), "--inputs", Fixtures.keras("activations.input.npy"),
+                                "--expected", expected], naming: expected, mentions: ["act_hard_swish"])
+    }
+
+    @Test func wrongInputShape() throws {
+        let input = Fixtures.keras("mlp.input.npy")
+        try expectCleanFailure(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", input], naming: input, mentions: ["expects (None, 128, 156, 1)"])
+    }
+
+    @Test func wrongInputRankAndDType() throws {
+        let dir = try temporaryFolder()
+        let boolInput = dir.appendingPathComponent("flags.npy").path
+        try FileManager.default.copyItem(atPath: Fixtures.root.appendingPathComponent("npy/bool.npy").path, toPath: boolInput)
+        try expectCleanFailure(["run", Fixtures.keras("mlp.h5"), "--input", boolInput], naming: boolInput, mentions: ["bool"])
+        let rank = Fixtures.root.appendingPathComponent("npy/float32.npy").path
+        try expectCleanFailure(["run", Fixtures.keras("mlp.h5"), "--input", rank], naming: rank, mentions: ["shape"])
+    }
+
+    @Test func brokenNpyHeader() throws {
+        let dir = try temporaryFolder()
+        let path = dir.appendingPathComponent("broken.npy").path
+        var data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.keras("mlp.input.npy")))
+        data.replaceSubrange(10..<30, with: Data(repeating: UInt8(ascii: "?"), count: 20))
+        try data.write(to: URL(fileURLWithPath: path))
+        try expectCleanFailure(["run", Fixtures.keras("mlp.h5"), "--input", path], naming: path)
+    }
+
+    @Test func npzMissingAnInput() throws {
+        let inputs = Fixtures.keras("nested.inputs.npz")
+        try expectCleanFailure(["run", Fixtures.keras("functional.h5"), "--input", inputs], naming: inputs, mentions: ["image"])
+    }
+
+    @Test func nanInputWarnsAndRuns() throws {
+        let dir = try temporaryFolder()
+        let path = dir.appendingPathComponent("nan.npy").path
+        var data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.keras("mlp.input.npy")))
+        let nan = Float.nan.bitPattern
+        data.replaceSubrange((data.count - 4)..<data.count, with: withUnsafeBytes(of: nan.littleEndian) { Data($0) })
+        try data.write(to: URL(fileURLWithPath: path))
+        let r = try ModelPortBinary.run(["run", Fixtures.keras("mlp.h5"), "--input", path])
+        #expect(r.status == 0)
+        #expect(r.stderr.hasPrefix("warning: \(path): input 'features' has 1 NaN values"))
+        #expect(r.stdout.split(separator: "\n").count == 4)
+    }
+
+    @Test func benchReportsJSON() throws {
+        let r = try ModelPortBinary.run(["bench", Fixtures.keras("mlp.h5"), "--batch-size", "4", "--threads", "1", "--seconds", "0.2", "--json"])
+        #expect(r.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(json?["batch_size"] as? Int == 4)
+        #expect(json?["threads"] as? Int == 1)
+        #expect((json?["images_per_second"] as? Double ?? 0) > 0)
+        let latency = json?["latency_ms"] as? [String: Double]
+        #expect(latency?["min"] != nil && latency?["median"] != nil && latency?["max"] != nil)
+    }
+}
