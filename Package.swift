@@ -24,9 +24,14 @@ let package = Package(
         ),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "ModelIR"),
+        .systemLibrary(
+            name: "CImageCodecs",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev", "libturbojpeg0-dev"])]
+        ),
         .target(
             name: "DataIO",
-            dependencies: ["ModelIR", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["ModelIR", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .systemLibrary(
             name: "CBLAS",
@@ -41,7 +46,7 @@ let package = Package(
         .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "Engine", "DataIO"]),
         .executableTarget(
             name: "modelport",
-            dependencies: ["ModelPort", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ModelPort", "DataIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),

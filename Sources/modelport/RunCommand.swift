@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import DataIO
 import ModelPort
 
 struct RunCommand: ParsableCommand {
@@ -7,18 +8,25 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a model on inputs and print or save its outputs.",
         discussion: """
-        INPUT is an .npy array (a model with one input) or an .npz with one array per model \
-        input, keyed by input name. Inputs are converted to float32 and run in batches of \
-        --batch-size samples. Without --output, a table prints one row per sample: for a \
-        binary classifier its score and predicted class (score >= 0.5).
+        INPUT is an .npy array (a model with one input), an .npz with one array per model \
+        input keyed by input name, a PNG or JPEG image, or a folder of images (searched with \
+        its sub-folders, sorted by path). Arrays are converted to float32.
+
+        Images are decoded to gray or RGB to match the model's channels, resized to its input \
+        height and width with bilinear interpolation (as tf.image.resize), and scaled to [0, 1] \
+        (pixel / 255) -- unless the model's first layer is Rescaling, which then receives the \
+        raw 0-255 values, as Keras' image_dataset_from_directory yields them.
+
+        Samples run in batches of --batch-size. Without --output, a table prints one row per \
+        sample: for a binary classifier its score and predicted class (score >= 0.5).
 
           $ modelport run seed.h5 --input x.npy
-          $ modelport run seed.h5 --input x.npy --output scores.npy
+          $ modelport run seed.h5 --input photos/ --output scores.npy
         """
     )
 
     @Argument(help: "The model file.") var model: String
-    @Option(help: "Inputs: .npy or .npz.") var input: String
+    @Option(help: "Inputs: .npy, .npz, an image, or a folder of images.") var input: String
     @Option(help: "Where to write the outputs: .npy (one output) or .npz (keyed by output name).") var output: String?
     @Option(help: "Samples per batch.") var batchSize = 32
     @Option(help: "Threads (default: every core).") var threads: Int?
@@ -31,8 +39,20 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try Model.load(model, architecture: architecture)
-        let arrays = try loaded.readInputArrays(input)
-        let inputs = try loaded.prepareInputs(arrays, source: input)
+        var isFolder: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isFolder)
+        var labels: [String]?
+        let inputs: [String: HostTensor]
+        if exists && isFolder.boolValue || ImageFile.isImage(input) {
+            let files: [String]
+            do { files = isFolder.boolValue ? try ImageFile.list(folder: input) : [input] } catch let e as DataIOError {
+                throw ModelPortError(e.description)
+            }
+            labels = files.map { isFolder.boolValue ? String($0.dropFirst(input.count).drop { $0 == "/" }) : $0 }
+            inputs = try loaded.imageInputs(files)
+        } else {
+            inputs = try loaded.prepareInputs(try loaded.readInputArrays(input), source: input)
+        }
         for (name, t) in inputs.sorted(by: { $0.key < $1.key }) where t.nanCount > 0 {
             warn("\(input): input '\(name)' has \(t.nanCount) NaN values; the run goes on")
         }
@@ -45,31 +65,33 @@ struct RunCommand: ParsableCommand {
         for name in loaded.graph.outputs {
             guard let t = outputs[name] else { continue }
             if loaded.graph.outputs.count > 1 { print("output \(name) \(t.shape)") }
-            print(ResultTable.render(t))
+            print(ResultTable.render(t, labels: labels))
         }
     }
 }
 
 /// The readable table `run` prints: one row per sample.
 enum ResultTable {
-    static func render(_ t: HostTensor) -> String {
+    static func render(_ t: HostTensor, labels: [String]? = nil) -> String {
         let n = t.shape.first ?? 0
         let per = t.shape.dropFirst().reduce(1, *)
+        let names = labels ?? (0..<n).map(String.init)
+        let width = max(7, (names.map(\.count).max() ?? 0) + 2)
         var lines: [String] = []
         if per == 1 {
-            lines.append("index  score     class")
-            for i in 0..<n { lines.append(pad("\(i)", 7) + pad(format(t.data[i]), 10) + (t.data[i] >= 0.5 ? "1" : "0")) }
+            lines.append(pad(labels == nil ? "index" : "file", width) + "score     class")
+            for i in 0..<n { lines.append(pad(names[i], width) + pad(format(t.data[i]), 10) + (t.data[i] >= 0.5 ? "1" : "0")) }
         } else if t.shape.count == 2 {
-            lines.append("index  class  probability  scores")
+            lines.append(pad(labels == nil ? "index" : "file", width) + "class  probability  scores")
             for i in 0..<n {
                 let row = Array(t.data[(i * per)..<((i + 1) * per)])
                 let best = row.indices.max { row[$0] < row[$1] } ?? 0
-                lines.append(pad("\(i)", 7) + pad("\(best)", 7) + pad(format(row[best]), 13) + row.prefix(8).map(format).joined(separator: " "))
+                lines.append(pad(names[i], width) + pad("\(best)", 7) + pad(format(row[best]), 13) + row.prefix(8).map(format).joined(separator: " "))
             }
         } else {
             for i in 0..<n {
                 let row = t.data[(i * per)..<((i + 1) * per)]
-                lines.append("\(i): " + row.prefix(8).map(format).joined(separator: " ") + (per > 8 ? " …" : ""))
+                lines.append("\(names[i]): " + row.prefix(8).map(format).joined(separator: " ") + (per > 8 ? " …" : ""))
             }
         }
         return lines.joined(separator: "\n")

@@ -106,4 +106,23 @@ struct RunValidateTests {
         let latency = json?["latency_ms"] as? [String: Double]
         #expect(latency?["min"] != nil && latency?["median"] != nil && latency?["max"] != nil)
     }
+
+    @Test func runOnAFolderOfImages() throws {
+        let r = try ModelPortBinary.run(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", Fixtures.root.appendingPathComponent("images").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 9)
+        #expect(lines.first?.hasPrefix("file") == true)
+        #expect(lines[1].hasPrefix("cat/a.png"))
+    }
+
+    @Test func imageThatFailsToDecode() throws {
+        let path = Fixtures.root.appendingPathComponent("bad/broken.png").path
+        try expectCleanFailure(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", path], naming: path, mentions: ["decode"])
+    }
+
+    @Test func emptyFolder() throws {
+        let dir = try temporaryFolder()
+        try expectCleanFailure(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", dir.path], naming: dir.path, mentions: ["no PNG or JPEG"])
+    }
 }

@@ -1,0 +1,56 @@
+import DataIO
+import Engine
+import Foundation
+import ModelIR
+
+extension Model {
+    /// True when the model's first operation on its input is a Rescaling layer: it then takes
+    /// raw 0–255 pixels, as Keras' `image_dataset_from_directory` yields them.
+    public var expectsRawPixels: Bool {
+        guard let input = graph.inputs.first else { return false }
+        var value = input.name
+        // Look through identity-like nodes (an explicit InputLayer call, noise at inference).
+        while let node = graph.nodes.first(where: { $0.inputs.first == value }) {
+            switch node.op {
+            case .rescaling: return true
+            case .identity, .dropout: value = node.outputs[0]
+            default: return false
+            }
+        }
+        return false
+    }
+
+    /// Decodes images into the model's one image input: resized (bilinear) to its height and
+    /// width, gray or RGB by its channel count, scaled to [0, 1] unless `expectsRawPixels`.
+    public func imageInputs(_ paths: [String]) throws -> [String: HostTensor] {
+        guard graph.inputs.count == 1, let input = graph.inputs.first, input.shape.rank == 4 else {
+            throw ModelPortError("\(path): images need a model with one image input (rank 4), this one has \(graph.inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))")
+        }
+        let dims = input.shape.dims
+        let channelsFirst = dims[3] != 1 && dims[3] != 3 && (dims[1] == 1 || dims[1] == 3)
+        guard let channels = channelsFirst ? dims[1] : dims[3] else {
+            throw ModelPortError("\(path): the input '\(input.name)' \(input.shape) has no known channel count")
+        }
+        let raw = expectsRawPixels
+        var data: [Float] = []
+        var size: (Int, Int)?
+        for file in paths {
+            let image: DecodedImage
+            do { image = try ImageFile.decode(file, channels: channels) } catch let e as DataIOError { throw ModelPortError(e.description) }
+            let h = (channelsFirst ? dims[2] : dims[1]) ?? size?.0 ?? image.height
+            let w = (channelsFirst ? dims[3] : dims[2]) ?? size?.1 ?? image.width
+            size = (h, w)
+            var pixels = image.resized(width: w, height: h)
+            if !raw { for i in pixels.indices { pixels[i] /= 255 } }
+            if channelsFirst {
+                var planar = [Float](repeating: 0, count: pixels.count)
+                for p in 0..<(h * w) { for c in 0..<channels { planar[c * h * w + p] = pixels[p * channels + c] } }
+                pixels = planar
+            }
+            data += pixels
+        }
+        guard let (h, w) = size else { throw ModelPortError("\(path): no images given") }
+        let shape = channelsFirst ? [paths.count, channels, h, w] : [paths.count, h, w, channels]
+        return [input.name: HostTensor(shape: shape, data: data)]
+    }
+}
