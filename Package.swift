@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "Engine", "DataIO"]),
         .executableTarget(
             name: "modelport",
-            dependencies: ["ModelPort", "DataIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ModelPort", "DataIO", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),

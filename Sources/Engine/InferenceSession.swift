@@ -30,8 +30,32 @@ public final class InferenceSession {
     let aliases: [String: String]
     let constants: [Int: HostTensor]
     let inputSlots: [(ValueInfo, Int)]
+    /// Seconds spent in each step over every `run` since the last `resetProfile()`.
+    public private(set) var stepSeconds: [Double]
+    /// Record per-step times (a clock read per step).
+    public var profiling = false
+    /// Freed activation buffers, reused by later steps and later runs: fresh memory costs a
+    /// page fault per 4 KB on first touch, which at batch 32 was a tenth of the run.
+    var pool: [Int: [[Float]]] = [:]
+    let poolLock = NSLock()
 
-    public init(graph: Graph, options: EngineOptions = EngineOptions()) throws(EngineError) {
+    func takeBuffer(_ count: Int) -> [Float] {
+        poolLock.lock()
+        defer { poolLock.unlock() }
+        if var list = pool[count], let buffer = list.popLast() {
+            pool[count] = list
+            return buffer
+        }
+        return [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
+    func returnBuffer(_ buffer: [Float]) {
+        poolLock.lock()
+        defer { poolLock.unlock() }
+        pool[buffer.count, default: []].append(buffer)
+    }
+
+    public init(graph: Graph, options: EngineOptions = EngineOptions()) throws {
         var planner = Planner(graph: graph, optimize: options.optimize)
         try planner.build()
         var inputSlots: [(ValueInfo, Int)] = []
@@ -44,7 +68,15 @@ public final class InferenceSession {
         aliases = planner.aliases
         constants = planner.constants
         self.inputSlots = inputSlots
+        stepSeconds = [Double](repeating: 0, count: planner.steps.count)
     }
+
+    /// Steps of the plan with their kinds and accumulated times, for a per-layer profile.
+    public var profile: [(step: String, kind: String, seconds: Double)] {
+        steps.enumerated().map { (i, s) in (s.name, s.kindName, stepSeconds[i]) }
+    }
+
+    public func resetProfile() { stepSeconds = [Double](repeating: 0, count: steps.count) }
 
     func slotIndex(_ name: String) -> Int? {
         var n = name
@@ -56,14 +88,15 @@ public final class InferenceSession {
     public var valueNames: [String] { Array(slots.keys) + Array(aliases.keys) }
 
     /// Runs the model. Returns the graph outputs, plus every value named in `keep` that the plan computes.
-    public func run(_ inputs: [String: HostTensor], keep: Set<String> = []) throws(EngineError) -> [String: HostTensor] {
+    /// A session runs one call at a time.
+    public func run(_ inputs: [String: HostTensor], keep: Set<String> = []) throws -> [String: HostTensor] {
         BLAS.setThreads(options.threads)
         var values = [HostTensor?](repeating: nil, count: slots.count)
         for (slot, tensor) in constants { values[slot] = tensor }
         for (info, slot) in inputSlots {
-            guard let x = inputs[info.name] else { throw .missingInput(info.name) }
+            guard let x = inputs[info.name] else { throw EngineError.missingInput(info.name) }
             let fits = x.shape.count == info.shape.rank && zip(x.shape, info.shape.dims).allSatisfy { $1 == nil || $0 == $1 }
-            guard fits else { throw .inputShape(name: info.name, expected: info.shape, given: x.shape) }
+            guard fits else { throw EngineError.inputShape(name: info.name, expected: info.shape, given: x.shape) }
             values[slot] = x
         }
         // Free each value after its last reader, unless it must be returned.
@@ -72,6 +105,7 @@ public final class InferenceSession {
         var lastUse = [Int: Int]()
         for (i, step) in steps.enumerated() { for s in step.inputs { lastUse[s] = i } }
 
+        let inputSlotSet = Set(inputSlots.map(\.1))
         for (i, step) in steps.enumerated() {
             let ins = step.inputs.map { values[$0]! }
             var shapeArgs: [Shape?] = []
@@ -85,10 +119,21 @@ public final class InferenceSession {
             do {
                 outShape = try step.shapeOp.outputShapes(shapeArgs)[0].dims.map { $0 ?? 0 }
             } catch {
-                throw .unsupported(layer: step.name, reason: error.message)
+                throw EngineError.unsupported(layer: step.name, reason: (error as? ShapeError)?.message ?? "\(error)")
             }
-            values[step.output] = try execute(step, ins, outShape: outShape)
-            for s in step.inputs where lastUse[s] == i && !keepSlots.contains(s) && constants[s] == nil { values[s] = nil }
+            let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            let dying = step.inputs.filter { lastUse[$0] == i && !keepSlots.contains($0) && constants[$0] == nil && inputSlotSet.contains($0) == false }
+            if case .reshape = step.kernel, step.inputs.count == 1, dying == step.inputs {
+                // Same data, new shape: hand the buffer on instead of copying it.
+                values[step.output] = HostTensor(shape: outShape, data: values[step.inputs[0]]!.data)
+                values[step.inputs[0]] = nil
+            } else {
+                values[step.output] = execute(step, ins, outShape: outShape, buffer: takeBuffer(outShape.reduce(1, *)))
+                for s in Set(dying) {
+                    if let v = values[s] { values[s] = nil; returnBuffer(v.data) }
+                }
+            }
+            if profiling { stepSeconds[i] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
         var result: [String: HostTensor] = [:]
         for name in Set(graph.outputs).union(keep) {
@@ -97,25 +142,31 @@ public final class InferenceSession {
         return result
     }
 
-    func execute(_ step: Step, _ ins: [HostTensor], outShape: [Int]) throws(EngineError) -> HostTensor {
-        var y = HostTensor(zeros: outShape)
+    /// Deliberately not `throws`: with a throwing signature, Swift 6.3.1's release build returned a
+    /// garbage error from here (the error register clobbered around the kernels' closures).
+    /// `buffer` has room for the output; its contents are garbage, so every kernel writes
+    /// each output element (or zero-fills first).
+    func execute(_ step: Step, _ ins: [HostTensor], outShape: [Int], buffer: [Float]) -> HostTensor {
+        let threads = options.threads
+        var y = HostTensor(shape: outShape, data: buffer)
         let x = ins[0]
         /// 1-D ops run as 2-D ones with height 1.
         func as2D(_ s: [Int]) -> [Int] { s.count == 3 ? [s[0], 1, s[1], s[2]] : s }
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
                 switch step.kernel {
-                case let .dense(w, b, units, activation):
+                case let .dense(w, units, epilogue):
                     let k = x.shape.last ?? 0
                     let m = k == 0 ? 0 : x.count / k
+                    BLAS.setThreads(threads)
                     w.withUnsafeBufferPointer { wp in
                         BLAS.gemm(m: m, n: units, k: k, a: xp.baseAddress!, lda: k, b: wp.baseAddress!, ldb: units, c: yp.baseAddress!, ldc: units)
                     }
-                    ConvolutionKernel.epilogue(yp, channels: units, bias: b, activation: activation)
-                case .convolution(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape))
-                case .depthwise(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape))
-                case .transposed(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape))
-                case .pooling(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape))
+                    epilogue.apply(yp.baseAddress!, rows: m, channels: units)
+                case .convolution(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
+                case .depthwise(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
+                case .transposed(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
+                case .pooling(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .globalPooling(let kind): GlobalPoolingKernel.run(kind, xp, shape: x.shape, yp)
                 case let .affine(scale, shift, axis):
                     NormalizationKernels.affine(xp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, scale: scale, shift: shift, yp)
@@ -148,6 +199,7 @@ public final class InferenceSession {
                     case let .cropping(crops, _): for (i, c) in crops.enumerated() { offsets[1 + i] = -c[0] }
                     default: break
                     }
+                    yp.update(repeating: 0)
                     TensorKernels.place(xp, shape: x.shape, into: yp, outShape: outShape, offsets: offsets)
                 case .upsample(let bilinear): TensorKernels.upsample(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), bilinear: bilinear)
                 case let .rescale(s, o): for i in 0..<x.count { yp[i] = xp[i] * s + o }
@@ -180,7 +232,35 @@ func withBuffers<R>(_ tensors: [HostTensor], _ body: ([UnsafeBufferPointer<Float
     return recurse(0)
 }
 
+extension Epilogue {
+    var suffix: String { (activation.map { "+\($0.kerasName)" } ?? "") + (postScale == nil ? "" : "+bn") }
+}
+
 extension Step {
+    var kindName: String {
+        switch kernel {
+        case .dense(_, _, let e): return "dense" + e.suffix
+        case .convolution(let k): return "conv \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix
+        case .depthwise(let k): return "depthwise \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix
+        case .transposed: return "conv transpose"
+        case .pooling(let p): return p.kind == .max ? "max pool" : "avg pool"
+        case .globalPooling: return "global pool"
+        case .affine: return "batch norm"
+        case .layerNormalization: return "layer norm"
+        case .activation(let a): return a.kerasName
+        case .prelu: return "prelu"
+        case .reshape: return "reshape"
+        case .transpose: return "transpose"
+        case .place: return "pad/crop"
+        case .upsample: return "upsample"
+        case .rescale: return "rescale"
+        case .elementwise(let f): return f.rawValue
+        case .unary(let f): return f.rawValue
+        case .reduce(let f, _, _): return "reduce \(f.rawValue)"
+        case .concatenate: return "concat"
+        }
+    }
+
     /// The PReLU alpha's shape (without batch), from the shape arguments.
     var shapeArgumentsAlphaShape: [Int] {
         if shapeArguments.count > 1, case .fixed(let s?) = shapeArguments[1] { return s.dims.map { $0 ?? 1 } }

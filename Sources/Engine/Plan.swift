@@ -2,7 +2,7 @@ import ModelIR
 
 /// What one step computes, with its weights already converted and arranged for the kernel.
 enum Kernel {
-    case dense(weights: [Float], bias: [Float]?, units: Int, activation: Activation?)
+    case dense(weights: [Float], units: Int, epilogue: Epilogue)
     case convolution(ConvolutionKernel)
     case depthwise(DepthwiseKernel)
     case transposed(TransposedConvolutionKernel)
@@ -79,13 +79,13 @@ struct Planner {
         return p.tensor.floats()
     }
 
-    mutating func build() throws(EngineError) {
+    mutating func build() throws {
         let g = graph
         var consumers: [String: Int] = [:]
         for node in g.nodes { for i in node.inputs where !i.isEmpty { consumers[i, default: 0] += 1 } }
         for o in g.outputs { consumers[o, default: 0] += 1 }
         let shapes: [String: Shape]
-        do { shapes = try g.verify() } catch { throw .graph(error) }
+        do { shapes = try g.verify() } catch let e as GraphError { throw EngineError.graph(e) }
         var producer: [String: Int] = [:]
         for (i, node) in g.nodes.enumerated() { for o in node.outputs { producer[o] = i } }
         var consumed = Set<Int>()
@@ -99,7 +99,8 @@ struct Planner {
             }
             var output = node.outputs[0]
             var kernel = try makeKernel(node, shapes: shapes)
-            // Fold a following BatchNormalization, then fuse a following activation.
+            // Fold a following BatchNormalization into the weights, fuse a following activation,
+            // then a BatchNormalization after the activation as a per-channel affine epilogue.
             if optimize {
                 var next = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
                 if let (j, bn) = next, case .batchNormalization(let axis, let eps, _) = bn.op, (shapes[output]?.rank).map({ axis == $0 - 1 }) == true,
@@ -113,6 +114,13 @@ struct Planner {
                     kernel = fused
                     consumed.insert(j)
                     output = act.outputs[0]
+                    next = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                    if let (j, bn) = next, case .batchNormalization(let axis, let eps, _) = bn.op, (shapes[output]?.rank).map({ axis == $0 - 1 }) == true,
+                       let affine = postAffine(kernel, bn: bn, epsilon: eps) {
+                        kernel = affine
+                        consumed.insert(j)
+                        output = bn.outputs[0]
+                    }
                 }
             }
             var inputSlots: [Int] = []
@@ -154,35 +162,55 @@ struct Planner {
 
     func fuse(_ kernel: Kernel, _ a: Activation) -> Kernel? {
         switch kernel {
-        case let .dense(w, b, u, nil): return .dense(weights: w, bias: b, units: u, activation: a)
-        case .convolution(var k) where k.activation == nil: k.activation = a; return .convolution(k)
-        case .depthwise(var k) where k.activation == nil: k.activation = a; return .depthwise(k)
-        case .transposed(var k) where k.activation == nil: k.activation = a; return .transposed(k)
+        case .dense(let w, let u, var e) where e.activation == nil && e.postScale == nil: e.activation = a; return .dense(weights: w, units: u, epilogue: e)
+        case .convolution(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .convolution(k)
+        case .depthwise(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .depthwise(k)
+        case .transposed(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .transposed(k)
+        default: return nil
+        }
+    }
+
+    /// Inference BatchNormalization as `scale, shift` per channel (TensorFlow's formula).
+    func batchNormAffine(_ bn: Node, epsilon: Float) -> (scale: [Float], shift: [Float], mean: [Float], beta: [Float])? {
+        guard let mean = floats(bn.inputs[3]), let variance = floats(bn.inputs[4]) else { return nil }
+        let n = mean.count
+        let gamma = floats(bn.inputs[1]) ?? [Float](repeating: 1, count: n)
+        let beta = floats(bn.inputs[2]) ?? [Float](repeating: 0, count: n)
+        let scale = (0..<n).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+        let shift = (0..<n).map { beta[$0] - mean[$0] * scale[$0] }
+        return (scale, shift, mean, beta)
+    }
+
+    /// A BatchNormalization after the activation, applied in the epilogue.
+    func postAffine(_ kernel: Kernel, bn: Node, epsilon: Float) -> Kernel? {
+        guard let (scale, shift, _, _) = batchNormAffine(bn, epsilon: epsilon) else { return nil }
+        switch kernel {
+        case .dense(let w, let u, var e) where u == scale.count: e.postScale = scale; e.postShift = shift; return .dense(weights: w, units: u, epilogue: e)
+        case .convolution(var k) where k.outChannels == scale.count: k.epilogue.postScale = scale; k.epilogue.postShift = shift; return .convolution(k)
+        case .depthwise(var k) where k.channels * k.multiplier == scale.count: k.epilogue.postScale = scale; k.epilogue.postShift = shift; return .depthwise(k)
         default: return nil
         }
     }
 
     /// Folds inference BatchNormalization into the weights of the kernel before it.
     func fold(_ kernel: Kernel, bn: Node, epsilon: Float) -> Kernel? {
-        guard let mean = floats(bn.inputs[3]), let variance = floats(bn.inputs[4]) else { return nil }
-        let n = mean.count
-        let gamma = floats(bn.inputs[1]) ?? [Float](repeating: 1, count: n)
-        let beta = floats(bn.inputs[2]) ?? [Float](repeating: 0, count: n)
-        let scale = (0..<n).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+        guard let (scale, _, mean, beta) = batchNormAffine(bn, epsilon: epsilon) else { return nil }
+        let n = scale.count
         func foldBias(_ b: [Float]?) -> [Float] { (0..<n).map { ((b?[$0] ?? 0) - mean[$0]) * scale[$0] + beta[$0] } }
         func scaleColumns(_ w: [Float]) -> [Float] { w.enumerated().map { $0.element * scale[$0.offset % n] } }
         switch kernel {
-        case let .dense(w, b, u, nil) where u == n:
-            return .dense(weights: scaleColumns(w), bias: foldBias(b), units: u, activation: nil)
-        case .convolution(var k) where k.activation == nil && k.outChannels == n:
-            k.weights = scaleColumns(k.weights); k.bias = foldBias(k.bias); return .convolution(k)
-        case .depthwise(var k) where k.activation == nil && k.channels * k.multiplier == n:
-            k.weights = scaleColumns(k.weights); k.bias = foldBias(k.bias); return .depthwise(k)
+        case .dense(let w, let u, var e) where e.activation == nil && u == n:
+            e.bias = foldBias(e.bias)
+            return .dense(weights: scaleColumns(w), units: u, epilogue: e)
+        case .convolution(var k) where k.epilogue.activation == nil && k.outChannels == n:
+            k.weights = scaleColumns(k.weights); k.epilogue.bias = foldBias(k.epilogue.bias); return .convolution(k)
+        case .depthwise(var k) where k.epilogue.activation == nil && k.channels * k.multiplier == n:
+            k.weights = scaleColumns(k.weights); k.epilogue.bias = foldBias(k.epilogue.bias); return .depthwise(k)
         default: return nil
         }
     }
 
-    func makeKernel(_ node: Node, shapes: [String: Shape]) throws(EngineError) -> Kernel {
+    func makeKernel(_ node: Node, shapes: [String: Shape]) throws -> Kernel {
         let layer = node.layer ?? node.name
         let inShape = shapes[node.inputs[0]] ?? Shape([])
         func two(_ a: [Int], _ fill: Int) -> [Int] { a.count == 1 ? [fill, a[0]] : a }
@@ -192,58 +220,52 @@ struct Planner {
         }
         switch node.op {
         case .dense(let units):
-            guard let w = floats(node.inputs[1]) else { throw .unsupported(layer: layer, reason: "Dense needs a constant kernel") }
-            return .dense(weights: w, bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, units: units, activation: nil)
+            guard let w = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "Dense needs a constant kernel") }
+            return .dense(weights: w, units: units, epilogue: Epilogue(bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil))
         case .convolution(let c):
             guard c.kernelSize.count <= 2, c.kernelLayout == .spatialInOut, let w = floats(node.inputs[1]),
                   let cin = inShape.dims.last ?? nil else {
-                throw .unsupported(layer: layer, reason: "only 1-D and 2-D convolutions with constant kernels run")
+                throw EngineError.unsupported(layer: layer, reason: "only 1-D and 2-D convolutions with constant kernels run")
             }
             return .convolution(ConvolutionKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
                                                   padding: twoPadding(c.padding), groups: c.groups, inChannels: cin, outChannels: c.filters,
-                                                  weights: w, bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, activation: nil))
+                                                  weights: w, epilogue: Epilogue(bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)))
         case .depthwiseConvolution(let c):
             guard c.kernelSize.count <= 2, let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
-                throw .unsupported(layer: layer, reason: "only 1-D and 2-D depthwise convolutions run")
+                throw EngineError.unsupported(layer: layer, reason: "only 1-D and 2-D depthwise convolutions run")
             }
             return .depthwise(DepthwiseKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
                                               padding: twoPadding(c.padding), channels: cin, multiplier: c.depthMultiplier, weights: w,
-                                              bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, activation: nil))
+                                              epilogue: Epilogue(bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)))
         case .transposedConvolution(let c):
             guard c.kernelSize.count <= 2, let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
-                throw .unsupported(layer: layer, reason: "only 1-D and 2-D transposed convolutions run")
+                throw EngineError.unsupported(layer: layer, reason: "only 1-D and 2-D transposed convolutions run")
             }
             return .transposed(TransposedConvolutionKernel(attributes: c, inChannels: cin, kernel: w,
-                                                           bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil, activation: nil))
+                                                           bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil))
         case .pooling(let p):
-            guard p.poolSize.count <= 2 else { throw .unsupported(layer: layer, reason: "3-D pooling does not run yet") }
+            guard p.poolSize.count <= 2 else { throw EngineError.unsupported(layer: layer, reason: "3-D pooling does not run yet") }
             return .pooling(PoolingKernel(kind: p.kind, size: two(p.poolSize, 1), strides: two(p.strides, 1), padding: twoPadding(p.padding),
                                           countIncludePad: p.countIncludePad))
         case .globalPooling(let kind, _, _):
             return .globalPooling(kind)
         case .batchNormalization(let axis, let eps, _):
-            guard let mean = floats(node.inputs[3]), let variance = floats(node.inputs[4]) else {
-                throw .unsupported(layer: layer, reason: "BatchNormalization needs constant statistics")
+            guard let (scale, shift, _, _) = batchNormAffine(node, epsilon: eps) else {
+                throw EngineError.unsupported(layer: layer, reason: "BatchNormalization needs constant statistics")
             }
-            let n = mean.count
-            let gamma = floats(node.inputs[1]) ?? [Float](repeating: 1, count: n)
-            let beta = floats(node.inputs[2]) ?? [Float](repeating: 0, count: n)
-            // TensorFlow: inv = gamma · rsqrt(var + eps); y = x·inv + (beta − mean·inv).
-            let scale = (0..<n).map { gamma[$0] / (variance[$0] + eps).squareRoot() }
-            let shift = (0..<n).map { beta[$0] - mean[$0] * scale[$0] }
             return .affine(scale: scale, shift: shift, axis: axis)
         case .layerNormalization(let axes, let eps):
             return .layerNormalization(axes: axes, epsilon: eps, gamma: floats(node.inputs[1]), beta: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)
         case .activation(let a): return .activation(a)
         case .prelu:
-            guard let alpha = floats(node.inputs[1]) else { throw .unsupported(layer: layer, reason: "PReLU needs constant alpha") }
+            guard let alpha = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "PReLU needs constant alpha") }
             return .prelu(alpha: alpha)
         case .flatten, .reshape: return .reshape
         case .transpose(let p): return .transpose(p)
         case .zeroPadding: return .place(zeroFill: true)
         case .cropping: return .place(zeroFill: false)
         case .upSampling(let size, let interpolation, _):
-            guard size.count == 2 || size.count == 1 else { throw .unsupported(layer: layer, reason: "3-D up-sampling does not run yet") }
+            guard size.count == 2 || size.count == 1 else { throw EngineError.unsupported(layer: layer, reason: "3-D up-sampling does not run yet") }
             return .upsample(bilinear: interpolation == "bilinear")
         case let .rescaling(s, o): return .rescale(scale: s, offset: o)
         case .elementwise(let f): return .elementwise(f)

@@ -60,7 +60,7 @@ final class KerasGraphBuilder {
         let outputs = try buildModel(className: className, config: config, path: [], inputs: nil, trainable: true)
         graph.outputs = outputs
         try weightSource.checkAllUsed(layerPaths: Set(layerParameters.keys))
-        do { try graph.verify() } catch { throw KerasError.graph(file, error) }
+        do { try graph.verify() } catch let e as GraphError { throw KerasError.graph(file, e) }
         return graph
     }
 
@@ -343,7 +343,7 @@ final class KerasGraphBuilder {
         let inputShapes = inputs.map { $0.isEmpty ? nil : shapes[$0] }
         let outShapes: [Shape]
         do { outShapes = try op.outputShapes(inputShapes) } catch {
-            throw KerasError.invalidLayer(file, layer: call.name, reason: error.message)
+            throw KerasError.invalidLayer(file, layer: call.name, reason: (error as? ShapeError)?.message ?? "\(error)")
         }
         graph.nodes.append(Node(name: out, op: op, inputs: inputs, outputs: [out], layer: call.name))
         shapes[out] = outShapes[0]

@@ -7,7 +7,8 @@ public struct ShapeError: Error, Equatable, CustomStringConvertible {
 
 extension Op {
     /// Output shapes for the given input shapes (an absent optional input is `nil`).
-    public func outputShapes(_ inputs: [Shape?]) throws(ShapeError) -> [Shape] {
+    /// Throws `ShapeError`. (Untyped `throws`: typed throws miscompiled in release builds here.)
+    public func outputShapes(_ inputs: [Shape?]) throws -> [Shape] {
         guard let x = inputs.first ?? nil else { throw ShapeError("the first input is missing") }
         func param(_ i: Int) -> Shape? { i < inputs.count ? inputs[i] : nil }
         func same(_ a: Int?, _ b: Int?) -> Bool { a == nil || b == nil || a == b }
@@ -162,7 +163,7 @@ extension Op {
             return [result]
 
         case .reduce(_, let axes, let keepDims):
-            let normal = try axes.map { a throws(ShapeError) -> Int in
+            let normal = try axes.map { a throws -> Int in
                 guard let n = x.axis(a) else { throw ShapeError("axis \(a) is out of range for \(x)") }
                 return n
             }
@@ -186,7 +187,7 @@ extension Op {
 }
 
 /// numpy broadcasting of two shapes.
-public func broadcast(_ a: Shape, _ b: Shape) throws(ShapeError) -> Shape {
+public func broadcast(_ a: Shape, _ b: Shape) throws -> Shape {
     let rank = max(a.rank, b.rank)
     let pa = [Int?](repeating: 1, count: rank - a.rank) + a.dims
     let pb = [Int?](repeating: 1, count: rank - b.rank) + b.dims

@@ -21,11 +21,11 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
 
 extension Graph {
     /// Orders nodes so every node comes after the producers of its inputs.
-    public mutating func sortTopologically() throws(GraphError) {
+    public mutating func sortTopologically() throws {
         var producer: [String: Int] = [:]
         for (i, node) in nodes.enumerated() {
             for out in node.outputs {
-                guard producer.updateValue(i, forKey: out) == nil else { throw .duplicateValue(out) }
+                guard producer.updateValue(i, forKey: out) == nil else { throw GraphError.duplicateValue(out) }
             }
         }
         let external = Set(inputs.map(\.name)).union(parameters.map(\.name))
@@ -37,7 +37,7 @@ extension Graph {
                     indegree[i] += 1
                     consumers[p].append(i)
                 } else if !external.contains(input) {
-                    throw .danglingInput(node: node.name, input: input)
+                    throw GraphError.danglingInput(node: node.name, input: input)
                 }
             }
         }
@@ -52,7 +52,7 @@ extension Graph {
         }
         guard order.count == nodes.count else {
             let stuck = (0..<nodes.count).filter { indegree[$0] > 0 }.map { nodes[$0].name }
-            throw .cycle(nodes: stuck)
+            throw GraphError.cycle(nodes: stuck)
         }
         nodes = order.map { nodes[$0] }
     }
@@ -60,13 +60,13 @@ extension Graph {
     /// Checks that every input is defined before use, nothing is produced twice, the
     /// outputs exist, and every op accepts its input shapes. Returns every value's shape.
     @discardableResult
-    public func verify() throws(GraphError) -> [String: Shape] {
+    public func verify() throws -> [String: Shape] {
         var shapes: [String: Shape] = [:]
         for input in inputs {
-            guard shapes.updateValue(input.shape, forKey: input.name) == nil else { throw .duplicateValue(input.name) }
+            guard shapes.updateValue(input.shape, forKey: input.name) == nil else { throw GraphError.duplicateValue(input.name) }
         }
         for p in parameters {
-            guard shapes.updateValue(Shape(p.tensor.shape.map { Optional($0) }), forKey: p.name) == nil else { throw .duplicateValue(p.name) }
+            guard shapes.updateValue(Shape(p.tensor.shape.map { Optional($0) }), forKey: p.name) == nil else { throw GraphError.duplicateValue(p.name) }
         }
         let produced = Set(nodes.flatMap(\.outputs))
         for node in nodes {
@@ -74,20 +74,20 @@ extension Graph {
             for input in node.inputs {
                 if input.isEmpty { inputShapes.append(nil); continue }
                 guard let s = shapes[input] else {
-                    if produced.contains(input) { throw .cycle(nodes: [node.name]) }
-                    throw .danglingInput(node: node.name, input: input)
+                    if produced.contains(input) { throw GraphError.cycle(nodes: [node.name]) }
+                    throw GraphError.danglingInput(node: node.name, input: input)
                 }
                 inputShapes.append(s)
             }
             let outs: [Shape]
             do { outs = try node.op.outputShapes(inputShapes) } catch {
-                throw .shapeConflict(node: node.name, layer: node.layer, message: error.message)
+                throw GraphError.shapeConflict(node: node.name, layer: node.layer, message: (error as? ShapeError)?.message ?? "\(error)")
             }
             for (name, shape) in zip(node.outputs, outs) {
-                guard shapes.updateValue(shape, forKey: name) == nil else { throw .duplicateValue(name) }
+                guard shapes.updateValue(shape, forKey: name) == nil else { throw GraphError.duplicateValue(name) }
             }
         }
-        for out in outputs where shapes[out] == nil { throw .unknownOutput(out) }
+        for out in outputs where shapes[out] == nil { throw GraphError.unknownOutput(out) }
         return shapes
     }
 }

@@ -9,6 +9,8 @@ public struct BenchmarkResult: Sendable {
     public var runs: Int
     public var latenciesMilliseconds: [Double]
     public var imagesPerSecond: Double
+    /// Milliseconds per run spent in each step of the plan (name, kind, ms).
+    public var profile: [(step: String, kind: String, milliseconds: Double)] = []
 
     public var median: Double {
         let s = latenciesMilliseconds.sorted()
@@ -24,7 +26,7 @@ public struct BenchmarkResult: Sendable {
 
 extension Model {
     /// Warms up, then runs batches of inputs in [0, 1) for about `seconds`, timing each run.
-    public func benchmark(batchSize: Int, threads: Int, seconds: Double = 3, warmup: Int = 3) throws -> BenchmarkResult {
+    public func benchmark(batchSize: Int, threads: Int, seconds: Double = 3, warmup: Int = 3, profile: Bool = false) throws -> BenchmarkResult {
         let session = try self.session(threads: threads, optimize: true)
         var generator = SplitMix64(seed: 42)
         var inputs: [String: HostTensor] = [:]
@@ -35,16 +37,21 @@ extension Model {
         }
         func once() throws -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
-            do { _ = try session.run(inputs) } catch { throw ModelPortError("\(path): \(error.description)") }
+            do { _ = try session.run(inputs) } catch { throw ModelPortError("\(path): \(error)") }
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         }
         for _ in 0..<warmup { _ = try once() }
+        session.profiling = profile
         var latencies: [Double] = []
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
         repeat { latencies.append(try once()) } while DispatchTime.now().uptimeNanoseconds < deadline || latencies.count < 3
         let total = latencies.reduce(0, +) / 1000
-        return BenchmarkResult(batchSize: batchSize, threads: threads, runs: latencies.count, latenciesMilliseconds: latencies,
-                               imagesPerSecond: Double(batchSize * latencies.count) / total)
+        var result = BenchmarkResult(batchSize: batchSize, threads: threads, runs: latencies.count, latenciesMilliseconds: latencies,
+                                     imagesPerSecond: Double(batchSize * latencies.count) / total)
+        if profile {
+            result.profile = session.profile.map { ($0.step, $0.kind, $0.seconds * 1000 / Double(latencies.count)) }
+        }
+        return result
     }
 }
 

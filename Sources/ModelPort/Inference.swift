@@ -9,7 +9,7 @@ extension Model {
         do {
             return try InferenceSession(graph: graph, options: EngineOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, optimize: optimize))
         } catch {
-            throw ModelPortError("\(path): \(error.description)")
+            throw ModelPortError("\(path): \(error)")
         }
     }
 
@@ -48,7 +48,7 @@ extension Model {
             let end = min(start + step, total)
             let batch = inputs.mapValues { $0.slice(start..<end) }
             let out: [String: HostTensor]
-            do { out = try session.run(batch) } catch { throw ModelPortError("\(path): \(error.description)") }
+            do { out = try session.run(batch) } catch { throw ModelPortError("\(path): \(error)") }
             for (k, v) in out { parts[k, default: []].append(v) }
             start = end
             progress?(end, total)

@@ -54,7 +54,7 @@ extension Model {
         }
         let session = try self.session(threads: threads, optimize: false)
         let outputs: [String: HostTensor]
-        do { outputs = try session.run(inputs, keep: Set(wanted.map(\.1))) } catch { throw ModelPortError("\(path): \(error.description)") }
+        do { outputs = try session.run(inputs, keep: Set(wanted.map(\.1))) } catch { throw ModelPortError("\(path): \(error)") }
         var layers: [LayerComparison] = []
         for (name, value, tensor) in wanted {
             guard let ours = outputs[value] else {

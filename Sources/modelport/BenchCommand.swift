@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Engine
 import ModelPort
 
 struct BenchCommand: ParsableCommand {
@@ -19,6 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds of timed runs.") var seconds: Double = 3
     @Option(help: "The architecture for a weights-only MODEL.") var architecture: String?
     @Flag(help: "Print JSON (Schemas/bench.schema.json).") var json = false
+    @Flag(help: "Also print the time spent in each step of the plan (per run).") var profile = false
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -28,13 +30,21 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let loaded = try Model.load(model, architecture: architecture)
         let t = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let result = try loaded.benchmark(batchSize: batchSize, threads: t, seconds: seconds)
+        let result = try loaded.benchmark(batchSize: batchSize, threads: t, seconds: seconds, profile: profile)
         if json {
             print(result.json.pretty())
         } else {
-            print("batch \(result.batchSize), \(result.threads) thread\(result.threads == 1 ? "" : "s"), \(result.runs) runs")
+            print("batch \(result.batchSize), \(result.threads) thread\(result.threads == 1 ? "" : "s"), \(result.runs) runs, OpenBLAS kernels: \(OpenBLASCore.name)")
             print(String(format: "throughput: %.1f images/s", result.imagesPerSecond))
             print(String(format: "latency ms: min %.3f  median %.3f  max %.3f", result.latenciesMilliseconds.min() ?? 0, result.median, result.latenciesMilliseconds.max() ?? 0))
+            if profile {
+                let total = result.profile.reduce(0) { $0 + $1.milliseconds }
+                print("\nstep                           kind                  ms/run     share")
+                for p in result.profile {
+                    print(ResultTable.pad(p.step, 31) + ResultTable.pad(p.kind, 22) + ResultTable.pad(String(format: "%.3f", p.milliseconds), 11)
+                          + String(format: "%5.1f%%", 100 * p.milliseconds / max(total, 1e-9)))
+                }
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Engine
 import ModelPort
 
 /// `modelport`: load, check and convert classifiers trained in Keras or ONNX.
@@ -23,8 +24,20 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
+/// Restarts the process once with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to its
+/// generic kernels on a CPU it did not recognise (see `OpenBLASCore`).
+func selectOpenBLASKernels() {
+    guard let core = OpenBLASCore.recommendedOverride() else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    var arguments = CommandLine.arguments.map { strdup($0) }
+    arguments.append(nil)
+    execv("/proc/self/exe", &arguments)
+    // execv returns only on failure: carry on with the generic kernels.
+}
+
 /// Runs the command; user errors become one line on stderr and exit code 2.
 func runModelPort() {
+    selectOpenBLASKernels()
     let command: ParsableCommand
     do {
         command = try ModelPortCommand.parseAsRoot()

@@ -20,20 +20,48 @@ struct KernelTests {
         let k = PoolingKernel(kind: .average, size: [2, 2], strides: [2, 2], padding: .sameUpper, countIncludePad: false)
         let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9]  // 1×3×3×1
         var y = [Float](repeating: 0, count: 4)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { k.run(xp, shape: [1, 3, 3, 1], $0, outShape: [1, 2, 2, 1]) } }
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { k.run(xp, shape: [1, 3, 3, 1], $0, outShape: [1, 2, 2, 1], threads: 1) } }
         #expect(y == [3, 4.5, 7.5, 9])
     }
 
     @Test func convolutionMatchesADirectSum() {
         // 1×3×3×1 input, 2×2 kernel with two filters, valid padding.
         let k = ConvolutionKernel(kernel: [2, 2], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 1, inChannels: 1,
-                                  outChannels: 2, weights: [1, 0, 2, 1, 3, 0, 4, 1], bias: [0.5, -1], activation: nil)
+                                  outChannels: 2, weights: [1, 0, 2, 1, 3, 0, 4, 1], epilogue: Epilogue(bias: [0.5, -1]))
         let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
         var y = [Float](repeating: 0, count: 8)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { k.run(xp, shape: [1, 3, 3, 1], $0, outShape: [1, 2, 2, 2]) } }
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { k.run(xp, shape: [1, 3, 3, 1], $0, outShape: [1, 2, 2, 2], threads: 1) } }
         // filter 0 = [[1, 2], [3, 4]], filter 1 = [[0, 1], [0, 1]]
         let expected: [Float] = [37.5, 6, 47.5, 8, 67.5, 12, 77.5, 14]
         #expect(y == expected)
+    }
+
+    @Test("the direct path (few inputs per output) equals the im2col path")
+    func directEqualsIm2col() {
+        // 1 input channel, 3×3, 16 filters takes the direct path; compare with im2col + GEMM by hand.
+        let weights = (0..<(9 * 16)).map { Float($0 % 7) - 3 }
+        let direct = ConvolutionKernel(kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .sameUpper, groups: 1, inChannels: 1,
+                                       outChannels: 16, weights: weights, epilogue: Epilogue(bias: (0..<16).map(Float.init), activation: .relu()))
+        let x = (0..<(2 * 5 * 6)).map { Float($0 % 11) / 11 }
+        var a = [Float](repeating: 0, count: 2 * 5 * 6 * 16), b = a
+        x.withUnsafeBufferPointer { xp in
+            a.withUnsafeMutableBufferPointer { direct.run(xp, shape: [2, 5, 6, 1], $0, outShape: [2, 5, 6, 16], threads: 2) }
+            // Reference: im2col + GEMM on the same weights, one tile.
+            b.withUnsafeMutableBufferPointer { yp in
+                let g = ConvolutionKernel.Geometry(h: 5, w: 6, c: 1, kh: 3, kw: 3, strides: [1, 1], dilations: [1, 1], padTop: 1, padLeft: 1, oh: 5, ow: 6)
+                var cols = [Float](repeating: 0, count: 30 * 9)
+                for image in 0..<2 {
+                    cols.withUnsafeMutableBufferPointer { c in
+                        ConvolutionKernel.im2col(xp.baseAddress! + image * 30, g, channelOffset: 0, channels: 1, rows: 0..<30, into: c.baseAddress!)
+                        weights.withUnsafeBufferPointer { w in
+                            BLAS.gemm(m: 30, n: 16, k: 9, a: c.baseAddress!, lda: 9, b: w.baseAddress!, ldb: 16, c: yp.baseAddress! + image * 480, ldc: 16)
+                        }
+                    }
+                    direct.epilogue.apply(yp.baseAddress! + image * 480, rows: 30, channels: 16)
+                }
+            }
+        }
+        #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
     @Test func softmaxAlongAnAxis() {

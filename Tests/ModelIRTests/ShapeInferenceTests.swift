@@ -115,7 +115,7 @@ struct VerifierTests {
         g.parameters[0].tensor = Tensor(shape: [3, 2], floats: Array(repeating: 0, count: 6))
         g.nodes[0].layer = "classifier"
         #expect(throws: GraphError.self) { try g.verify() }
-        do { try g.verify() } catch { #expect(error.description.hasPrefix("layer 'classifier'")) }
+        do { try g.verify() } catch { #expect(String(describing: error).hasPrefix("layer 'classifier'")) }
     }
 
     @Test func duplicateOutputs() {

@@ -1,8 +1,33 @@
+import Foundation
 import Dispatch
 import ModelIR
 
-/// A 2-D convolution over NHWC data (1-D runs as height 1), lowered to im2col + sgemm.
-/// Weights are kept as Keras' HWIO, which is already the GEMM's `[kh·kw·cin/g, cout]` matrix.
+/// Splits `count` items over up to `threads` workers, each getting a contiguous range.
+/// The kernels write disjoint parts of their output, which is what makes this safe.
+func parallelFor(_ count: Int, threads: Int, _ body: (Range<Int>, Int) -> Void) {
+    let workers = max(1, min(threads, count))
+    if workers == 1 { body(0..<count, 0); return }
+    withoutActuallyEscaping(body) { escapable in
+        let shared = UncheckedSendable(escapable)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let start = count * w / workers, end = count * (w + 1) / workers
+            if start < end { shared.value(start..<end, w) }
+        }
+    }
+}
+
+/// Hands a value to worker threads that use disjoint parts of what it points to.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// A 2-D convolution over NHWC data (1-D runs as height 1). Weights stay in Keras' HWIO
+/// order, which is already the GEMM's `[kh·kw·cin/g, cout]` matrix. Three paths:
+/// 1×1 stride-1 convolutions are one GEMM on the input itself; convolutions with few
+/// inputs per output (a first layer on gray images) run directly, vectorised over output
+/// channels; the rest build im2col rows a cache-sized tile at a time and multiply each tile
+/// with sgemm, applying the epilogue to the tile while it is hot.
 struct ConvolutionKernel {
     var kernel: [Int]        // kh, kw
     var strides: [Int]
@@ -12,10 +37,12 @@ struct ConvolutionKernel {
     var inChannels: Int
     var outChannels: Int
     var weights: [Float]     // kh·kw·(cin/g)·cout
-    var bias: [Float]?
-    var activation: Activation?
+    var epilogue = Epilogue()
 
-    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
+    /// Rows of im2col per tile: about 256 KB of columns, so a tile stays in L2.
+    static let tileBytes = Int(ProcessInfo.processInfo.environment["MODELPORT_TILE_KB"] ?? "") .map { $0 * 1024 } ?? 256 * 1024
+
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
         let (n, h, w) = (shape[0], shape[1], shape[2])
         let (oh, ow) = (outShape[1], outShape[2])
         let (kh, kw) = (kernel[0], kernel[1])
@@ -24,72 +51,125 @@ struct ConvolutionKernel {
         let cinG = inChannels / groups, coutG = outChannels / groups
         let k = kh * kw * cinG
         let pixels = oh * ow
+        let geometry = Geometry(h: h, w: w, c: inChannels, kh: kh, kw: kw, strides: strides, dilations: dilations,
+                                padTop: padTop, padLeft: padLeft, oh: oh, ow: ow)
+        // Images in parallel with single-threaded BLAS, or one image with threaded BLAS.
+        let imageThreads = n >= threads ? threads : 1
+        BLAS.setThreads(imageThreads > 1 ? 1 : threads)
+        let direct = groups == 1 && k <= 32 && outChannels % 16 == 0
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && padTop == 0 && padLeft == 0 && groups == 1
-        var columns = pointwise ? [] : [Float](repeating: 0, count: pixels * k)
+        let tileRows = max(16, Self.tileBytes / (4 * max(k, 1)))
         weights.withUnsafeBufferPointer { wp in
-            columns.withUnsafeMutableBufferPointer { cols in
-                for image in 0..<n {
-                    let xImage = x.baseAddress! + image * h * w * inChannels
-                    let yImage = y.baseAddress! + image * pixels * outChannels
-                    for g in 0..<groups {
-                        let a: UnsafePointer<Float>
-                        let lda: Int
+            parallelFor(n, threads: imageThreads) { images, _ in
+                var columns = direct || pointwise ? [] : [Float](repeating: 0, count: min(tileRows, pixels) * k)
+                columns.withUnsafeMutableBufferPointer { cols in
+                    for image in images {
+                        let xImage = x.baseAddress! + image * h * w * inChannels
+                        let yImage = y.baseAddress! + image * pixels * outChannels
+                        if direct {
+                            directConvolution(xImage, geometry, wp.baseAddress!, yImage)
+                            continue
+                        }
                         if pointwise {
-                            a = UnsafePointer(xImage)
-                            lda = inChannels
-                        } else {
-                            Self.im2col(xImage, h: h, w: w, c: inChannels, channelOffset: g * cinG, channels: cinG,
-                                        kh: kh, kw: kw, strides: strides, dilations: dilations, padTop: padTop, padLeft: padLeft,
-                                        oh: oh, ow: ow, into: cols.baseAddress!)
-                            a = UnsafePointer(cols.baseAddress!)
-                            lda = k
+                            var r0 = 0
+                            while r0 < pixels {
+                                let rows = min(tileRows * 4, pixels - r0)
+                                BLAS.gemm(m: rows, n: outChannels, k: inChannels, a: xImage + r0 * inChannels, lda: inChannels,
+                                          b: wp.baseAddress!, ldb: outChannels, c: yImage + r0 * outChannels, ldc: outChannels)
+                                epilogue.apply(yImage + r0 * outChannels, rows: rows, channels: outChannels)
+                                r0 += rows
+                            }
+                            continue
                         }
-                        BLAS.gemm(m: pixels, n: coutG, k: k, a: a, lda: lda, b: wp.baseAddress! + g * coutG, ldb: outChannels,
-                                  c: yImage + g * coutG, ldc: outChannels)
-                    }
-                    Self.epilogue(UnsafeMutableBufferPointer(start: yImage, count: pixels * outChannels), channels: outChannels,
-                                  bias: bias, activation: activation)
-                }
-            }
-        }
-    }
-
-    /// Rows of `kh·kw·channels` input values, one per output pixel, zeros where the window leaves the image.
-    static func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, c: Int, channelOffset: Int, channels: Int,
-                       kh: Int, kw: Int, strides: [Int], dilations: [Int], padTop: Int, padLeft: Int,
-                       oh: Int, ow: Int, into cols: UnsafeMutablePointer<Float>) {
-        let k = kh * kw * channels
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                var dst = cols + (oy * ow + ox) * k
-                for i in 0..<kh {
-                    let iy = oy * strides[0] + i * dilations[0] - padTop
-                    for j in 0..<kw {
-                        let ix = ox * strides[1] + j * dilations[1] - padLeft
-                        if iy >= 0, iy < h, ix >= 0, ix < w {
-                            dst.update(from: x + (iy * w + ix) * c + channelOffset, count: channels)
-                        } else {
-                            dst.update(repeating: 0, count: channels)
+                        var r0 = 0
+                        while r0 < pixels {
+                            let rows = min(tileRows, pixels - r0)
+                            for g in 0..<groups {
+                                Self.im2col(xImage, geometry, channelOffset: g * cinG, channels: cinG, rows: r0..<(r0 + rows), into: cols.baseAddress!)
+                                BLAS.gemm(m: rows, n: coutG, k: k, a: cols.baseAddress!, lda: k, b: wp.baseAddress! + g * coutG, ldb: outChannels,
+                                          c: yImage + r0 * outChannels + g * coutG, ldc: outChannels)
+                            }
+                            epilogue.apply(yImage + r0 * outChannels, rows: rows, channels: outChannels)
+                            r0 += rows
                         }
-                        dst += channels
                     }
                 }
             }
         }
     }
 
-    /// Bias and activation over `[pixels, channels]` in one pass.
-    static func epilogue(_ y: UnsafeMutableBufferPointer<Float>, channels: Int, bias: [Float]?, activation: Activation?) {
-        if let bias {
-            bias.withUnsafeBufferPointer { b in
-                var i = 0
-                while i < y.count {
-                    for c in 0..<channels { y[i + c] += b[c] }
-                    i += channels
+    struct Geometry {
+        var h, w, c, kh, kw: Int
+        var strides, dilations: [Int]
+        var padTop, padLeft, oh, ow: Int
+    }
+
+    /// im2col rows for output pixels `rows` (row-major over the output), zeros outside the image.
+    static func im2col(_ x: UnsafePointer<Float>, _ g: Geometry, channelOffset: Int, channels: Int, rows: Range<Int>,
+                       into cols: UnsafeMutablePointer<Float>) {
+        let k = g.kh * g.kw * channels
+        let (sy, sx, dy, dx) = (g.strides[0], g.strides[1], g.dilations[0], g.dilations[1])
+        for p in rows {
+            let oy = p / g.ow, ox = p % g.ow
+            var dst = cols + (p - rows.lowerBound) * k
+            for i in 0..<g.kh {
+                let iy = oy * sy + i * dy - g.padTop
+                if iy < 0 || iy >= g.h {
+                    dst.update(repeating: 0, count: g.kw * channels)
+                    dst += g.kw * channels
+                    continue
+                }
+                let rowBase = x + iy * g.w * g.c + channelOffset
+                for j in 0..<g.kw {
+                    let ix = ox * sx + j * dx - g.padLeft
+                    if ix >= 0 && ix < g.w {
+                        dst.update(from: rowBase + ix * g.c, count: channels)
+                    } else {
+                        dst.update(repeating: 0, count: channels)
+                    }
+                    dst += channels
                 }
             }
         }
-        if let activation { ActivationKernel.apply(activation, y) }
+    }
+
+    /// Direct convolution for small `kh·kw·cin`: for each output pixel and each block of 16
+    /// output channels, one vector accumulates every tap, then the epilogue runs on the row.
+    func directConvolution(_ x: UnsafePointer<Float>, _ g: Geometry, _ wp: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let blocks = outChannels / 16
+        let cin = inChannels
+        let (sy, sx, dy, dx) = (g.strides[0], g.strides[1], g.dilations[0], g.dilations[1])
+        let weights = UnsafeRawPointer(wp)
+        let rowStride = outChannels * 4
+        for oy in 0..<g.oh {
+            // Kernel rows inside the image for this output row.
+            let iStart = max(0, (g.padTop - oy * sy + dy - 1) / dy), iEnd = min(g.kh, (g.h + g.padTop - oy * sy + dy - 1) / dy)
+            for ox in 0..<g.ow {
+                let jStart = max(0, (g.padLeft - ox * sx + dx - 1) / dx), jEnd = min(g.kw, (g.w + g.padLeft - ox * sx + dx - 1) / dx)
+                let out = UnsafeMutableRawPointer(y + (oy * g.ow + ox) * outChannels)
+                for v in 0..<blocks {
+                    var acc = SIMD16<Float>.zero
+                    var i = iStart
+                    while i < iEnd {
+                        let iy = oy * sy + i * dy - g.padTop
+                        var j = jStart
+                        while j < jEnd {
+                            let ix = ox * sx + j * dx - g.padLeft
+                            let src = x + (iy * g.w + ix) * cin
+                            var tapRow = ((i * g.kw + j) * cin) * rowStride + v * 64
+                            for ci in 0..<cin {
+                                acc += SIMD16<Float>(repeating: src[ci]) * weights.loadUnaligned(fromByteOffset: tapRow, as: SIMD16<Float>.self)
+                                tapRow += rowStride
+                            }
+                            j += 1
+                        }
+                        i += 1
+                    }
+                    out.storeBytes(of: acc, toByteOffset: v * 64, as: SIMD16<Float>.self)
+                }
+            }
+            epilogue.apply(y + oy * g.ow * outChannels, rows: g.ow, channels: outChannels)
+        }
     }
 }
 
@@ -102,10 +182,9 @@ struct DepthwiseKernel {
     var channels: Int
     var multiplier: Int
     var weights: [Float]   // kh, kw, c, m
-    var bias: [Float]?
-    var activation: Activation?
+    var epilogue = Epilogue()
 
-    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
         let (n, h, w) = (shape[0], shape[1], shape[2])
         let (oh, ow) = (outShape[1], outShape[2])
         let (kh, kw) = (kernel[0], kernel[1])
@@ -114,12 +193,13 @@ struct DepthwiseKernel {
         let c = channels, m = multiplier, co = c * m
         y.update(repeating: 0)
         weights.withUnsafeBufferPointer { wp in
-            for image in 0..<n {
-                let xi = x.baseAddress! + image * h * w * c
-                let yi = y.baseAddress! + image * oh * ow * co
-                for oy in 0..<oh {
+            parallelFor(n * oh, threads: threads) { rows, _ in
+                for r in rows {
+                    let image = r / oh, oy = r % oh
+                    let xi = x.baseAddress! + image * h * w * c
+                    let yRow = y.baseAddress! + (image * oh + oy) * ow * co
                     for ox in 0..<ow {
-                        let out = yi + (oy * ow + ox) * co
+                        let out = yRow + ox * co
                         for i in 0..<kh {
                             let iy = oy * strides[0] + i * dilations[0] - padTop
                             if iy < 0 || iy >= h { continue }
@@ -139,10 +219,10 @@ struct DepthwiseKernel {
                             }
                         }
                     }
+                    epilogue.apply(yRow, rows: ow, channels: co)
                 }
             }
         }
-        ConvolutionKernel.epilogue(y, channels: co, bias: bias, activation: activation)
     }
 }
 
@@ -157,10 +237,9 @@ struct TransposedConvolutionKernel {
     var outChannels: Int
     /// Rearranged to `[cin, kh·kw·cout]`.
     var weights: [Float]
-    var bias: [Float]?
-    var activation: Activation?
+    var epilogue = Epilogue()
 
-    init(attributes a: TransposedConvolution, inChannels: Int, kernel k: [Float], bias: [Float]?, activation: Activation?) {
+    init(attributes a: TransposedConvolution, inChannels: Int, kernel k: [Float], bias: [Float]?) {
         let ks = a.kernelSize.count == 1 ? [1, a.kernelSize[0]] : a.kernelSize
         kernel = ks
         strides = a.strides.count == 1 ? [1, a.strides[0]] : a.strides
@@ -176,11 +255,10 @@ struct TransposedConvolutionKernel {
             }
         }
         weights = w
-        self.bias = bias
-        self.activation = activation
+        epilogue.bias = bias
     }
 
-    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
         let (n, h, w) = (shape[0], shape[1], shape[2])
         let (oh, ow) = (outShape[1], outShape[2])
         let (kh, kw) = (kernel[0], kernel[1])
@@ -194,6 +272,7 @@ struct TransposedConvolutionKernel {
         let cols = kh * kw * outChannels
         var contributions = [Float](repeating: 0, count: h * w * cols)
         y.update(repeating: 0)
+        BLAS.setThreads(threads)
         weights.withUnsafeBufferPointer { wp in
             contributions.withUnsafeMutableBufferPointer { cp in
                 for image in 0..<n {
@@ -217,9 +296,9 @@ struct TransposedConvolutionKernel {
                             }
                         }
                     }
+                    epilogue.apply(yi, rows: oh * ow, channels: outChannels)
                 }
             }
         }
-        ConvolutionKernel.epilogue(y, channels: outChannels, bias: bias, activation: activation)
     }
 }

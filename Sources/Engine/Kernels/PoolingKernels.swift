@@ -9,33 +9,38 @@ struct PoolingKernel {
     var padding: Padding
     var countIncludePad: Bool
 
-    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
         let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
         let (oh, ow) = (outShape[1], outShape[2])
         let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: size[0], stride: strides[0])
         let (padLeft, _) = padding.pads(axis: 1, spatialRank: 2, input: w, window: size[1], stride: strides[1])
         let isMax = kind == .max
-        for image in 0..<n {
-            let xi = x.baseAddress! + image * h * w * c
-            let yi = y.baseAddress! + image * oh * ow * c
-            for oy in 0..<oh {
+        parallelFor(n * oh, threads: threads) { rows, _ in
+            for r in rows {
+                let image = r / oh, oy = r % oh
+                let xi = x.baseAddress! + image * h * w * c
+                let yRow = y.baseAddress! + (image * oh + oy) * ow * c
                 let y0 = oy * strides[0] - padTop
                 let ys = max(y0, 0), ye = min(y0 + size[0], h)
                 for ox in 0..<ow {
                     let x0 = ox * strides[1] - padLeft
                     let xs = max(x0, 0), xe = min(x0 + size[1], w)
-                    let out = yi + (oy * ow + ox) * c
-                    out.update(repeating: isMax ? -.infinity : 0, count: c)
+                    let out = yRow + ox * c
+                    var first = true
                     for iy in ys..<max(ys, ye) {
                         for ix in xs..<max(xs, xe) {
                             let src = xi + (iy * w + ix) * c
-                            if isMax {
+                            if first {
+                                out.update(from: src, count: c)
+                                first = false
+                            } else if isMax {
                                 for ch in 0..<c { out[ch] = max(out[ch], src[ch]) }
                             } else {
                                 for ch in 0..<c { out[ch] += src[ch] }
                             }
                         }
                     }
+                    if first { out.update(repeating: isMax ? -.infinity : 0, count: c) }
                     if !isMax {
                         let count = countIncludePad ? size[0] * size[1] : max(1, (ye - ys) * (xe - xs))
                         let inv = 1 / Float(count)
