@@ -25,6 +25,9 @@ demo: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	# The command-line tests again, against the release build users run.
+	$(SWIFT) build -c release --product modelport
+	MODELPORT_BINARY=$(CURDIR)/.build/release/modelport $(SWIFT) test --skip-build --filter ModelPortCLITests
 
 # Regenerates Fixtures/ with the real Keras (needs the reference venv, see Fixtures/README.md).
 fixtures:

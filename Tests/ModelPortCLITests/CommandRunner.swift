@@ -9,7 +9,10 @@ struct CommandResult {
 }
 
 enum ModelPortBinary {
+    /// `MODELPORT_BINARY` selects another build (the test command also runs these tests against
+    /// the release binary, which users run).
     static let url: URL = {
+        if let path = ProcessInfo.processInfo.environment["MODELPORT_BINARY"] { return URL(fileURLWithPath: path) }
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [here, here.deletingLastPathComponent(), here.deletingLastPathComponent().deletingLastPathComponent()] {
             let url = candidate.appendingPathComponent("modelport")
