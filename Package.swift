@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "HDF5", targets: ["HDF5"]),
         .library(name: "DataIO", targets: ["DataIO"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Diagnostics", targets: ["Diagnostics"]),
         .executable(name: "modelport", targets: ["modelport"]),
     ],
     dependencies: [
@@ -43,10 +44,11 @@ let package = Package(
             name: "KerasFormat",
             dependencies: ["ModelIR", "HDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
-        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "Engine", "DataIO"]),
+        .target(name: "Diagnostics", dependencies: ["ModelIR", "Engine"]),
+        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "Engine", "DataIO", "Diagnostics"]),
         .executableTarget(
             name: "modelport",
-            dependencies: ["ModelPort", "DataIO", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ModelPort", "DataIO", "Engine", "Diagnostics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),
