@@ -290,3 +290,280 @@ def finish(model, ckw, name, facts):
         json.dump(facts, f, indent=1)
         f.write("\n")
     log(json.dumps(facts)[:2000])
+
+
+def fl(a):
+    """float32 array -> list of Python floats (exact values of the float32 numbers)."""
+    return [float(v) for v in np.asarray(a, np.float32).ravel()]
+
+
+def bn_stats(bn):
+    names = [v.name.split("/")[-1].split(":")[0] for v in bn.weights]
+    w = bn.get_weights()
+    return w[names.index("moving_mean")], w[names.index("moving_variance")]
+
+
+def data_stats(model, x):
+    """Mean / population variance of each BN's input over the data, the model as it is."""
+    out = {}
+    for bn in bn_layers(model):
+        inp = layer_output(model, bn, x, use_input=True).astype(np.float64)
+        axes = tuple(range(inp.ndim - 1))
+        out[bn.name] = (inp.mean(axis=axes), inp.var(axis=axes))
+    return out
+
+
+def bn_gap(model, x):
+    """How far the stored moving statistics are from the data's statistics."""
+    out = {}
+    for bn in bn_layers(model):
+        mm, mv = bn_stats(bn)
+        mean, var = data_stats(model, x)[bn.name]
+        out[bn.name] = {"max_abs_moving_mean_minus_data_mean": r(np.abs(mm - mean).max(), 7),
+                        "max_abs_moving_variance_minus_data_variance": r(np.abs(mv - var).max(), 7),
+                        "data_variance_max": r(var.max(), 7)}
+    return out
+
+
+def settle_bn_converged(model, x, y, passes=200, momentum=0.9):
+    """Forward passes in training mode over class-balanced batches of 8 with the BN momentum
+    lowered to `momentum` (0.9**200 ~ 7e-10, so the start values are forgotten); the momentum
+    is put back to its configured value (0.99) before saving."""
+    saved = [bn.momentum for bn in bn_layers(model)]
+    for bn in bn_layers(model):
+        bn.momentum = momentum
+    settle_bn(model, x, y, passes)
+    for bn, m in zip(bn_layers(model), saved):
+        bn.momentum = m
+
+
+def balanced_batch_training_mode(model, x, y, batch=8):
+    """Scores with batch statistics over class-balanced batches of `batch` covering the data once."""
+    saved = [l.get_weights() for l in bn_layers(model)]
+    scores = np.zeros(len(x), np.float32)
+    for idx in train_order(y, len(x) // batch, batch, SEED + 11):
+        scores[idx] = model(tf.constant(x[idx]), training=True).numpy().ravel()
+    for l, w in zip(bn_layers(model), saved):
+        l.set_weights(w)
+    return scores
+
+
+def common(model, ckw, steps, extra=None):
+    tc = {"loss": ckw["loss"], "optimizer": type(model.optimizer).__name__,
+          "learning_rate": r(float(tf_keras.backend.get_value(model.optimizer.learning_rate)), 8),
+          "metrics": ckw.get("metrics", [])}
+    out = {"training_config": tc, "train_steps": steps, "batch_size": 8}
+    out.update(extra or {})
+    return out
+
+
+def evaluate_binary(model, x, y):
+    p = predict(model, x).ravel()
+    return p, {"accuracy": r(acc(p, y)), "auc": r(auc(p, y)), "scores": score_stats(p, y)}
+
+
+# --------------------------------------------------------------------------------------
+# The fixtures
+# --------------------------------------------------------------------------------------
+
+def make_collapsed(x, y):
+    """Symptom: every image gets the same score to the 4th decimal.  Conv biases start at
+    -0.3/-0.05/-0.02; after 16 steps the BN moving statistics still lag (moving variance ~0.85
+    against data variances ~1e-4 after bn_1), so at inference most ReLUs are dead and the few
+    live features are near-constant.  With batch statistics (or recalibrated moving statistics)
+    the same weights separate the classes."""
+    log("== collapsed")
+    reset()
+    bias = [-0.3, -0.05, -0.02]
+    steps = 16
+    model, ckw = build("collapsed", conv_bias=bias)
+    fit_steps(model, x, y, steps)
+    p, ev = evaluate_binary(model, x, y)
+    assert ev["scores"]["all"]["max_minus_min"] < 1e-3, ev
+    pt = predict_training_mode(model, x)
+    facts = common(model, ckw, steps, {"conv_bias_initializer": bias})
+    facts["inference"] = {**ev, "dead_channels": dead_channels(model, x), "predictions": fl(p)}
+    facts["training_mode_full_batch"] = {"accuracy": r(acc(pt, y)), "auc": r(auc(pt, y)),
+                                         "scores": score_stats(pt, y)}
+    saved = [l.get_weights() for l in bn_layers(model)]
+    recalibrate_bn(model, x)
+    pr, evr = evaluate_binary(model, x, y)
+    facts["after_bn_recalibration"] = {**evr, "dead_channels": dead_channels(model, x)}
+    for l, w in zip(bn_layers(model), saved):
+        l.set_weights(w)
+    finish(model, ckw, "collapsed", facts)
+
+
+def make_collapsed_dead(x, y):
+    """Extra: a collapse that BN recalibration cannot repair.  Conv biases -0.45/-0.1/-0.05:
+    30 of 32 conv_1 channels and every conv_2 / conv_3 channel are dead for every input, with
+    moving or batch statistics alike, so every image gets exactly the same score."""
+    log("== collapsed_dead")
+    reset()
+    bias = [-0.45, -0.1, -0.05]
+    steps = 16
+    model, ckw = build("collapsed_dead", conv_bias=bias)
+    fit_steps(model, x, y, steps)
+    p, ev = evaluate_binary(model, x, y)
+    assert ev["scores"]["all"]["max_minus_min"] < 1e-3, ev
+    pt = predict_training_mode(model, x)
+    facts = common(model, ckw, steps, {"conv_bias_initializer": bias})
+    facts["inference"] = {**ev, "dead_channels": dead_channels(model, x), "predictions": fl(p)}
+    facts["training_mode_full_batch"] = {"accuracy": r(acc(pt, y)), "auc": r(auc(pt, y)),
+                                         "scores": score_stats(pt, y)}
+    saved = [l.get_weights() for l in bn_layers(model)]
+    recalibrate_bn(model, x)
+    pr, evr = evaluate_binary(model, x, y)
+    facts["after_bn_recalibration"] = {**evr, "dead_channels": dead_channels(model, x)}
+    for l, w in zip(bn_layers(model), saved):
+        l.set_weights(w)
+    finish(model, ckw, "collapsed_dead", facts)
+
+
+def make_healthy(x, y):
+    log("== healthy")
+    reset()
+    steps = 48
+    model, ckw = build("healthy")
+    fit_steps(model, x, y, steps)
+    settle_bn_converged(model, x, y)
+    p, ev = evaluate_binary(model, x, y)
+    assert ev["accuracy"] >= 0.9, ev
+    facts = common(model, ckw, steps, {"bn_settling": "200 training-mode forward passes over "
+                                       "class-balanced batches of 8 with BN momentum 0.9, then "
+                                       "momentum restored to 0.99"})
+    facts["inference"] = {**ev, "dead_channels": dead_channels(model, x), "predictions": fl(p)}
+    facts["bn_moving_stats_vs_data"] = bn_gap(model, x)
+    finish(model, ckw, "healthy", facts)
+
+
+def make_bn_lag(x, y):
+    log("== bn_lag")
+    reset()
+    steps = 8
+    model, ckw = build("bn_lag")
+    ckw = dict(ckw, optimizer=tf_keras.optimizers.Adamax(learning_rate=0.003))
+    model.compile(**ckw)
+    fit_steps(model, x, y, steps)
+    p, ev = evaluate_binary(model, x, y)
+    pt = predict_training_mode(model, x)
+    pb = balanced_batch_training_mode(model, x, y)
+    assert ev["accuracy"] <= 0.6 and acc(pt, y) >= 0.85, (ev, acc(pt, y))
+    facts = common(model, ckw, steps)
+    facts["inference"] = {**ev, "dead_channels": dead_channels(model, x), "predictions": fl(p)}
+    facts["training_mode_full_batch"] = {"accuracy": r(acc(pt, y)), "auc": r(auc(pt, y)),
+                                         "scores": score_stats(pt, y), "predictions": fl(pt)}
+    facts["training_mode_balanced_batches_of_8"] = {"accuracy": r(acc(pb, y)), "auc": r(auc(pb, y))}
+    stale = {bn.name: bn_stats(bn) for bn in bn_layers(model)}
+    saved = [l.get_weights() for l in bn_layers(model)]
+    recalibrate_bn(model, x)
+    pr, evr = evaluate_binary(model, x, y)
+    facts["after_bn_recalibration"] = {
+        "definition": "layer by layer, each BN's moving_mean / moving_variance := mean / population "
+                      "variance (divide by N*H*W) of its input over data_x.npy (64 images), the input "
+                      "computed in inference mode with the earlier BNs already recalibrated; float64 "
+                      "accumulation, stored as float32",
+        **evr, "predictions": fl(pr),
+        "max_abs_diff_vs_training_mode_full_batch": r(np.abs(pr - pt.ravel()).max(), 9),
+        "moving_stats": {bn.name: {"moving_mean": fl(bn_stats(bn)[0]),
+                                   "moving_variance": fl(bn_stats(bn)[1])} for bn in bn_layers(model)},
+    }
+    facts["stale_moving_stats_bn_1"] = {"moving_mean": fl(stale["bn_1"][0]),
+                                        "moving_variance": fl(stale["bn_1"][1])}
+    for l, w in zip(bn_layers(model), saved):
+        l.set_weights(w)
+    finish(model, ckw, "bn_lag", facts)
+
+
+def make_softmax_bce(x, y):
+    log("== softmax_bce")
+    reset()
+    steps = 16
+    model, ckw = build("softmax_bce", head="softmax")
+    y2 = np.eye(2, dtype=np.float32)[y.astype(int)]
+    for idx in train_order(y, steps, 8, SEED):
+        model.train_on_batch(x[idx], y2[idx])
+    p = predict(model, x)
+    cls = p.argmax(axis=1)
+    facts = common(model, ckw, steps, {"labels": "one-hot [1,0] = class_a, [0,1] = class_b"})
+    facts["inference"] = {
+        "predicted_class_counts": {"class_a": int((cls == 0).sum()), "class_b": int((cls == 1).sum())},
+        "predicted_class_counts_by_true_class": {
+            c: {"class_a": int((cls[y == lab] == 0).sum()), "class_b": int((cls[y == lab] == 1).sum())}
+            for c, lab in zip(CLASSES, (0, 1))},
+        "argmax_accuracy": r((cls == y).mean()),
+        "auc_of_p_class_b": r(auc(p[:, 1], y)),
+        "p_class_b": score_stats(p[:, 1], y),
+        "max_abs_row_sum_minus_1": r(np.abs(p.sum(axis=1) - 1).max(), 9),
+        "predictions": [fl(row) for row in p],
+    }
+    finish(model, ckw, "softmax_bce", facts)
+
+
+def make_raw_pixels(x, x255, y):
+    log("== raw_pixels")
+    reset()
+    steps = 48
+    model, ckw = build("raw_pixels")
+    fit_steps(model, x255, y, steps)
+    settle_bn_converged(model, x255, y)
+    p, ev = evaluate_binary(model, x255, y)
+    assert ev["accuracy"] >= 0.9, ev
+    p01, ev01 = evaluate_binary(model, x, y)
+    mm, mv = bn_stats(model.get_layer("bn_1"))
+    m255, v255 = data_stats(model, x255)["bn_1"]
+    m01, v01 = data_stats(model, x)["bn_1"]
+    live = m01 > 1e-6
+    facts = common(model, ckw, steps, {"trained_on": "data_x_255.npy (0..255, no Rescaling layer)",
+                                       "bn_settling": "as healthy, on data_x_255.npy"})
+    facts["inference_on_0_255"] = {**ev, "predictions": fl(p)}
+    facts["inference_on_0_1"] = {**ev01, "predictions": fl(p01)}
+    facts["bn_1"] = {
+        "moving_mean": fl(mm), "moving_variance": fl(mv),
+        "data_mean_0_255": fl(m255), "data_mean_0_1": fl(m01),
+        "data_variance_0_255": fl(v255), "data_variance_0_1": fl(v01),
+        "moving_mean_mean": r(mm.mean()), "data_mean_0_255_mean": r(m255.mean()),
+        "data_mean_0_1_mean": r(m01.mean()),
+        "live_channels_0_1": int(live.sum()),
+        "median_ratio_moving_mean_over_data_mean_0_1": r(np.median(mm[live] / m01[live]), 3),
+    }
+    facts["bn_moving_stats_vs_data_0_255"] = bn_gap(model, x255)
+    finish(model, ckw, "raw_pixels", facts)
+
+
+def make_no_head(x, y):
+    log("== no_head")
+    reset()
+    steps = 8
+    model, ckw = build("no_head", head="linear4")
+    t = np.stack([y, 1 - y, 0.5 * y, 0.5 * (1 - y)], axis=1).astype(np.float32)
+    for idx in train_order(y, steps, 8, SEED):
+        model.train_on_batch(x[idx], t[idx])
+    p = predict(model, x)
+    facts = common(model, ckw, steps, {"targets": "[y, 1-y, y/2, (1-y)/2] with y = class label"})
+    facts["inference"] = {"output_shape": [None, 4], "min": r(p.min()), "max": r(p.max()),
+                          "predictions": [fl(row) for row in p]}
+    finish(model, ckw, "no_head", facts)
+
+
+def main():
+    t0 = time.time()
+    tf.get_logger().setLevel("ERROR")
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir(parents=True)
+    x, x255, y = make_data()
+    make_collapsed(x, y)
+    make_collapsed_dead(x, y)
+    make_healthy(x, y)
+    make_bn_lag(x, y)
+    make_softmax_bce(x, y)
+    make_raw_pixels(x, x255, y)
+    make_no_head(x, y)
+    files = sorted(p for p in OUT.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    log(f"done: {len(files)} files, {total / 1e6:.2f} MB in {OUT} ({time.time() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
