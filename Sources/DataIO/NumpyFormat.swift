@@ -163,19 +163,14 @@ public enum NumpyFormat {
 /// failure never leaves a half-written output.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
+        let temp = temporaryPath(beside: path)
         do {
-            try data.write(to: temp)
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temp)
-            } else {
-                try FileManager.default.moveItem(at: temp, to: url)
-            }
+            try data.write(to: URL(fileURLWithPath: temp))
         } catch {
-            try? FileManager.default.removeItem(at: temp)
+            try? FileManager.default.removeItem(atPath: temp)
             throw DataIOError(path, "cannot write the file (\(error.localizedDescription))")
         }
+        try commit(temp, to: path)
     }
 
     /// A temporary path beside `path` for writers that need a file name (HDF5, zip).
@@ -184,17 +179,12 @@ public enum AtomicFile {
         return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)").path
     }
 
-    /// Moves a finished temporary file over `path`.
+    /// Moves a finished temporary file over `path` with rename(2), atomic within a file system.
     public static func commit(_ temporary: String, to path: String) throws {
-        do {
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
-            } else {
-                try FileManager.default.moveItem(atPath: temporary, toPath: path)
-            }
-        } catch {
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: temporary)
-            throw DataIOError(path, "cannot write the file (\(error.localizedDescription))")
+            throw DataIOError(path, "cannot write the file (\(reason))")
         }
     }
 }

@@ -79,17 +79,19 @@ public enum HTMLReport {
             }
         }
         svg += "<line x1=\"\(left)\" y1=\"\(height)\" x2=\"\(width - 10)\" y2=\"\(height)\" stroke=\"#333\"/>"
+        // Enough digits to tell the tick labels apart, however narrow the range.
+        let digits = max(4, Int((-log10(span / 4)).rounded(.up)) + 1)
         for t in 0...4 {
             let v = Double(lo) + span * Double(t) / 4
             let x = left + (width - left - 10) * Double(t) / 4
-            svg += "<text x=\"\(fmt(x, 1))\" y=\"\(fmt(height + 16, 1))\" text-anchor=\"middle\">\(label(v))</text>"
+            svg += "<text x=\"\(fmt(x, 1))\" y=\"\(fmt(height + 16, 1))\" text-anchor=\"\(t == 4 ? "end" : (t == 0 ? "start" : "middle"))\">\(String(format: "%.\(digits)f", v))</text>"
         }
         svg += "<text x=\"\(left - 8)\" y=\"12\" text-anchor=\"end\">\(top)</text><text x=\"\(left - 8)\" y=\"\(height)\" text-anchor=\"end\">0</text>"
         if let t = threshold, t >= Double(lo), t <= Double(lo) + span {
             let x = left + (t - Double(lo)) / span * (width - left - 10)
             svg += "<line x1=\"\(fmt(x, 1))\" y1=\"0\" x2=\"\(fmt(x, 1))\" y2=\"\(height)\" stroke=\"#111\" stroke-dasharray=\"4 3\"/><text x=\"\(fmt(x + 4, 1))\" y=\"12\">best threshold \(label(t))</text>"
         }
-        svg += "<text x=\"\(left)\" y=\"\(Int(height + bottom + 14))\"><tspan fill=\"\(colors[0])\">■</tspan> label 0 (\(classes[0].count))   <tspan fill=\"\(colors[1])\">■</tspan> label 1 (\(classes.count > 1 ? classes[1].count : 0))   score range \(label(Double(lo)))–\(label(Double(hi)))</text>"
+        svg += "<text x=\"\(left)\" y=\"\(Int(height + bottom + 14))\"><tspan fill=\"\(colors[0])\">■</tspan> label 0 (\(classes[0].count))   <tspan fill=\"\(colors[1])\">■</tspan> label 1 (\(classes.count > 1 ? classes[1].count : 0))   score range \(String(format: "%.\(digits)f", Double(lo)))–\(String(format: "%.\(digits)f", Double(hi))) (width \(label(Double(hi - lo))))</text>"
         return svg + "</svg>\n"
     }
 
@@ -105,7 +107,9 @@ public enum HTMLReport {
         if let t = threshold, scores.count == 2, !scores[0].isEmpty, !scores[1].isEmpty {
             let fpr = Double(scores[0].filter { Double($0) >= t }.count) / Double(scores[0].count)
             let tpr = Double(scores[1].filter { Double($0) >= t }.count) / Double(scores[1].count)
-            svg += "<circle cx=\"\(fmt(px(fpr), 1))\" cy=\"\(fmt(py(tpr), 1))\" r=\"5\" fill=\"#e0702b\"/><text x=\"\(fmt(px(fpr) + 8, 1))\" y=\"\(fmt(py(tpr) + 14, 1))\">threshold \(label(t))</text>"
+            let anchor = fpr > 0.6 ? "end" : "start"
+            let dx = fpr > 0.6 ? -8.0 : 8.0
+            svg += "<circle cx=\"\(fmt(px(fpr), 1))\" cy=\"\(fmt(py(tpr), 1))\" r=\"5\" fill=\"#e0702b\"/><text x=\"\(fmt(px(fpr) + dx, 1))\" y=\"\(fmt(py(tpr) + 16, 1))\" text-anchor=\"\(anchor)\">threshold \(label(t)) (TPR \(String(format: "%.2f", tpr)), FPR \(String(format: "%.2f", fpr)))</text>"
         }
         svg += "<text x=\"\(px(0.5))\" y=\"\(size + pad + 24)\" text-anchor=\"middle\">false-positive rate</text>"
         svg += "<text x=\"12\" y=\"\(py(0.5))\" transform=\"rotate(-90 12 \(py(0.5)))\" text-anchor=\"middle\">true-positive rate</text>"

@@ -299,6 +299,6 @@ public enum ModelCheck {
             }
         }
         findings.append(Finding("batchnorm-statistics", severity, layer: w.layer, message,
-            suggestion: "`modelport finetune MODEL --data DIR --recalibrate-batchnorm --output FIXED.h5` recomputes the moving statistics from your data; train with a lower BatchNormalization momentum (e.g. 0.9) or more epochs next time"))
+            suggestion: "recompute the moving statistics from representative data (the repair measured above; `modelport finetune --recalibrate-batchnorm` is planned for it — in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0); next time train with a lower momentum (e.g. 0.9) or more steps"))
     }
 }
