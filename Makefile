@@ -22,12 +22,13 @@ build: deps
 demo: build
 	.build/release/modelport inspect Fixtures/keras/seed_sigmoid.h5
 
+# Tests run in release mode: the numeric tests are heavy, and the command-line tests then
+# exercise the optimised binary users run (a debug build once hid a release-only miscompile).
+TEST_FLAGS := -c release -Xswiftc -enable-testing
+
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-	# The command-line tests again, against the release build users run.
-	$(SWIFT) build -c release --product modelport
-	MODELPORT_BINARY=$(CURDIR)/.build/release/modelport $(SWIFT) test --skip-build --filter ModelPortCLITests
+	$(SWIFT) build $(TEST_FLAGS) --build-tests
+	$(SWIFT) test $(TEST_FLAGS) --skip-build
 
 # Regenerates Fixtures/ with the real Keras (needs the reference venv, see Fixtures/README.md).
 fixtures:

@@ -5,9 +5,12 @@ Run from the repository root (venv from Fixtures/requirements.txt):
 
     TF_CPP_MIN_LOG_LEVEL=2 CUDA_VISIBLE_DEVICES=-1 ~/venvs/ref/bin/python Fixtures/make_check_fixtures.py
 
-The script wipes Fixtures/check/ and rewrites everything.  It is deterministic: seeded
-Python/NumPy/TensorFlow RNGs, TensorFlow single-threaded with op determinism, oneDNN off,
-a fixed training order (train_on_batch over a precomputed, class-interleaved index list).
+The script deletes everything in Fixtures/check/ except README.md and rewrites it (about a
+minute on one core).  It is deterministic: seeded Python/NumPy/TensorFlow RNGs, TensorFlow
+single-threaded with op determinism, oneDNN off, and a fixed training order (train_on_batch
+over a precomputed list of class-balanced batches of 8), so every file, the .h5 files
+included, comes out byte-identical on a rerun.  At the end every .h5 is reloaded with
+tf_keras.models.load_model and must reproduce the predictions stored in its facts file.
 
 Image size.  The models keep the shape of the "seed" model (Fixtures/keras/seed_sigmoid.h5):
 Input -> 3 x (Conv2D 3x3 same relu -> BatchNormalization -> MaxPooling2D 2) with 32/64/128
@@ -24,17 +27,22 @@ Arrays (Fixtures/check/):
     data_x_255.npy   the same images as float32 0..255 (no division)
     data_y.npy       float32 (64,): class_a = 0, class_b = 1
 
-Models (tf_keras model.save -> legacy HDF5 with training_config; recompiled after training so
-the files hold no optimizer slot variables), each with NAME.facts.json:
-    collapsed.h5    conv biases initialised very negative: most ReLUs dead, every image gets
-                    (nearly) the same sigmoid score
-    healthy.h5      normal init, trained well, BN moving statistics settled
-    bn_lag.h5       trained a few steps only: good with batch statistics (training=True),
-                    ~chance with the lagging moving statistics (training=False); the facts hold
-                    what recalibrating the BN moving statistics from the data gives
-    softmax_bce.h5  Dense(2, softmax) head compiled with binary_crossentropy, one-hot labels
-    raw_pixels.h5   trained on 0..255 pixels without a Rescaling layer
-    no_head.h5      Dense(4) linear head, mse
+Models (tf_keras model.save -> legacy HDF5 with training_config; recompiled with a fresh
+optimizer after training, so the files hold no optimizer slot variables), each with
+NAME.facts.json (what Keras measured on data_x.npy / data_y.npy):
+    collapsed.h5       conv biases start at -0.3/-0.05/-0.02, 16 steps: at inference most
+                       ReLUs are dead and all 64 scores agree to ~5e-5 (0.53131); batch
+                       statistics / recalibrated BN statistics repair it (the real seed case)
+    collapsed_dead.h5  (extra) conv biases -0.45/-0.1/-0.05: every conv_2/conv_3 channel dead
+                       whatever the BN statistics; exactly one score for every image
+    healthy.h5         normal init, 48 steps, BN moving statistics settled: accuracy 1.0
+    bn_lag.h5          8 steps at adamax lr 0.003: good with batch statistics (training=True),
+                       accuracy 0.5 with the lagging moving statistics (training=False); the
+                       facts hold what recalibrating the BN moving statistics gives
+    softmax_bce.h5     Dense(2, softmax) head compiled with binary_crossentropy, one-hot labels
+                       (BN settled, so the head/loss mismatch is its only problem)
+    raw_pixels.h5      trained on 0..255 pixels without a Rescaling layer (BN settled)
+    no_head.h5         Dense(4) linear head, mse, 8 steps
 See Fixtures/check/README.md for the facts and their definitions.
 """
 
@@ -51,6 +59,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
+import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -283,7 +292,10 @@ def score_stats(scores, y):
 
 def finish(model, ckw, name, facts):
     # fresh optimizer: training_config stays, optimizer slot variables are not saved
-    model.compile(**ckw)
+    opt = ckw["optimizer"]
+    if not isinstance(opt, str):
+        opt = type(opt).from_config(opt.get_config())
+    model.compile(**dict(ckw, optimizer=opt))
     model.save(str(OUT / f"{name}.h5"))
     facts = {"model": f"{name}.h5", "input_shape": [None, H, W, 1], **facts}
     with open(OUT / f"{name}.facts.json", "w") as f:
@@ -368,9 +380,9 @@ def evaluate_binary(model, x, y):
 
 def make_collapsed(x, y):
     """Symptom: every image gets the same score to the 4th decimal.  Conv biases start at
-    -0.3/-0.05/-0.02; after 16 steps the BN moving statistics still lag (moving variance ~0.85
-    against data variances ~1e-4 after bn_1), so at inference most ReLUs are dead and the few
-    live features are near-constant.  With batch statistics (or recalibrated moving statistics)
+    -0.3/-0.05/-0.02; after 16 steps (momentum 0.99) the BN moving statistics still sit near
+    their start values 0 / 1, far from the data's (small) activation statistics, so at
+    inference most ReLUs are dead and the few live features are near-constant.  With batch statistics (or recalibrated moving statistics)
     the same weights separate the classes."""
     log("== collapsed")
     reset()
@@ -385,6 +397,7 @@ def make_collapsed(x, y):
     facts["inference"] = {**ev, "dead_channels": dead_channels(model, x), "predictions": fl(p)}
     facts["training_mode_full_batch"] = {"accuracy": r(acc(pt, y)), "auc": r(auc(pt, y)),
                                          "scores": score_stats(pt, y)}
+    facts["bn_moving_stats_vs_data"] = bn_gap(model, x)
     saved = [l.get_weights() for l in bn_layers(model)]
     recalibrate_bn(model, x)
     pr, evr = evaluate_binary(model, x, y)
@@ -411,6 +424,7 @@ def make_collapsed_dead(x, y):
     facts["inference"] = {**ev, "dead_channels": dead_channels(model, x), "predictions": fl(p)}
     facts["training_mode_full_batch"] = {"accuracy": r(acc(pt, y)), "auc": r(auc(pt, y)),
                                          "scores": score_stats(pt, y)}
+    facts["bn_moving_stats_vs_data"] = bn_gap(model, x)
     saved = [l.get_weights() for l in bn_layers(model)]
     recalibrate_bn(model, x)
     pr, evr = evaluate_binary(model, x, y)
@@ -453,6 +467,7 @@ def make_bn_lag(x, y):
     facts["inference"] = {**ev, "dead_channels": dead_channels(model, x), "predictions": fl(p)}
     facts["training_mode_full_batch"] = {"accuracy": r(acc(pt, y)), "auc": r(auc(pt, y)),
                                          "scores": score_stats(pt, y), "predictions": fl(pt)}
+    facts["bn_moving_stats_vs_data"] = bn_gap(model, x)
     facts["training_mode_balanced_batches_of_8"] = {"accuracy": r(acc(pb, y)), "auc": r(auc(pb, y))}
     stale = {bn.name: bn_stats(bn) for bn in bn_layers(model)}
     saved = [l.get_weights() for l in bn_layers(model)]
@@ -483,9 +498,17 @@ def make_softmax_bce(x, y):
     y2 = np.eye(2, dtype=np.float32)[y.astype(int)]
     for idx in train_order(y, steps, 8, SEED):
         model.train_on_batch(x[idx], y2[idx])
+    # settle the BN statistics so that the only problem left is the head / loss mismatch
+    # (with lagging statistics inference predicts class_a for 62 of the 64 images)
+    settle_bn_converged(model, x, y)
     p = predict(model, x)
     cls = p.argmax(axis=1)
-    facts = common(model, ckw, steps, {"labels": "one-hot [1,0] = class_a, [0,1] = class_b"})
+    clt = predict_training_mode(model, x).argmax(axis=1)
+    facts = common(model, ckw, steps, {"labels": "one-hot [1,0] = class_a, [0,1] = class_b",
+                                       "bn_settling": "as healthy"})
+    facts["training_mode_full_batch"] = {
+        "predicted_class_counts": {"class_a": int((clt == 0).sum()), "class_b": int((clt == 1).sum())},
+        "argmax_accuracy": r((clt == y).mean())}
     facts["inference"] = {
         "predicted_class_counts": {"class_a": int((cls == 0).sum()), "class_b": int((cls == 1).sum())},
         "predicted_class_counts_by_true_class": {
@@ -546,12 +569,35 @@ def make_no_head(x, y):
     finish(model, ckw, "no_head", facts)
 
 
+def verify(x, x255):
+    """Reload every saved model and check it reproduces the predictions stored in its facts."""
+    for facts_path in sorted(OUT.glob("*.facts.json")):
+        facts = json.loads(facts_path.read_text())
+        with h5py.File(OUT / facts["model"], "r") as f:  # no optimizer slots, only the step counter
+            assert "training_config" in f.attrs, facts["model"]
+            names = []
+            f["optimizer_weights"].visit(names.append)
+            assert names == ["iteration:0"], (facts["model"], names)
+        tf_keras.backend.clear_session()
+        model = tf_keras.models.load_model(str(OUT / facts["model"]))
+        key = "inference_on_0_255" if "inference_on_0_255" in facts else "inference"
+        data = x255 if key == "inference_on_0_255" else x
+        want = np.asarray(facts[key]["predictions"], np.float32)
+        got = predict(model, data).reshape(want.shape)
+        diff = float(np.abs(got - want).max())
+        assert diff <= 1e-6, (facts["model"], diff)
+        log(f"verified {facts['model']}: max |reloaded - stored| = {diff:.2g}")
+
+
 def main():
     t0 = time.time()
     tf.get_logger().setLevel("ERROR")
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for p in OUT.iterdir():  # everything but the hand-written README.md is regenerated
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.name != "README.md":
+            p.unlink()
     x, x255, y = make_data()
     make_collapsed(x, y)
     make_collapsed_dead(x, y)
@@ -560,6 +606,7 @@ def main():
     make_softmax_bce(x, y)
     make_raw_pixels(x, x255, y)
     make_no_head(x, y)
+    verify(x, x255)
     files = sorted(p for p in OUT.rglob("*") if p.is_file())
     total = sum(p.stat().st_size for p in files)
     log(f"done: {len(files)} files, {total / 1e6:.2f} MB in {OUT} ({time.time() - t0:.0f} s)")

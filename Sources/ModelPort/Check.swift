@@ -5,7 +5,7 @@ import Foundation
 import ModelIR
 
 /// Where `check` (and later `finetune`) takes labelled data from.
-public enum LabelledData {
+public enum LabelledData: Sendable {
     /// `--inputs X.npy --labels y.npy`
     case arrays(inputs: String, labels: String)
     /// `--data DIR`: one sub-folder per class, classes in alphabetical order (as Keras'

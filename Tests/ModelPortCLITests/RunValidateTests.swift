@@ -126,3 +126,60 @@ struct RunValidateTests {
         try expectCleanFailure(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", dir.path], naming: dir.path, mentions: ["no PNG or JPEG"])
     }
 }
+
+@Suite("check from the command line")
+struct CheckCommandTests {
+    static func checkFixture(_ name: String) -> String { Fixtures.root.appendingPathComponent("check/\(name)").path }
+
+    @Test func collapsedModelExitsOneWithReportAndJSON() throws {
+        let dir = try temporaryFolder()
+        let report = dir.appendingPathComponent("report.html").path
+        let r = try ModelPortBinary.run(["check", Self.checkFixture("collapsed.h5"), "--inputs", Self.checkFixture("data_x.npy"),
+                                         "--labels", Self.checkFixture("data_y.npy"), "--report", report, "--json", "--threads", "1"])
+        #expect(r.status == 1)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let findings = json?["findings"] as? [[String: Any]] ?? []
+        #expect(findings.first?["severity"] as? String == "error")
+        #expect(findings.contains { $0["id"] as? String == "collapsed-output" })
+        let metrics = json?["metrics"] as? [String: Any]
+        for key in ["auc", "accuracy_at_0_5", "best_threshold", "score_min", "score_max", "class_0_mean", "class_1_mean"] {
+            #expect(metrics?[key] != nil, "\(key)")
+        }
+        #expect(FileManager.default.fileExists(atPath: report))
+    }
+
+    @Test func labelsThatAreNotBinary() throws {
+        let dir = try temporaryFolder()
+        let labels = dir.appendingPathComponent("labels.npy").path
+        try FileManager.default.copyItem(atPath: Fixtures.root.appendingPathComponent("npy/float32.npy").path, toPath: labels)
+        let r = try ModelPortBinary.run(["check", Self.checkFixture("healthy.h5"), "--inputs", Self.checkFixture("data_x.npy"), "--labels", labels])
+        #expect(r.status == 2)
+        #expect(r.stderrLines.count == 1 && r.stderrLines[0].hasPrefix("error: \(labels)"))
+    }
+
+    @Test func labelCountThatDiffers() throws {
+        // A valid .npy of five 0/1 labels, for 64 samples.
+        let dir = try temporaryFolder()
+        let labels = dir.appendingPathComponent("five.npy").path
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }"
+        header += String(repeating: " ", count: 63 - (10 + header.utf8.count) % 64) + "\n"
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8)
+        for v: Float in [0, 1, 0, 1, 1] { bytes += withUnsafeBytes(of: v) { Array($0) } }
+        try Data(bytes).write(to: URL(fileURLWithPath: labels))
+        let r = try ModelPortBinary.run(["check", Self.checkFixture("healthy.h5"), "--inputs", Self.checkFixture("data_x.npy"),
+                                         "--labels", labels])
+        #expect(r.status == 2)
+        #expect(r.stderrLines.count == 1 && r.stderrLines[0].contains("labels for"))
+    }
+
+    @Test func classFolderWithoutImages() throws {
+        let dir = try temporaryFolder()
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("a"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("b"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Fixtures.root.appendingPathComponent("images/cat/a.png").path,
+                                         toPath: dir.appendingPathComponent("a/x.png").path)
+        let r = try ModelPortBinary.run(["check", Self.checkFixture("healthy.h5"), "--data", dir.path])
+        #expect(r.status == 2)
+        #expect(r.stderrLines.count == 1 && r.stderrLines[0].contains("/b") && r.stderrLines[0].contains("no PNG or JPEG"))
+    }
+}
