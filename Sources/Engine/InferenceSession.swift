@@ -90,7 +90,6 @@ public final class InferenceSession {
     /// Runs the model. Returns the graph outputs, plus every value named in `keep` that the plan computes.
     /// A session runs one call at a time.
     public func run(_ inputs: [String: HostTensor], keep: Set<String> = []) throws -> [String: HostTensor] {
-        BLAS.setThreads(options.threads)
         var values = [HostTensor?](repeating: nil, count: slots.count)
         for (slot, tensor) in constants { values[slot] = tensor }
         for (info, slot) in inputSlots {
@@ -99,47 +98,73 @@ public final class InferenceSession {
             guard fits else { throw EngineError.inputShape(name: info.name, expected: info.shape, given: x.shape) }
             values[slot] = x
         }
-        // Free each value after its last reader, unless it must be returned.
+        let shapes = try outputShapes(values.map { $0?.shape })
         var keepSlots = Set(graph.outputs.compactMap(slotIndex))
         for k in keep { if let s = slotIndex(k) { keepSlots.insert(s) } }
-        var lastUse = [Int: Int]()
-        for (i, step) in steps.enumerated() { for s in step.inputs { lastUse[s] = i } }
+        // The steps themselves run in a function that cannot throw (see `execute`).
+        let computed = runSteps(values, outputShapes: shapes, keepSlots: keepSlots)
+        var result: [String: HostTensor] = [:]
+        for name in Set(graph.outputs).union(keep) {
+            if let s = slotIndex(name), let v = computed[s] { result[name] = v }
+        }
+        return result
+    }
 
-        let inputSlotSet = Set(inputSlots.map(\.1))
-        for (i, step) in steps.enumerated() {
-            let ins = step.inputs.map { values[$0]! }
-            var shapeArgs: [Shape?] = []
+    /// Every step's output shape, from the shapes of the inputs and constants (a dry run).
+    func outputShapes(_ initial: [[Int]?]) throws -> [[Int]] {
+        var shapes = initial
+        var result: [[Int]] = []
+        for step in steps {
+            var arguments: [Shape?] = []
             for a in step.shapeArguments {
                 switch a {
-                case .data(let k): shapeArgs.append(Shape(ins[k].shape.map { Optional($0) }))
-                case .fixed(let s): shapeArgs.append(s)
+                case .data(let k): arguments.append(shapes[step.inputs[k]].map { Shape($0.map { Optional($0) }) })
+                case .fixed(let s): arguments.append(s)
                 }
             }
-            let outShape: [Int]
+            let out: [Int]
             do {
-                outShape = try step.shapeOp.outputShapes(shapeArgs)[0].dims.map { $0 ?? 0 }
+                out = try step.shapeOp.outputShapes(arguments)[0].dims.map { $0 ?? 0 }
             } catch {
                 throw EngineError.unsupported(layer: step.name, reason: (error as? ShapeError)?.message ?? "\(error)")
             }
+            shapes[step.output] = out
+            result.append(out)
+        }
+        return result
+    }
+
+    /// Runs every step, freeing each value after its last reader unless it is kept.
+    func runSteps(_ initial: [HostTensor?], outputShapes: [[Int]], keepSlots: Set<Int>) -> [HostTensor?] {
+        BLAS.setThreads(options.threads)
+        var values = initial
+        var lastUse = [Int: Int]()
+        for (i, step) in steps.enumerated() { for s in step.inputs { lastUse[s] = i } }
+        let protected = Set(inputSlots.map(\.1)).union(constants.keys).union(keepSlots)
+        for (i, step) in steps.enumerated() {
+            let outShape = outputShapes[i]
             let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-            let dying = step.inputs.filter { lastUse[$0] == i && !keepSlots.contains($0) && constants[$0] == nil && inputSlotSet.contains($0) == false }
-            if case .reshape = step.kernel, step.inputs.count == 1, dying == step.inputs {
+            var dying: [Int] = []
+            for s in step.inputs where lastUse[s] == i && !protected.contains(s) && !dying.contains(s) { dying.append(s) }
+            var ins: [HostTensor] = []
+            for s in step.inputs { ins.append(values[s]!) }
+            if case .reshape = step.kernel, step.inputs.count == 1, dying.count == 1 {
                 // Same data, new shape: hand the buffer on instead of copying it.
-                values[step.output] = HostTensor(shape: outShape, data: values[step.inputs[0]]!.data)
+                values[step.output] = HostTensor(shape: outShape, data: ins[0].data)
                 values[step.inputs[0]] = nil
             } else {
                 values[step.output] = execute(step, ins, outShape: outShape, buffer: takeBuffer(outShape.reduce(1, *)))
-                for s in Set(dying) {
-                    if let v = values[s] { values[s] = nil; returnBuffer(v.data) }
+                ins.removeAll()
+                for s in dying {
+                    if let v = values[s] {
+                        values[s] = nil
+                        returnBuffer(v.data)
+                    }
                 }
             }
             if profiling { stepSeconds[i] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
-        var result: [String: HostTensor] = [:]
-        for name in Set(graph.outputs).union(keep) {
-            if let s = slotIndex(name), let v = values[s] { result[name] = v }
-        }
-        return result
+        return values
     }
 
     /// Deliberately not `throws`: with a throwing signature, Swift 6.3.1's release build returned a
@@ -148,13 +173,23 @@ public final class InferenceSession {
     /// each output element (or zero-fills first).
     func execute(_ step: Step, _ ins: [HostTensor], outShape: [Int], buffer: [Float]) -> HostTensor {
         let threads = options.threads
+        // Read what the kernels need from `step` here, outside the pointer closures: reading the
+        // step inside them crashed the release build (an invalid read; Swift 6.3.1).
+        let kernel = step.kernel
+        let alphaShape = step.shapeArgumentsAlphaShape
+        var offsets = [Int](repeating: 0, count: ins[0].shape.count)
+        switch step.shapeOp {
+        case let .zeroPadding(pads, _): for (i, p) in pads.enumerated() where 1 + i < offsets.count { offsets[1 + i] = p[0] }
+        case let .cropping(crops, _): for (i, c) in crops.enumerated() where 1 + i < offsets.count { offsets[1 + i] = -c[0] }
+        default: break
+        }
         var y = HostTensor(shape: outShape, data: buffer)
         let x = ins[0]
         /// 1-D ops run as 2-D ones with height 1.
         func as2D(_ s: [Int]) -> [Int] { s.count == 3 ? [s[0], 1, s[1], s[2]] : s }
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
-                switch step.kernel {
+                switch kernel {
                 case let .dense(w, units, epilogue):
                     let k = x.shape.last ?? 0
                     let m = k == 0 ? 0 : x.count / k
@@ -182,7 +217,7 @@ public final class InferenceSession {
                 case .prelu(let alpha):
                     let period = alpha.count
                     let sample = x.shape.dropFirst().reduce(1, *)
-                    let index = TensorKernels.broadcastIndex(Array(step.shapeArgumentsAlphaShape), to: Array(x.shape.dropFirst()))
+                    let index = TensorKernels.broadcastIndex(alphaShape, to: Array(x.shape.dropFirst()))
                     for i in 0..<x.count {
                         let v = xp[i]
                         let j = i % sample
@@ -193,12 +228,6 @@ public final class InferenceSession {
                     yp.baseAddress!.update(from: xp.baseAddress!, count: x.count)
                 case .transpose(let perm): TensorKernels.transpose(xp, shape: x.shape, permutation: perm, yp)
                 case .place:
-                    var offsets = [Int](repeating: 0, count: x.shape.count)
-                    switch step.shapeOp {
-                    case let .zeroPadding(pads, _): for (i, p) in pads.enumerated() { offsets[1 + i] = p[0] }
-                    case let .cropping(crops, _): for (i, c) in crops.enumerated() { offsets[1 + i] = -c[0] }
-                    default: break
-                    }
                     yp.update(repeating: 0)
                     TensorKernels.place(xp, shape: x.shape, into: yp, outShape: outShape, offsets: offsets)
                 case .upsample(let bilinear): TensorKernels.upsample(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), bilinear: bilinear)
