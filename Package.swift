@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "ModelPort", targets: ["ModelPort"]),
         .library(name: "ModelIR", targets: ["ModelIR"]),
         .library(name: "KerasFormat", targets: ["KerasFormat"]),
+        .library(name: "ONNXFormat", targets: ["ONNXFormat"]),
         .library(name: "HDF5", targets: ["HDF5"]),
         .library(name: "DataIO", targets: ["DataIO"]),
         .library(name: "Engine", targets: ["Engine"]),
@@ -16,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,8 +46,12 @@ let package = Package(
             name: "KerasFormat",
             dependencies: ["ModelIR", "HDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
+        .target(
+            name: "ONNXFormat",
+            dependencies: ["ModelIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .target(name: "Diagnostics", dependencies: ["ModelIR", "Engine"]),
-        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "Engine", "DataIO", "Diagnostics"]),
+        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "ONNXFormat", "Engine", "DataIO", "Diagnostics"]),
         .executableTarget(
             name: "modelport",
             dependencies: ["ModelPort", "DataIO", "Engine", "Diagnostics", .product(name: "ArgumentParser", package: "swift-argument-parser")]

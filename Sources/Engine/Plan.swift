@@ -223,13 +223,26 @@ struct Planner {
             guard let w = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "Dense needs a constant kernel") }
             return .dense(weights: w, units: units, epilogue: Epilogue(bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil))
         case .convolution(let c):
-            guard c.kernelSize.count <= 2, c.kernelLayout == .spatialInOut, let w = floats(node.inputs[1]),
-                  let cin = inShape.dims.last ?? nil else {
+            guard c.kernelSize.count <= 2, var w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
                 throw EngineError.unsupported(layer: layer, reason: "only 1-D and 2-D convolutions with constant kernels run")
+            }
+            let taps = c.kernelSize.reduce(1, *), cinG = cin / c.groups
+            if c.kernelLayout == .outInSpatial {
+                // ONNX's [out, in/g, spatial…] to Keras' [spatial…, in/g, out], the GEMM's layout.
+                var hwio = [Float](repeating: 0, count: w.count)
+                for o in 0..<c.filters { for i in 0..<cinG { for t in 0..<taps { hwio[(t * cinG + i) * c.filters + o] = w[(o * cinG + i) * taps + t] } } }
+                w = hwio
+            }
+            let bias = node.inputs.count > 2 ? floats(node.inputs[2]) : nil
+            if c.groups > 1, c.groups == cin, c.filters % cin == 0 {
+                // One group per input channel is a depthwise convolution: [kh, kw, 1, c·m] is already [kh, kw, c, m].
+                return .depthwise(DepthwiseKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
+                                                  padding: twoPadding(c.padding), channels: cin, multiplier: c.filters / cin, weights: w,
+                                                  epilogue: Epilogue(bias: bias)))
             }
             return .convolution(ConvolutionKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
                                                   padding: twoPadding(c.padding), groups: c.groups, inChannels: cin, outChannels: c.filters,
-                                                  weights: w, epilogue: Epilogue(bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)))
+                                                  weights: w, epilogue: Epilogue(bias: bias)))
         case .depthwiseConvolution(let c):
             guard c.kernelSize.count <= 2, let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
                 throw EngineError.unsupported(layer: layer, reason: "only 1-D and 2-D depthwise convolutions run")
@@ -260,7 +273,7 @@ struct Planner {
         case .prelu:
             guard let alpha = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "PReLU needs constant alpha") }
             return .prelu(alpha: alpha)
-        case .flatten, .reshape: return .reshape
+        case .flatten, .reshape, .reshapeAll: return .reshape
         case .transpose(let p): return .transpose(p)
         case .zeroPadding: return .place(zeroFill: true)
         case .cropping: return .place(zeroFill: false)

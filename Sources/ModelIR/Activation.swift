@@ -21,6 +21,8 @@ public enum Activation: Hashable, Sendable, Codable {
     case exponential
     case softmax(axis: Int)
     case logSoftmax(axis: Int)
+    /// `min(max(x, lower), upper)` (ONNX Clip).
+    case clip(lower: Float, upper: Float)
 
     public static let relu6 = Activation.relu(maxValue: 6)
     public static let plainRelu = Activation.relu()
@@ -46,6 +48,7 @@ public enum Activation: Hashable, Sendable, Codable {
         case .exponential: return "exponential"
         case .softmax: return "softmax"
         case .logSoftmax: return "log_softmax"
+        case .clip: return "clip"
         }
     }
 }

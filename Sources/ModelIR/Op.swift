@@ -65,18 +65,15 @@ public struct TransposedConvolution: Hashable, Sendable, Codable {
         guard let input else { return nil }
         let k = (kernelSize[axis] - 1) * dilations[axis] + 1
         let s = strides[axis]
+        if case .explicit(let p) = padding {
+            return (input - 1) * s + k - p[axis] - p[kernelSize.count + axis] + (outputPadding?[axis] ?? 0)
+        }
         if let op = outputPadding {
-            let pad: Int
-            switch padding {
-            case .valid: pad = 0
-            case .explicit(let p): pad = p[axis]
-            default: pad = k / 2
-            }
+            let pad = padding == .valid ? 0 : k / 2
             return (input - 1) * s + k - 2 * pad + op[axis]
         }
         switch padding {
         case .valid: return input * s + max(k - s, 0)
-        case .explicit(let p): return (input - 1) * s + k - p[axis] - p[kernelSize.count + axis]
         default: return input * s
         }
     }
@@ -92,10 +89,12 @@ public struct Pooling: Hashable, Sendable, Codable {
     public var layout: Layout
     /// ONNX AveragePool's `count_include_pad`; Keras never counts padding.
     public var countIncludePad: Bool
+    /// ONNX's `ceil_mode`: a last, partial window counts.
+    public var ceilMode: Bool
 
-    public init(kind: Kind, poolSize: [Int], strides: [Int], padding: Padding, layout: Layout, countIncludePad: Bool = false) {
+    public init(kind: Kind, poolSize: [Int], strides: [Int], padding: Padding, layout: Layout, countIncludePad: Bool = false, ceilMode: Bool = false) {
         self.kind = kind; self.poolSize = poolSize; self.strides = strides
-        self.padding = padding; self.layout = layout; self.countIncludePad = countIncludePad
+        self.padding = padding; self.layout = layout; self.countIncludePad = countIncludePad; self.ceilMode = ceilMode
     }
 }
 
@@ -125,6 +124,9 @@ public enum Op: Hashable, Sendable, Codable {
     case flatten(layout: Layout)
     /// Target shape after the batch axis; one entry may be -1.
     case reshape(targetShape: [Int])
+    /// Target shape including the batch axis (ONNX reshapes that fold the batch into another
+    /// axis); one entry may be -1, resolved at run time.
+    case reshapeAll(targetShape: [Int])
     /// Full permutation, batch axis included.
     case transpose(permutation: [Int])
     /// `(begin, end)` zero pads per spatial axis.
@@ -156,7 +158,7 @@ public enum Op: Hashable, Sendable, Codable {
         case .prelu: return "PReLU"
         case .dropout(let kind, _): return kind
         case .flatten: return "Flatten"
-        case .reshape: return "Reshape"
+        case .reshape, .reshapeAll: return "Reshape"
         case .transpose: return "Transpose"
         case .zeroPadding: return "ZeroPadding"
         case .cropping: return "Cropping"

@@ -80,6 +80,13 @@ extension Op {
             var out = x
             for (i, axis) in p.layout.spatialAxes(rank: x.rank).enumerated() {
                 out[axis] = p.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: p.poolSize[i], stride: p.strides[i])
+                if p.ceilMode, case .explicit(let pads) = p.padding, let input = x[axis] {
+                    // ONNX: ceil((in + pads − k) / s) + 1, dropping a window that would start in the end padding.
+                    let padded = input + pads[i] + pads[sr + i]
+                    var n = (padded - p.poolSize[i] + p.strides[i] - 1) / p.strides[i] + 1
+                    if (n - 1) * p.strides[i] >= input + pads[i] { n -= 1 }
+                    out[axis] = n
+                }
                 if out[axis] == 0 { throw ShapeError("pool size \(p.poolSize) is larger than the input \(x)") }
             }
             return [out]
@@ -134,6 +141,20 @@ extension Op {
                 }
             }
             return [Shape([x[0]] + out)]
+
+        case .reshapeAll(let target):
+            guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }) else { throw ShapeError("invalid target shape \(target)") }
+            var out: [Int?] = target.map { $0 == -1 ? nil : $0 }
+            let known = target.filter { $0 != -1 }.reduce(1, *)
+            if let n = x.elementCount {
+                if let wild = target.firstIndex(of: -1) {
+                    guard known > 0, n % known == 0 else { throw ShapeError("cannot reshape \(x) to \(target)") }
+                    out[wild] = n / known
+                } else if n != known {
+                    throw ShapeError("cannot reshape \(x) to \(target)")
+                }
+            }
+            return [Shape(out)]
 
         case .transpose(let perm):
             guard perm.count == x.rank, Set(perm) == Set(0..<x.rank) else { throw ShapeError("permutation \(perm) does not fit \(x)") }

@@ -105,8 +105,8 @@ extension ModelSummary {
         func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
         var lines: [String] = []
         var header = "Model: \"\(modelName)\" (\(modelClass))  format: \(format)"
-        if let v = frameworkVersion { header += ", Keras \(v)" }
-        if let b = backend { header += " (\(b))" }
+        if let v = frameworkVersion { header += format == "onnx" ? ", \(v)" : ", Keras \(v)" }
+        if let b = backend, format != "onnx" { header += " (\(b))" }
         lines.append(header)
         for t in inputs { lines.append("Input:  \(t.name)  \(t.dtype.rawValue)  \(t.shape)") }
         for t in outputs { lines.append("Output: \(t.name)  \(t.dtype.rawValue)  \(t.shape)") }
@@ -133,7 +133,7 @@ extension ModelSummary {
             }
             if let m = t["metrics"]?.array, !m.isEmpty { parts.append("metrics " + m.compactMap(\.string).joined(separator: ", ")) }
             lines.append("Training config: " + parts.joined(separator: "; "))
-        } else {
+        } else if format != "onnx" {
             lines.append("Training config: none (the file was saved without compile())")
         }
         return lines.joined(separator: "\n")

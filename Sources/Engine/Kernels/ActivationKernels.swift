@@ -49,6 +49,8 @@ enum ActivationKernel {
             }
         case .exponential:
             for i in x.indices { x[i] = exp(x[i]) }
+        case let .clip(lower, upper):
+            for i in x.indices { x[i] = min(max(x[i], lower), upper) }
         }
     }
 

@@ -244,7 +244,7 @@ struct TransposedConvolutionKernel {
         kernel = ks
         strides = a.strides.count == 1 ? [1, a.strides[0]] : a.strides
         dilations = a.dilations.count == 1 ? [1, a.dilations[0]] : a.dilations
-        padding = a.padding
+        if case .explicit(let p) = a.padding, p.count == 2 { padding = .explicit([0, p[0], 0, p[1]]) } else { padding = a.padding }
         self.inChannels = inChannels
         outChannels = a.filters
         let taps = ks[0] * ks[1]
@@ -263,12 +263,13 @@ struct TransposedConvolutionKernel {
         let (oh, ow) = (outShape[1], outShape[2])
         let (kh, kw) = (kernel[0], kernel[1])
         // TensorFlow pads as the forward 'same' convolution from the output size to the input size would.
-        func padBefore(_ input: Int, _ output: Int, _ k: Int, _ s: Int, _ d: Int) -> Int {
+        func padBefore(_ input: Int, _ output: Int, _ k: Int, _ s: Int, _ d: Int, axis: Int) -> Int {
+            if case .explicit(let p) = padding { return p[axis] }
             guard padding != .valid else { return 0 }
             let effective = (k - 1) * d + 1
             return max((input - 1) * s + effective - output, 0) / 2
         }
-        let pt = padBefore(h, oh, kh, strides[0], dilations[0]), pl = padBefore(w, ow, kw, strides[1], dilations[1])
+        let pt = padBefore(h, oh, kh, strides[0], dilations[0], axis: 0), pl = padBefore(w, ow, kw, strides[1], dilations[1], axis: 1)
         let cols = kh * kw * outChannels
         var contributions = [Float](repeating: 0, count: h * w * cols)
         y.update(repeating: 0)

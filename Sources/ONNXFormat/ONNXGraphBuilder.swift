@@ -1,0 +1,114 @@
+import Foundation
+import ModelIR
+
+/// A dimension in a shape computation: a number, the batch size (unknown until run time), or
+/// something unknown.
+enum SymbolicDim: Equatable {
+    case value(Int)
+    case batch
+    case unknown
+}
+
+/// One ONNX node as an op converter sees it.
+struct ONNXNode {
+    let proto: Onnx_NodeProto
+    let opset: Int
+    var name: String { proto.name.isEmpty ? (proto.output.first ?? proto.opType) : proto.name }
+    var inputs: [String] { proto.input }
+    var outputs: [String] { proto.output }
+    func input(_ i: Int) -> String? { i < proto.input.count && !proto.input[i].isEmpty ? proto.input[i] : nil }
+
+    func attribute(_ name: String) -> Onnx_AttributeProto? { proto.attribute.first { $0.name == name } }
+    func int(_ name: String, _ d: Int) -> Int { attribute(name).map { Int($0.i) } ?? d }
+    func float(_ name: String, _ d: Float) -> Float { attribute(name).map { $0.f } ?? d }
+    func ints(_ name: String) -> [Int]? { attribute(name).map { $0.ints.map { Int($0) } } }
+    func string(_ name: String, _ d: String) -> String { attribute(name).map { String(decoding: $0.s, as: UTF8.self) } ?? d }
+}
+
+typealias ONNXConverter = @Sendable (ONNXGraphBuilder, ONNXNode) throws -> Void
+
+/// Builds a ModelIR graph from an ONNX graph: one op registry entry per op family; constant
+/// inputs are kept as tensors so shape subgraphs (Shape → Gather → Concat → Reshape) fold at load.
+final class ONNXGraphBuilder {
+    let file: String
+    var graph = Graph()
+    var shapes: [String: Shape] = [:]
+    var dtypes: [String: DType] = [:]
+    /// Values known at load time: initializers, Constant outputs, folded results.
+    var constants: [String: Tensor] = [:]
+    /// Integer vectors known up to the batch size (from Shape of a batched tensor).
+    var symbolic: [String: [SymbolicDim]] = [:]
+    var parameterNames = Set<String>()
+
+    init(file: String) { self.file = file }
+
+    func fail(_ node: ONNXNode, _ reason: String) -> ONNXError { .invalidNode(file, node: node.name, reason: reason) }
+
+    /// The input's value, known constant.
+    func constant(_ node: ONNXNode, _ i: Int) -> Tensor? { node.input(i).flatMap { constants[$0] } }
+
+    /// An integer vector input, known at load time (batch entries allowed).
+    func symbolicVector(_ name: String) -> [SymbolicDim]? {
+        if let s = symbolic[name] { return s }
+        if let c = constants[name], c.dtype != .float32 || c.shape.count <= 1 { return c.integers.map { .value($0) } }
+        return nil
+    }
+
+    /// Makes a constant usable as a node input (a graph parameter).
+    func parameter(_ name: String, trainable: Bool = true) -> String {
+        if parameterNames.insert(name).inserted, let t = constants[name] {
+            graph.parameters.append(Parameter(name: name, tensor: t, trainable: trainable && t.dtype.isFloatingPoint, layer: nil, sourceName: name))
+            shapes[name] = Shape(t.shape.map { Optional($0) })
+        }
+        return name
+    }
+
+    /// A value as a node input: a constant becomes a parameter, anything else must already exist.
+    func value(_ node: ONNXNode, _ i: Int, trainable: Bool = false) throws -> String {
+        guard let name = node.input(i) else { throw fail(node, "input \(i) is missing") }
+        if constants[name] != nil { return parameter(name, trainable: trainable) }
+        guard shapes[name] != nil else { throw ONNXError.graph(file, .danglingInput(node: node.name, input: name)) }
+        return name
+    }
+
+    func shape(_ name: String) -> Shape { shapes[name] ?? Shape([]) }
+
+    /// Adds an IR node producing `output` (the ONNX output name is kept, so validate can find it).
+    func add(_ op: Op, _ inputs: [String], output: String, node: ONNXNode) throws {
+        let inputShapes = inputs.map { $0.isEmpty ? nil : shapes[$0] }
+        let out: [Shape]
+        do { out = try op.outputShapes(inputShapes) } catch {
+            throw fail(node, (error as? ShapeError)?.message ?? "\(error)")
+        }
+        graph.nodes.append(Node(name: uniqueNodeName(output), op: op, inputs: inputs, outputs: [output], layer: node.name))
+        shapes[output] = out[0]
+        dtypes[output] = .float32
+        let layer = SourceLayer(name: node.name, className: node.proto.opType, inbound: inputs.filter { !$0.isEmpty && !parameterNames.contains($0) },
+                                outputs: [output], parameters: inputs.filter { parameterNames.contains($0) })
+        if let i = graph.layers.firstIndex(where: { $0.name == node.name }) {
+            graph.layers[i].outputs = [output]
+            graph.layers[i].parameters += layer.parameters
+        } else {
+            graph.layers.append(layer)
+        }
+    }
+
+    /// An intermediate value name for nodes that need several IR nodes.
+    func temporary(_ node: ONNXNode, _ suffix: String) -> String { "\(node.name)/\(suffix)" }
+
+    var usedNodeNames = Set<String>()
+    func uniqueNodeName(_ base: String) -> String {
+        var name = base
+        var i = 1
+        while usedNodeNames.contains(name) { name = "\(base)_\(i)"; i += 1 }
+        usedNodeNames.insert(name)
+        return name
+    }
+
+    /// Records a value as an alias of another (Identity, Dropout, a no-op Cast).
+    func alias(_ output: String, _ input: String, node: ONNXNode) throws {
+        if let c = constants[input] { constants[output] = c; return }
+        if let s = symbolic[input] { symbolic[output] = s; return }
+        try add(.identity, [input], output: output, node: node)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import ModelIR
+import SwiftProtobuf
+
+/// Loads ONNX models (ai.onnx opsets 7–21) into a ModelIR graph.
+///
+/// ```swift
+/// let graph = try ONNXModelLoader.load("model.onnx")
+/// ```
+public enum ONNXModelLoader {
+    public static let supportedOpsets = 7...21
+
+    /// True when the file parses as an ONNX model with a graph (a cheap content check).
+    public static func looksLikeONNX(_ path: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path),
+              let model = try? Onnx_ModelProto(serializedBytes: data) else { return false }
+        return model.hasGraph && model.irVersion > 0
+    }
+
+    public static func load(_ path: String) throws -> Graph {
+        guard FileManager.default.fileExists(atPath: path) else { throw ONNXError.unreadable(path, reason: "no such file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ONNXError.unreadable(path, reason: "the file cannot be read") }
+        guard !data.isEmpty else { throw ONNXError.unreadable(path, reason: "the file is empty") }
+        let model: Onnx_ModelProto
+        do { model = try Onnx_ModelProto(serializedBytes: data) } catch {
+            throw ONNXError.unreadable(path, reason: "not an ONNX model (the protobuf does not parse: truncated or not ONNX)")
+        }
+        guard model.hasGraph, model.irVersion > 0 else { throw ONNXError.unreadable(path, reason: "not an ONNX model (no graph or IR version)") }
+        var opset = 0
+        for o in model.opsetImport {
+            if o.domain.isEmpty || o.domain == "ai.onnx" {
+                opset = Int(o.version)
+                guard supportedOpsets.contains(opset) else { throw ONNXError.unsupportedOpset(path, domain: o.domain, version: opset) }
+            }
+        }
+        if opset == 0 { opset = 1 }
+        guard supportedOpsets.contains(opset) else { throw ONNXError.unsupportedOpset(path, domain: "", version: opset) }
+
+        let b = ONNXGraphBuilder(file: path)
+        let reader = ONNXTensorReader(file: path, folder: URL(fileURLWithPath: path).deletingLastPathComponent())
+        let g = model.graph
+        for t in g.initializer { b.constants[t.name] = try reader.tensor(t, name: t.name) }
+        for input in g.input where b.constants[input.name] == nil {
+            let (shape, dtype) = try valueInfo(input, file: path)
+            b.graph.inputs.append(ValueInfo(name: input.name, shape: shape, dtype: dtype))
+            b.shapes[input.name] = shape
+            b.dtypes[input.name] = dtype
+            b.graph.layers.append(SourceLayer(name: input.name, className: "Input", outputs: [input.name]))
+        }
+        for node in try sorted(g.node, available: Set(g.input.map(\.name)).union(g.initializer.map(\.name)), file: path) {
+            let n = ONNXNode(proto: node, opset: opset)
+            if !(node.domain.isEmpty || node.domain == "ai.onnx") {
+                throw ONNXError.unsupportedOp(path, op: "\(node.domain).\(node.opType)", node: n.name, opset: opset)
+            }
+            guard let convert = onnxConverters[node.opType] else {
+                throw ONNXError.unsupportedOp(path, op: node.opType, node: n.name, opset: opset)
+            }
+            try convert(b, n)
+        }
+        for output in g.output {
+            if b.constants[output.name] != nil {
+                throw ONNXError.unreadable(path, reason: "graph output '\(output.name)' is a constant; nothing to compute")
+            }
+            guard b.shapes[output.name] != nil else { throw ONNXError.graph(path, .unknownOutput(output.name)) }
+            b.graph.outputs.append(output.name)
+        }
+        var graph = b.graph
+        graph.metadata.format = "onnx"
+        graph.metadata.modelName = g.name.isEmpty ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : g.name
+        graph.metadata.modelClass = "ONNX graph"
+        graph.metadata.frameworkVersion = "IR \(model.irVersion), opset \(opset)" + (model.producerName.isEmpty ? "" : ", \(model.producerName) \(model.producerVersion)")
+        graph.metadata.backend = model.producerName.isEmpty ? nil : model.producerName
+        do { try graph.verify() } catch let e as GraphError { throw ONNXError.graph(path, e) }
+        return graph
+    }
+
+    static func valueInfo(_ v: Onnx_ValueInfoProto, file: String) throws -> (Shape, DType) {
+        let t = v.type.tensorType
+        guard let dtype = DType(onnx: t.elemType) else {
+            throw ONNXError.unreadable(file, reason: "input '\(v.name)' has element type \(t.elemType), which ModelPort does not read")
+        }
+        let dims: [Int?] = t.shape.dim.map { d in
+            if case .dimValue(let v)? = d.value, v > 0 { return Int(v) }
+            return nil
+        }
+        return (Shape(dims), dtype)
+    }
+
+    /// Nodes in dependency order; a cycle or an input nothing produces is an error.
+    static func sorted(_ nodes: [Onnx_NodeProto], available: Set<String>, file: String) throws -> [Onnx_NodeProto] {
+        var known = available.union([""])
+        var remaining = nodes
+        var order: [Onnx_NodeProto] = []
+        let produced = Set(nodes.flatMap(\.output))
+        while !remaining.isEmpty {
+            var next: [Onnx_NodeProto] = []
+            for n in remaining {
+                if n.input.allSatisfy(known.contains) {
+                    order.append(n)
+                    known.formUnion(n.output)
+                } else {
+                    next.append(n)
+                }
+            }
+            if next.count == remaining.count {
+                let n = next[0]
+                let name = n.name.isEmpty ? (n.output.first ?? n.opType) : n.name
+                if let missing = n.input.first(where: { !known.contains($0) && !produced.contains($0) }) {
+                    throw ONNXError.graph(file, .danglingInput(node: name, input: missing))
+                }
+                throw ONNXError.graph(file, .cycle(nodes: next.map { $0.name.isEmpty ? ($0.output.first ?? $0.opType) : $0.name }))
+            }
+            remaining = next
+        }
+        return order
+    }
+}

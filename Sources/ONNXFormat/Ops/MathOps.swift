@@ -1,0 +1,132 @@
+import Foundation
+import ModelIR
+
+func registerMathOps(_ r: inout [String: ONNXConverter]) {
+    let binary: [String: ElementwiseFunction] = ["Add": .add, "Sub": .subtract, "Mul": .multiply, "Div": .divide, "Pow": .power]
+    for (name, f) in binary {
+        r[name] = { b, n in
+            // Shape arithmetic on known integers folds at load.
+            if let lhs = b.symbolicVector(n.inputs[0]), let rhs = n.input(1).flatMap(b.symbolicVector),
+               b.constants[n.inputs[0]].map({ $0.dtype != .float32 }) ?? true, b.constants[n.inputs[1]].map({ $0.dtype != .float32 }) ?? true {
+                let count = max(lhs.count, rhs.count)
+                guard lhs.count == count || lhs.count == 1, rhs.count == count || rhs.count == 1 else { throw b.fail(n, "shapes do not broadcast") }
+                b.symbolic[n.outputs[0]] = (0..<count).map { i in
+                    guard case .value(let x) = lhs[lhs.count == 1 ? 0 : i], case .value(let y) = rhs[rhs.count == 1 ? 0 : i] else { return .unknown }
+                    switch f {
+                    case .add: return .value(x + y)
+                    case .subtract: return .value(x - y)
+                    case .multiply: return .value(x * y)
+                    case .divide: return y == 0 ? .unknown : .value(x / y)
+                    default: return .unknown
+                    }
+                }
+                return
+            }
+            try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n)
+        }
+    }
+    for (name, f) in [("Max", ElementwiseFunction.maximum), ("Min", .minimum), ("Sum", .add), ("Mean", .average)] {
+        r[name] = { b, n in
+            let inputs = try (0..<n.inputs.count).map { try b.value(n, $0) }
+            if inputs.count == 1 { try b.alias(n.outputs[0], inputs[0], node: n); return }
+            try b.add(.elementwise(f), inputs, output: n.outputs[0], node: n)
+        }
+    }
+    let unary: [String: UnaryFunction] = ["Sqrt": .sqrt, "Exp": .exp, "Log": .log, "Neg": .negate, "Abs": .abs,
+                                          "Reciprocal": .reciprocal, "Erf": .erf, "Floor": .floor, "Ceil": .ceil, "Round": .round, "Sign": .sign]
+    for (name, f) in unary {
+        r[name] = { b, n in try b.add(.unary(f), [try b.value(n, 0)], output: n.outputs[0], node: n) }
+    }
+    func activation(_ name: String, _ make: @escaping @Sendable (ONNXNode) throws -> Activation) {
+        r[name] = { b, n in try b.add(.activation(try make(n)), [try b.value(n, 0)], output: n.outputs[0], node: n) }
+    }
+    activation("Relu") { _ in .relu() }
+    activation("LeakyRelu") { .leakyRelu(alpha: $0.float("alpha", 0.01)) }
+    activation("Elu") { .elu(alpha: $0.float("alpha", 1)) }
+    activation("Selu") { n in
+        guard abs(n.float("alpha", 1.67326319) - 1.67326319) < 1e-5, abs(n.float("gamma", 1.05070102) - 1.05070102) < 1e-5 else {
+            throw ONNXError.invalidNode("", node: n.name, reason: "Selu with non-default alpha/gamma is not supported")
+        }
+        return .selu
+    }
+    activation("Sigmoid") { _ in .sigmoid }
+    activation("HardSigmoid") { .hardSigmoid(slope: $0.float("alpha", 0.2), offset: $0.float("beta", 0.5)) }
+    activation("HardSwish") { _ in .hardSwish }
+    activation("Tanh") { _ in .tanh }
+    activation("Softplus") { _ in .softplus }
+    activation("Softsign") { _ in .softsign }
+    activation("ThresholdedRelu") { .relu(maxValue: nil, negativeSlope: 0, threshold: $0.float("alpha", 1)) }
+    activation("Gelu") { .gelu(approximate: $0.string("approximate", "none") == "tanh") }
+    for (name, log) in [("Softmax", false), ("LogSoftmax", true)] {
+        r[name] = { b, n in
+            let x = try b.value(n, 0)
+            let rank = b.shape(x).rank
+            var axis = n.int("axis", n.opset >= 13 ? -1 : 1)
+            if axis < 0 { axis += rank }
+            // Before opset 13 the input was flattened to 2-D at `axis`: the same only for the last axis.
+            if n.opset < 13, axis != rank - 1 { throw b.fail(n, "\(name) over axes \(axis)…\(rank - 1) together (opset \(n.opset)) is not supported") }
+            try b.add(.activation(log ? .logSoftmax(axis: axis) : .softmax(axis: axis)), [x], output: n.outputs[0], node: n)
+        }
+    }
+    r["Clip"] = { b, n in
+        let x = try b.value(n, 0)
+        var lower = -Float.greatestFiniteMagnitude, upper = Float.greatestFiniteMagnitude
+        if n.opset < 11 {
+            lower = n.float("min", lower)
+            upper = n.float("max", upper)
+        } else {
+            if n.input(1) != nil { guard let c = b.constant(n, 1) else { throw b.fail(n, "a non-constant min is not supported") }; lower = c.floats().first ?? lower }
+            if n.input(2) != nil { guard let c = b.constant(n, 2) else { throw b.fail(n, "a non-constant max is not supported") }; upper = c.floats().first ?? upper }
+        }
+        let act: Activation = lower == 0 ? (upper == 6 ? .relu6 : (upper == .greatestFiniteMagnitude ? .relu() : .clip(lower: lower, upper: upper)))
+            : .clip(lower: lower, upper: upper)
+        try b.add(.activation(act), [x], output: n.outputs[0], node: n)
+    }
+    r["PRelu"] = { b, n in
+        let x = try b.value(n, 0)
+        guard let slope = b.constant(n, 1) else { throw b.fail(n, "a non-constant slope is not supported") }
+        let rank = b.shape(x).rank
+        // The slope broadcasts to the input from the right; as the IR's alpha it covers every axis after the batch.
+        var alphaShape = slope.shape
+        while alphaShape.count < rank - 1 { alphaShape.insert(1, at: 0) }
+        if alphaShape.count > rank - 1 { alphaShape = Array(alphaShape.suffix(rank - 1)) }
+        b.constants[n.inputs[1] + "/alpha"] = try Tensor(dtype: slope.dtype, shape: alphaShape, bytes: slope.bytes)
+        let alpha = b.parameter(n.inputs[1] + "/alpha")
+        try b.add(.prelu(sharedAxes: []), [x, alpha], output: n.outputs[0], node: n)
+    }
+    r["Gemm"] = { b, n in
+        guard n.float("alpha", 1) == 1, n.int("transA", 0) == 0, let w = b.constant(n, 1), w.shape.count == 2 else {
+            throw b.fail(n, "only Gemm(x, constant B) with alpha 1 and transA 0 is supported")
+        }
+        let x = try b.value(n, 0)
+        var kernel = w
+        if n.int("transB", 0) == 1 { kernel = transpose2D(w) }
+        let units = kernel.shape[1]
+        b.constants[n.inputs[1] + "/kernel"] = kernel
+        var bias = ""
+        if let c = b.constant(n, 2) {
+            let beta = n.float("beta", 1)
+            var values = c.floats().map { $0 * beta }
+            if values.count == 1 { values = Array(repeating: values[0], count: units) }
+            guard values.count == units else { throw b.fail(n, "bias of shape \(c.shape) does not fit \(units) units") }
+            b.constants[n.inputs[2] + "/bias"] = Tensor(shape: [units], floats: values)
+            bias = b.parameter(n.inputs[2] + "/bias")
+        } else if n.input(2) != nil {
+            throw b.fail(n, "a non-constant C input is not supported")
+        }
+        try b.add(.dense(units: units), [x, b.parameter(n.inputs[1] + "/kernel"), bias], output: n.outputs[0], node: n)
+    }
+    r["MatMul"] = { b, n in
+        guard let w = b.constant(n, 1), w.shape.count == 2 else { throw b.fail(n, "only MatMul with a constant 2-D right operand is supported") }
+        try b.add(.dense(units: w.shape[1]), [try b.value(n, 0), try b.value(n, 1, trainable: true), ""], output: n.outputs[0], node: n)
+    }
+}
+
+/// A 2-D tensor transposed (Gemm's transB), float32.
+func transpose2D(_ t: Tensor) -> Tensor {
+    let (r, c) = (t.shape[0], t.shape[1])
+    let v = t.floats()
+    var out = [Float](repeating: 0, count: v.count)
+    for i in 0..<r { for j in 0..<c { out[j * r + i] = v[i * c + j] } }
+    return Tensor(shape: [c, r], floats: out)
+}

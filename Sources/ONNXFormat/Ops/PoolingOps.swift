@@ -1,0 +1,28 @@
+import ModelIR
+
+func registerPoolingOps(_ r: inout [String: ONNXConverter]) {
+    for (name, kind) in [("MaxPool", Pooling.Kind.max), ("AveragePool", .average)] {
+        r[name] = { b, n in
+            let x = try b.value(n, 0)
+            guard let size = n.ints("kernel_shape") else { throw b.fail(n, "kernel_shape is required") }
+            if n.outputs.count > 1, !n.outputs[1].isEmpty { throw b.fail(n, "MaxPool's Indices output is not supported") }
+            if kind == .max, let d = n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw b.fail(n, "dilated max pooling is not supported") }
+            let p = Pooling(kind: kind, poolSize: size, strides: n.ints("strides") ?? Array(repeating: 1, count: size.count),
+                            padding: try onnxPadding(b, n, spatial: size.count), layout: .channelsFirst,
+                            countIncludePad: n.int("count_include_pad", 0) == 1, ceilMode: n.int("ceil_mode", 0) == 1)
+            if p.ceilMode, case .valid = p.padding {
+                var q = p
+                q.padding = .explicit(Array(repeating: 0, count: 2 * size.count))
+                try b.add(.pooling(q), [x], output: n.outputs[0], node: n)
+                return
+            }
+            try b.add(.pooling(p), [x], output: n.outputs[0], node: n)
+        }
+    }
+    r["GlobalAveragePool"] = { b, n in
+        try b.add(.globalPooling(kind: .average, layout: .channelsFirst, keepDims: true), [try b.value(n, 0)], output: n.outputs[0], node: n)
+    }
+    r["GlobalMaxPool"] = { b, n in
+        try b.add(.globalPooling(kind: .max, layout: .channelsFirst, keepDims: true), [try b.value(n, 0)], output: n.outputs[0], node: n)
+    }
+}

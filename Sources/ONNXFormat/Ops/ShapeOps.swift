@@ -1,0 +1,313 @@
+import Foundation
+import ModelIR
+
+func registerShapeOps(_ r: inout [String: ONNXConverter]) {
+    r["Identity"] = { b, n in try b.alias(n.outputs[0], n.inputs[0], node: n) }
+    r["Dropout"] = { b, n in
+        // The mask output (all ones at inference) is not produced; a node that reads it fails to load.
+        if let training = b.constant(n, 2), training.floats().first == 1 { throw b.fail(n, "training-mode Dropout is random and not supported") }
+        try b.alias(n.outputs[0], n.inputs[0], node: n)
+    }
+    r["Cast"] = { b, n in
+        let to = n.int("to", 1)
+        if let c = b.constant(n, 0) {
+            // Casts inside shape computations fold; float casts of constants keep values.
+            if to == 1 { b.constants[n.outputs[0]] = Tensor(shape: c.shape, floats: c.floats()) } else { b.constants[n.outputs[0]] = Tensor(int64: c.integers, shape: c.shape) }
+            return
+        }
+        if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
+        guard to == 1 else { throw b.fail(n, "Cast of a computed tensor to a non-float32 type is not supported") }
+        try b.alias(n.outputs[0], n.inputs[0], node: n)
+    }
+    r["Constant"] = { b, n in
+        guard let a = n.proto.attribute.first else { throw b.fail(n, "Constant without a value") }
+        let reader = ONNXTensorReader(file: b.file, folder: URL(fileURLWithPath: b.file).deletingLastPathComponent())
+        switch a.name {
+        case "value": b.constants[n.outputs[0]] = try reader.tensor(a.t, name: n.outputs[0])
+        case "value_float": b.constants[n.outputs[0]] = Tensor(scalar: a.f)
+        case "value_floats": b.constants[n.outputs[0]] = Tensor(shape: [a.floats.count], floats: a.floats)
+        case "value_int": b.constants[n.outputs[0]] = Tensor(int64: [Int(a.i)], shape: [])
+        case "value_ints": b.constants[n.outputs[0]] = Tensor(int64: a.ints.map { Int($0) })
+        default: throw b.fail(n, "Constant with '\(a.name)' is not supported")
+        }
+    }
+    r["ConstantOfShape"] = { b, n in
+        guard let dims = b.symbolicVector(n.inputs[0]), dims.allSatisfy({ if case .value = $0 { return true }; return false }) else {
+            throw b.fail(n, "ConstantOfShape needs a shape known at load time")
+        }
+        let shape = dims.map { if case .value(let v) = $0 { return v }; return 0 }
+        let reader = ONNXTensorReader(file: b.file, folder: URL(fileURLWithPath: b.file).deletingLastPathComponent())
+        let fill = try n.attribute("value").map { try reader.tensor($0.t, name: n.name) }
+        let v = fill?.floats().first ?? 0
+        if fill?.dtype == .int64 { b.constants[n.outputs[0]] = Tensor(int64: Array(repeating: Int(v), count: shape.reduce(1, *)), shape: shape) } else {
+            b.constants[n.outputs[0]] = Tensor(shape: shape, floats: Array(repeating: v, count: shape.reduce(1, *)))
+        }
+    }
+    r["Shape"] = { b, n in
+        let dims: [SymbolicDim]
+        if let c = b.constants[n.inputs[0]] { dims = c.shape.map { .value($0) } } else {
+            dims = b.shape(n.inputs[0]).dims.enumerated().map { i, d in d.map { .value($0) } ?? (i == 0 ? .batch : .unknown) }
+        }
+        let start = n.int("start", 0), end = n.attribute("end").map { Int($0.i) } ?? dims.count
+        func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dims.count : v, 0), dims.count) }
+        let slice = Array(dims[clamp(start)..<max(clamp(start), clamp(end))])
+        if slice.allSatisfy({ if case .value = $0 { return true }; return false }) {
+            b.constants[n.outputs[0]] = Tensor(int64: slice.map { if case .value(let v) = $0 { return v }; return 0 })
+        } else {
+            b.symbolic[n.outputs[0]] = slice
+        }
+    }
+    r["Gather"] = { b, n in
+        guard let indices = b.constant(n, 1) else { throw b.fail(n, "Gather with computed indices is not supported") }
+        if let vector = b.symbolicVector(n.inputs[0]), n.int("axis", 0) == 0, b.constants[n.inputs[0]].map({ $0.shape.count <= 1 }) ?? true {
+            let picked = try indices.integers.map { i -> SymbolicDim in
+                let k = i < 0 ? i + vector.count : i
+                guard k >= 0, k < vector.count else { throw b.fail(n, "index \(i) out of range") }
+                return vector[k]
+            }
+            let scalar = indices.shape.isEmpty
+            if picked.allSatisfy({ if case .value = $0 { return true }; return false }) {
+                b.constants[n.outputs[0]] = Tensor(int64: picked.map { if case .value(let v) = $0 { return v }; return 0 }, shape: scalar ? [] : [picked.count])
+            } else {
+                b.symbolic[n.outputs[0]] = picked
+            }
+            return
+        }
+        throw b.fail(n, "Gather is supported only on shapes and constants")
+    }
+    r["Unsqueeze"] = { b, n in
+        let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
+        guard let axes else { throw b.fail(n, "Unsqueeze needs constant axes") }
+        if let v = b.symbolicVector(n.inputs[0]), b.constants[n.inputs[0]].map({ $0.shape.count <= 1 }) ?? true {
+            if let c = b.constants[n.inputs[0]] { b.constants[n.outputs[0]] = Tensor(int64: c.integers, shape: c.shape.isEmpty ? [1] : [1] + c.shape) } else { b.symbolic[n.outputs[0]] = v }
+            return
+        }
+        try reshapeTo(b, n, newShape: { s in
+            var dims = s.dims
+            let rank = dims.count + axes.count
+            for a in axes.map({ $0 < 0 ? $0 + rank : $0 }).sorted() { dims.insert(1, at: a) }
+            return dims
+        })
+    }
+    r["Squeeze"] = { b, n in
+        let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
+        try reshapeTo(b, n, newShape: { s in
+            let rank = s.rank
+            let drop = Set((axes ?? s.dims.indices.filter { s.dims[$0] == 1 }).map { $0 < 0 ? $0 + rank : $0 })
+            return s.dims.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+        })
+    }
+    r["Flatten"] = { b, n in
+        let x = try b.value(n, 0)
+        let s = b.shape(x)
+        var axis = n.int("axis", 1)
+        if axis < 0 { axis += s.rank }
+        if axis == 1 { try b.add(.flatten(layout: .channelsLast), [x], output: n.outputs[0], node: n); return }
+        try reshapeTo(b, n, newShape: { s in
+            let outer = s.dims.prefix(axis).reduce(Optional(1)) { a, d in a.flatMap { a in d.map { a * $0 } } }
+            let inner = s.dims.dropFirst(axis).reduce(Optional(1)) { a, d in a.flatMap { a in d.map { a * $0 } } }
+            return [outer, inner]
+        })
+    }
+    r["Reshape"] = { b, n in
+        let target: [SymbolicDim]
+        if n.opset < 5 {
+            guard let s = n.ints("shape") else { throw b.fail(n, "Reshape without shape") }
+            target = s.map { .value($0) }
+        } else {
+            guard let s = b.symbolicVector(n.inputs[1]) else { throw b.fail(n, "Reshape needs a shape known at load time") }
+            target = s
+        }
+        let allowZero = n.int("allowzero", 0) == 1
+        if let c = b.constants[n.inputs[0]] {
+            // Reshaping a constant (a weight) folds.
+            var dims = target.enumerated().map { i, d -> Int in
+                if case .value(let v) = d { return v == 0 && !allowZero ? c.shape[i] : v }
+                return -1
+            }
+            if let wild = dims.firstIndex(of: -1) { dims[wild] = c.count / max(1, dims.filter { $0 != -1 }.reduce(1, *)) }
+            b.constants[n.outputs[0]] = try Tensor(dtype: c.dtype, shape: dims, bytes: c.bytes)
+            return
+        }
+        let x = try b.value(n, 0)
+        let s = b.shape(x)
+        guard let first = target.first else { throw b.fail(n, "empty target shape") }
+        // Usually the batch axis stays where it is (the IR's Reshape keeps it); otherwise the
+        // whole target must be known but for one entry, which becomes -1 (a run-time size).
+        var keepsBatch = false
+        switch first {
+        case .batch: keepsBatch = true
+        case .value(let v) where v == 0 && !allowZero: keepsBatch = true
+        case .value(let v) where v == -1 && target.dropFirst().allSatisfy({ if case .value(let w) = $0 { return w >= 0 }; return false }): keepsBatch = true
+        case .value(let v) where s.rank > 0 && s[0] == v: keepsBatch = true
+        default: break
+        }
+        if !keepsBatch || target.dropFirst().contains(where: { $0 == .batch || $0 == .unknown }) {
+            var full: [Int] = []
+            for (i, d) in target.enumerated() {
+                switch d {
+                case .value(let v) where v == 0 && !allowZero:
+                    guard i < s.rank, let dim = s[i] else { throw b.fail(n, "0 in the target copies an unknown dimension") }
+                    full.append(dim)
+                case .value(let v): full.append(v)
+                default: full.append(-1)
+                }
+            }
+            guard full.filter({ $0 == -1 }).count <= 1 else { throw b.fail(n, "the target shape \(target) has more than one size known only at run time") }
+            try b.add(.reshapeAll(targetShape: full), [x], output: n.outputs[0], node: n)
+            return
+        }
+        let rest = try target.dropFirst().enumerated().map { i, d -> Int in
+            switch d {
+            case .value(let v) where v == 0 && !allowZero:
+                guard let dim = s.dims.count > i + 1 ? s.dims[i + 1] : nil else { throw b.fail(n, "0 in the target copies an unknown dimension") }
+                return dim
+            case .value(let v): return v
+            default: throw b.fail(n, "a target dimension is only known at run time")
+            }
+        }
+        try b.add(.reshape(targetShape: rest), [x], output: n.outputs[0], node: n)
+    }
+    r["Transpose"] = { b, n in
+        let rank = b.constants[n.inputs[0]]?.shape.count ?? b.shape(n.inputs[0]).rank
+        let perm = n.ints("perm") ?? Array((0..<rank).reversed())
+        if let c = b.constants[n.inputs[0]], c.shape.count == 2, perm == [1, 0] { b.constants[n.outputs[0]] = transpose2D(c); return }
+        guard perm.first == 0 else { throw b.fail(n, "a transpose that moves the batch axis is not supported") }
+        try b.add(.transpose(permutation: perm), [try b.value(n, 0)], output: n.outputs[0], node: n)
+    }
+    r["Concat"] = { b, n in
+        let axis = n.int("axis", 0)
+        let vectors = n.inputs.map(b.symbolicVector)
+        if vectors.allSatisfy({ $0 != nil }), n.inputs.allSatisfy({ b.constants[$0].map { $0.shape.count <= 1 } ?? true }) {
+            let joined = vectors.flatMap { $0! }
+            if joined.allSatisfy({ if case .value = $0 { return true }; return false }) {
+                b.constants[n.outputs[0]] = Tensor(int64: joined.map { if case .value(let v) = $0 { return v }; return 0 })
+            } else {
+                b.symbolic[n.outputs[0]] = joined
+            }
+            return
+        }
+        try b.add(.concatenate(axis: axis), try (0..<n.inputs.count).map { try b.value(n, $0) }, output: n.outputs[0], node: n)
+    }
+    r["Slice"] = { b, n in
+        let starts = n.opset >= 10 ? b.constant(n, 1)?.integers : n.ints("starts")
+        let ends = n.opset >= 10 ? b.constant(n, 2)?.integers : n.ints("ends")
+        let steps = n.opset >= 10 ? b.constant(n, 4)?.integers : nil
+        guard let vector = b.symbolicVector(n.inputs[0]) else {
+            // On data: a crop of spatial axes (what tf2onnx makes of Cropping2D).
+            let x = try b.value(n, 0)
+            let s = b.shape(x)
+            guard let starts, let ends, starts.count == ends.count, (steps ?? []).allSatisfy({ $0 == 1 }) else {
+                throw b.fail(n, "Slice needs constant starts/ends and unit steps")
+            }
+            let axes = (n.opset >= 10 ? b.constant(n, 3)?.integers : n.ints("axes")) ?? Array(0..<starts.count)
+            var crops = [[Int]](repeating: [0, 0], count: max(0, s.rank - 2))
+            for (k, a) in axes.enumerated() {
+                let axis = a < 0 ? a + s.rank : a
+                if axis < 2, starts[k] == 0, ends[k] >= Int(Int32.max) || (s[axis].map { ends[k] >= $0 } ?? false) { continue }
+                guard axis >= 2, let dim = s[axis] else { throw b.fail(n, "Slice of data is supported on known spatial axes (NCHW) only") }
+                func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dim : v, 0), dim) }
+                let lo = clamp(starts[k]), hi = max(lo, clamp(ends[k]))
+                crops[axis - 2] = [lo, dim - hi]
+            }
+            try b.add(.cropping(crops: crops, layout: .channelsFirst), [x], output: n.outputs[0], node: n)
+            return
+        }
+        guard let s = starts?.first, let e = ends?.first else { throw b.fail(n, "Slice needs constant starts and ends") }
+        let step = steps?.first ?? 1
+        guard step == 1 else { throw b.fail(n, "Slice with steps is not supported") }
+        func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + vector.count : v, 0), vector.count) }
+        let slice = Array(vector[clamp(s)..<max(clamp(s), clamp(e))])
+        if slice.allSatisfy({ if case .value = $0 { return true }; return false }) {
+            b.constants[n.outputs[0]] = Tensor(int64: slice.map { if case .value(let v) = $0 { return v }; return 0 })
+        } else {
+            b.symbolic[n.outputs[0]] = slice
+        }
+    }
+    r["Pad"] = { b, n in
+        let x = try b.value(n, 0)
+        let rank = b.shape(x).rank
+        let pads = n.opset >= 11 ? b.constant(n, 1)?.integers : n.ints("pads")
+        guard let pads, pads.count == 2 * rank else { throw b.fail(n, "Pad needs constant pads for every axis") }
+        guard n.string("mode", "constant") == "constant" else { throw b.fail(n, "only constant padding is supported") }
+        guard pads[0] == 0, pads[1] == 0, pads[rank] == 0, pads[rank + 1] == 0, pads.allSatisfy({ $0 >= 0 }) else {
+            throw b.fail(n, "only padding of the spatial axes (NCHW) is supported")
+        }
+        let spatial = (2..<rank).map { [pads[$0], pads[rank + $0]] }
+        let value = n.opset >= 11 ? (b.constant(n, 2)?.floats().first ?? 0) : n.float("value", 0)
+        if value == 0 {
+            try b.add(.zeroPadding(pads: spatial, layout: .channelsFirst), [x], output: n.outputs[0], node: n)
+            return
+        }
+        // Padding with v: (x − v) padded with zeros, plus v.
+        b.constants[n.name + "/value"] = Tensor(scalar: value)
+        let v = b.parameter(n.name + "/value", trainable: false)
+        try b.add(.elementwise(.subtract), [x, v], output: b.temporary(n, "shifted"), node: n)
+        try b.add(.zeroPadding(pads: spatial, layout: .channelsFirst), [b.temporary(n, "shifted")], output: b.temporary(n, "padded"), node: n)
+        try b.add(.elementwise(.add), [b.temporary(n, "padded"), v], output: n.outputs[0], node: n)
+    }
+    for (name, f) in [("ReduceMean", ReduceFunction.mean), ("ReduceMax", .max), ("ReduceSum", .sum), ("ReduceMin", .min), ("ReduceProd", .prod)] {
+        r[name] = { b, n in
+            if f == .prod, let v = b.symbolicVector(n.inputs[0]), b.constants[n.inputs[0]].map({ $0.dtype != .float32 }) ?? true {
+                // The product of shape entries (element counts): known unless the batch is in it.
+                let product = v.reduce(SymbolicDim.value(1)) { acc, d in
+                    if case .value(let a) = acc, case .value(let x) = d { return .value(a * x) }
+                    return .unknown
+                }
+                let keep = n.int("keepdims", 1) == 1
+                if case .value(let p) = product { b.constants[n.outputs[0]] = Tensor(int64: [p], shape: keep ? [1] : []) } else { b.symbolic[n.outputs[0]] = [product] }
+                return
+            }
+            let axesFromInput = name == "ReduceSum" ? n.opset >= 13 : n.opset >= 18
+            let axes = axesFromInput ? (b.constant(n, 1)?.integers ?? []) : (n.ints("axes") ?? [])
+            if axes.isEmpty, n.int("noop_with_empty_axes", 0) == 1 { try b.alias(n.outputs[0], n.inputs[0], node: n); return }
+            try b.add(.reduce(f, axes: axes, keepDims: n.int("keepdims", 1) == 1), [try b.value(n, 0)], output: n.outputs[0], node: n)
+        }
+    }
+    for name in ["Resize", "Upsample"] {
+        r[name] = { b, n in
+            let x = try b.value(n, 0)
+            let s = b.shape(x)
+            let mode = n.string("mode", "nearest")
+            var scales: [Float]?
+            if name == "Upsample" {
+                scales = n.opset >= 9 ? b.constant(n, 1)?.floats() : n.attribute("scales")?.floats
+            } else {
+                scales = b.constant(n, 2)?.floats()
+                if scales?.isEmpty ?? true, let sizes = b.constant(n, 3)?.integers {
+                    scales = zip(sizes, s.dims).map { size, d in d.map { Float(size) / Float($0) } ?? 1 }
+                }
+            }
+            guard let scales, scales.count == s.rank, scales[0] == 1, scales[1] == 1,
+                  scales.dropFirst(2).allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else {
+                throw b.fail(n, "only whole-number up-sampling of the spatial axes is supported")
+            }
+            let transform = n.string("coordinate_transformation_mode", "half_pixel")
+            let interpolation: String
+            switch mode {
+            case "nearest": interpolation = "nearest"
+            case "linear", "bilinear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample": interpolation = "bilinear"
+            default: throw b.fail(n, "\(name) mode '\(mode)' with '\(transform)' coordinates is not supported")
+            }
+            try b.add(.upSampling(size: scales.dropFirst(2).map { Int($0) }, interpolation: interpolation, layout: .channelsFirst), [x],
+                      output: n.outputs[0], node: n)
+        }
+    }
+}
+
+/// Adds a Reshape to a shape computed from the input's (Squeeze, Unsqueeze, Flatten with axis ≠ 1).
+private func reshapeTo(_ b: ONNXGraphBuilder, _ n: ONNXNode, newShape: (Shape) -> [Int?]) throws {
+    if let c = b.constants[n.inputs[0]] {
+        let dims = newShape(Shape(c.shape.map { Optional($0) })).map { $0 ?? 1 }
+        b.constants[n.outputs[0]] = try Tensor(dtype: c.dtype, shape: dims, bytes: c.bytes)
+        return
+    }
+    let x = try b.value(n, 0)
+    let s = b.shape(x)
+    guard s.rank >= 1 else { throw b.fail(n, "reshaping a scalar computed at run time is not supported") }
+    let out = newShape(s)
+    guard out.first.map({ $0 == nil || $0 == s[0] }) ?? false, out.dropFirst().allSatisfy({ $0 != nil }) else {
+        throw b.fail(n, "a reshape that changes the batch axis or needs run-time sizes is not supported")
+    }
+    try b.add(.reshape(targetShape: out.dropFirst().map { $0! }), [x], output: n.outputs[0], node: n)
+}
