@@ -54,6 +54,16 @@ final class ONNXGraphBuilder {
         return nil
     }
 
+    /// Records an integer vector computed at load time: a constant when every entry is known.
+    func setVector(_ name: String, _ dims: [SymbolicDim], scalar: Bool = false) {
+        let values = dims.compactMap { d -> Int? in if case .value(let v) = d { return v }; return nil }
+        if values.count == dims.count {
+            constants[name] = Tensor(int64: values, shape: scalar ? [] : [values.count])
+        } else {
+            symbolic[name] = dims
+        }
+    }
+
     /// Makes a constant usable as a node input (a graph parameter).
     func parameter(_ name: String, trainable: Bool = true) -> String {
         if parameterNames.insert(name).inserted, let t = constants[name] {

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Runs the built `modelport` binary and captures what a user would see.
 struct CommandResult {
@@ -49,4 +50,18 @@ func temporaryFolder() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
+}
+
+/// Checks the contract for bad input: exit 2, one `error:` line on stderr naming the file,
+/// mentioning each of `words`, nothing on stdout.
+func expectCleanFailure(_ arguments: [String], naming file: String, mentions words: [String] = [],
+                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let result = try ModelPortBinary.run(arguments)
+    #expect(result.status == 2, "exit status", sourceLocation: sourceLocation)
+    #expect(result.stderrLines.count == 1, "one line on stderr, got: \(result.stderr)", sourceLocation: sourceLocation)
+    let line = result.stderrLines.first ?? ""
+    #expect(line.hasPrefix("error: "), "starts with error:", sourceLocation: sourceLocation)
+    #expect(line.contains(file), "names the file: \(line)", sourceLocation: sourceLocation)
+    for w in words { #expect(line.lowercased().contains(w.lowercased()), "mentions '\(w)': \(line)", sourceLocation: sourceLocation) }
+    #expect(result.stdout.isEmpty, sourceLocation: sourceLocation)
 }

@@ -5,18 +5,6 @@ import ZIPFoundation
 /// Bad input is normal input: each case exits 2 with one `error:` line naming the file.
 @Suite("inspect rejects bad input with exit code 2 and one error line")
 struct InspectBadInputTests {
-    func expectCleanFailure(_ arguments: [String], naming file: String, mentions words: [String] = [],
-                            sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let result = try ModelPortBinary.run(arguments)
-        #expect(result.status == 2, "exit status", sourceLocation: sourceLocation)
-        #expect(result.stderrLines.count == 1, "one line on stderr, got: \(result.stderr)", sourceLocation: sourceLocation)
-        let line = result.stderrLines.first ?? ""
-        #expect(line.hasPrefix("error: "), "starts with error:", sourceLocation: sourceLocation)
-        #expect(line.contains(file), "names the file: \(line)", sourceLocation: sourceLocation)
-        for w in words { #expect(line.lowercased().contains(w.lowercased()), "mentions '\(w)': \(line)", sourceLocation: sourceLocation) }
-        #expect(result.stdout.isEmpty, sourceLocation: sourceLocation)
-    }
-
     @Test func missingFile() throws {
         try expectCleanFailure(["inspect", "/nonexistent/model.h5"], naming: "/nonexistent/model.h5", mentions: ["no such file"])
     }

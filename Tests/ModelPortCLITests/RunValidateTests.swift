@@ -3,16 +3,6 @@ import Testing
 
 @Suite("run, validate and bench from the command line")
 struct RunValidateTests {
-    func expectCleanFailure(_ arguments: [String], naming file: String, mentions words: [String] = [],
-                            sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let result = try ModelPortBinary.run(arguments)
-        #expect(result.status == 2, "exit status", sourceLocation: sourceLocation)
-        #expect(result.stderrLines.count == 1, "one line on stderr, got: \(result.stderr)", sourceLocation: sourceLocation)
-        let line = result.stderrLines.first ?? ""
-        #expect(line.hasPrefix("error: ") && line.contains(file), "\(line)", sourceLocation: sourceLocation)
-        for w in words { #expect(line.lowercased().contains(w.lowercased()), "mentions '\(w)': \(line)", sourceLocation: sourceLocation) }
-    }
-
     @Test func runPrintsScoresAndClasses() throws {
         let r = try ModelPortBinary.run(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", Fixtures.keras("seed_sigmoid.input.npy")])
         #expect(r.status == 0)
@@ -181,5 +171,26 @@ struct CheckCommandTests {
         let r = try ModelPortBinary.run(["check", Self.checkFixture("healthy.h5"), "--data", dir.path])
         #expect(r.status == 2)
         #expect(r.stderrLines.count == 1 && r.stderrLines[0].contains("/b") && r.stderrLines[0].contains("no PNG or JPEG"))
+    }
+}
+
+@Suite("ONNX from the command line")
+struct ONNXCommandTests {
+    static func onnx(_ name: String) -> String { Fixtures.root.appendingPathComponent("onnx/\(name)").path }
+
+    @Test func validateAndInspectAnONNXModel() throws {
+        let v = try ModelPortBinary.run(["validate", Self.onnx("torch_cnn.onnx"), "--inputs", Self.onnx("torch_cnn.inputs.npz"),
+                                         "--expected", Self.onnx("torch_cnn.expected.npz")])
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        let i = try ModelPortBinary.run(["inspect", Self.onnx("torch_cnn.onnx"), "--json"])
+        #expect(i.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any]
+        #expect(json?["format"] as? String == "onnx")
+        #expect(json?["parameters"] as? Int == 346)
+    }
+
+    @Test("bad ONNX files exit 2 with one error line", arguments: ["unknown_op.onnx", "cycle.onnx", "escaping_external.onnx", "future_opset.onnx"])
+    func badFile(_ file: String) throws {
+        try expectCleanFailure(["inspect", Self.onnx("bad/\(file)")], naming: Self.onnx("bad/\(file)"))
     }
 }

@@ -51,11 +51,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         let start = n.int("start", 0), end = n.attribute("end").map { Int($0.i) } ?? dims.count
         func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dims.count : v, 0), dims.count) }
         let slice = Array(dims[clamp(start)..<max(clamp(start), clamp(end))])
-        if slice.allSatisfy({ if case .value = $0 { return true }; return false }) {
-            b.constants[n.outputs[0]] = Tensor(int64: slice.map { if case .value(let v) = $0 { return v }; return 0 })
-        } else {
-            b.symbolic[n.outputs[0]] = slice
-        }
+        b.setVector(n.outputs[0], slice)
     }
     r["Gather"] = { b, n in
         guard let indices = b.constant(n, 1) else { throw b.fail(n, "Gather with computed indices is not supported") }
@@ -66,11 +62,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 return vector[k]
             }
             let scalar = indices.shape.isEmpty
-            if picked.allSatisfy({ if case .value = $0 { return true }; return false }) {
-                b.constants[n.outputs[0]] = Tensor(int64: picked.map { if case .value(let v) = $0 { return v }; return 0 }, shape: scalar ? [] : [picked.count])
-            } else {
-                b.symbolic[n.outputs[0]] = picked
-            }
+            b.setVector(n.outputs[0], picked, scalar: scalar)
             return
         }
         throw b.fail(n, "Gather is supported only on shapes and constants")
@@ -180,11 +172,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         let vectors = n.inputs.map(b.symbolicVector)
         if vectors.allSatisfy({ $0 != nil }), n.inputs.allSatisfy({ b.constants[$0].map { $0.shape.count <= 1 } ?? true }) {
             let joined = vectors.flatMap { $0! }
-            if joined.allSatisfy({ if case .value = $0 { return true }; return false }) {
-                b.constants[n.outputs[0]] = Tensor(int64: joined.map { if case .value(let v) = $0 { return v }; return 0 })
-            } else {
-                b.symbolic[n.outputs[0]] = joined
-            }
+            b.setVector(n.outputs[0], joined)
             return
         }
         try b.add(.concatenate(axis: axis), try (0..<n.inputs.count).map { try b.value(n, $0) }, output: n.outputs[0], node: n)
@@ -218,11 +206,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         guard step == 1 else { throw b.fail(n, "Slice with steps is not supported") }
         func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + vector.count : v, 0), vector.count) }
         let slice = Array(vector[clamp(s)..<max(clamp(s), clamp(e))])
-        if slice.allSatisfy({ if case .value = $0 { return true }; return false }) {
-            b.constants[n.outputs[0]] = Tensor(int64: slice.map { if case .value(let v) = $0 { return v }; return 0 })
-        } else {
-            b.symbolic[n.outputs[0]] = slice
-        }
+        b.setVector(n.outputs[0], slice)
     }
     r["Pad"] = { b, n in
         let x = try b.value(n, 0)
