@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := libhdf5-dev libopenblas-dev protobuf-compiler libpng-dev libturbojpeg0-dev zlib1g-dev pkg-config
 REFERENCE_VENV ?= $(HOME)/venvs/ref
 
-.PHONY: deps build demo test fixtures clean
+.PHONY: deps build demo test crosscheck fixtures clean
 
 deps:
 	@missing=""; \
@@ -29,6 +29,19 @@ TEST_FLAGS := -c release -Xswiftc -enable-testing
 test: deps
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
+	@$(MAKE) --no-print-directory crosscheck
+
+# onnx.checker and onnxruntime on what `convert` writes: with the reference venv when present,
+# else (on CI) onnx and onnxruntime installed with pip into .build-venv; skipped, saying so,
+# when neither can be had.
+CROSSCHECK_VENV := $(CURDIR)/.build-venv
+crosscheck:
+	@py=""; \
+	if [ -x "$(REFERENCE_VENV)/bin/python" ] && "$(REFERENCE_VENV)/bin/python" -c "import onnx, onnxruntime" 2>/dev/null; then py="$(REFERENCE_VENV)/bin/python"; \
+	elif [ -x "$(CROSSCHECK_VENV)/bin/python" ] && "$(CROSSCHECK_VENV)/bin/python" -c "import onnx, onnxruntime" 2>/dev/null; then py="$(CROSSCHECK_VENV)/bin/python"; \
+	elif [ -n "$$CI" ] && python3 -m venv "$(CROSSCHECK_VENV)" >/dev/null 2>&1 && "$(CROSSCHECK_VENV)/bin/pip" install -q onnx==1.23.2 onnxruntime numpy >/dev/null 2>&1; then py="$(CROSSCHECK_VENV)/bin/python"; fi; \
+	if [ -z "$$py" ]; then echo "crosscheck skipped: no Python with onnx and onnxruntime (create $(REFERENCE_VENV), see Fixtures/README.md)"; exit 0; fi; \
+	$(SWIFT) build -c release --product modelport >/dev/null && "$$py" CrossCheck/crosscheck.py --modelport "$(CURDIR)/.build/release/modelport"
 
 # Regenerates Fixtures/ with the real Keras (needs the reference venv, see Fixtures/README.md).
 fixtures:

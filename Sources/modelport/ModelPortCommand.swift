@@ -14,7 +14,7 @@ struct ModelPortCommand: ParsableCommand {
         Exit codes: 0 ok, 1 a check found a failure, 2 bad usage or unreadable input.
         """,
         version: ModelPortVersion.string,
-        subcommands: [InspectCommand.self, RunCommand.self, ValidateCommand.self, CheckCommand.self, BenchCommand.self]
+        subcommands: [InspectCommand.self, RunCommand.self, ValidateCommand.self, CheckCommand.self, ConvertCommand.self, BenchCommand.self]
     )
 }
 
@@ -27,7 +27,9 @@ func fail(_ message: String) -> Never {
 /// Restarts the process once with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to its
 /// generic kernels on a CPU it did not recognise (see `OpenBLASCore`).
 func selectOpenBLASKernels() {
-    guard let core = OpenBLASCore.recommendedOverride() else { return }
+    // Only the commands that compute need the fast kernels; the restart costs a process start.
+    guard CommandLine.arguments.count > 1, ["run", "validate", "check", "bench"].contains(CommandLine.arguments[1]),
+          let core = OpenBLASCore.recommendedOverride() else { return }
     setenv("OPENBLAS_CORETYPE", core, 1)
     var arguments = CommandLine.arguments.map { strdup($0) }
     arguments.append(nil)

@@ -194,3 +194,45 @@ struct ONNXCommandTests {
         try expectCleanFailure(["inspect", Self.onnx("bad/\(file)")], naming: Self.onnx("bad/\(file)"))
     }
 }
+
+@Suite("convert to ONNX")
+struct ConvertCommandTests {
+    @Test("a converted Keras model runs in ModelPort with Keras' outputs", arguments: ["seed_sigmoid", "mlp", "nested", "tfop"])
+    func convertThenRun(model: String) throws {
+        let dir = try temporaryFolder()
+        let onnx = dir.appendingPathComponent("\(model).onnx").path
+        let c = try ModelPortBinary.run(["convert", Fixtures.keras("\(model).h5"), onnx])
+        #expect(c.status == 0, "\(c.stderr)")
+        let input = FileManager.default.fileExists(atPath: Fixtures.keras("\(model).input.npy")) ? "\(model).input.npy" : "\(model).inputs.npz"
+        let v = try ModelPortBinary.run(["validate", onnx, "--inputs", Fixtures.keras(input), "--expected", Fixtures.keras("\(model).keras2.output.npy")])
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["\(model).onnx"])
+    }
+
+    @Test func refusesToOverwriteWithoutForce() throws {
+        let dir = try temporaryFolder()
+        let onnx = dir.appendingPathComponent("m.onnx").path
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: onnx))
+        try expectCleanFailure(["convert", Fixtures.keras("mlp.h5"), onnx], naming: onnx, mentions: ["--force"])
+        #expect(try String(contentsOfFile: onnx, encoding: .utf8) == "keep me")
+        let forced = try ModelPortBinary.run(["convert", Fixtures.keras("mlp.h5"), onnx, "--force"])
+        #expect(forced.status == 0)
+    }
+
+    @Test("ONNX to ONNX keeps every byte of the model")
+    func onnxRoundTrip() throws {
+        let dir = try temporaryFolder()
+        let source = Fixtures.root.appendingPathComponent("onnx/torch_cnn.onnx").path
+        let copy = dir.appendingPathComponent("copy.onnx").path
+        let r = try ModelPortBinary.run(["convert", source, copy])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == Data(contentsOf: URL(fileURLWithPath: source)))
+    }
+
+    @Test func unsupportedTargetAndOpset() throws {
+        let a = try ModelPortBinary.run(["convert", Fixtures.keras("mlp.h5"), "/tmp/x.h5"])
+        #expect(a.status == 2 && a.stderrLines.first?.hasPrefix("error: ") == true)
+        let b = try ModelPortBinary.run(["convert", Fixtures.keras("mlp.h5"), "/tmp/x.onnx", "--opset", "9"])
+        #expect(b.status == 2 && b.stderrLines.first?.hasPrefix("error: ") == true)
+    }
+}

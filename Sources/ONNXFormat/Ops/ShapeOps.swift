@@ -270,7 +270,9 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             let interpolation: String
             switch mode {
             case "nearest": interpolation = "nearest"
-            case "linear", "bilinear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample": interpolation = "bilinear"
+            case "linear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample",
+                 "bilinear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample":
+                interpolation = "bilinear"
             default: throw b.fail(n, "\(name) mode '\(mode)' with '\(transform)' coordinates is not supported")
             }
             try b.add(.upSampling(size: scales.dropFirst(2).map { Int($0) }, interpolation: interpolation, layout: .channelsFirst), [x],

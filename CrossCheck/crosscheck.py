@@ -1,0 +1,91 @@
+"""Cross-checks ModelPort's ONNX export with the real tools.
+
+Every Keras fixture is converted with `modelport convert` (opsets 13 and 17, NHWC and NCHW
+inputs), checked with onnx.checker (full_check) and run in onnxruntime on the inputs Keras was
+given; the outputs must match Keras' own (Fixtures/keras/NAME.keras2.output(s)) within 1e-5.
+Run by `make test` when a Python with onnx and onnxruntime is available:
+
+    python CrossCheck/crosscheck.py --modelport .build/release/modelport
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KERAS = os.path.join(ROOT, "Fixtures", "keras")
+MODELS = ["seed_sigmoid", "seed_softmax", "functional", "nested", "mobilenet_transfer", "mlp", "activations", "tfop"]
+
+
+def keras_inputs(name):
+    path = os.path.join(KERAS, f"{name}.input.npy")
+    if os.path.exists(path):
+        return [np.load(path)]
+    z = np.load(os.path.join(KERAS, f"{name}.inputs.npz"))
+    return z
+
+
+def keras_outputs(name):
+    path = os.path.join(KERAS, f"{name}.keras2.output.npy")
+    if os.path.exists(path):
+        return {None: np.load(path)}
+    z = np.load(os.path.join(KERAS, f"{name}.keras2.outputs.npz"))
+    return {k: z[k] for k in z.files}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--modelport", default=os.path.join(ROOT, ".build", "release", "modelport"))
+    args = ap.parse_args()
+    failures = 0
+    checks = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in MODELS:
+            for opset in (13, 17):
+                for nchw in (False, True):
+                    out = os.path.join(tmp, f"{name}.{opset}.{int(nchw)}.onnx")
+                    cmd = [args.modelport, "convert", os.path.join(KERAS, f"{name}.h5"), out, "--opset", str(opset)]
+                    if nchw:
+                        cmd.append("--nchw-inputs")
+                    label = f"{name} opset {opset}{' nchw' if nchw else ''}"
+                    r = subprocess.run(cmd, capture_output=True, text=True)
+                    checks += 1
+                    if r.returncode != 0:
+                        print(f"FAIL {label}: convert exited {r.returncode}: {r.stderr.strip()}")
+                        failures += 1
+                        continue
+                    try:
+                        onnx.checker.check_model(out, full_check=True)
+                    except Exception as e:  # noqa: BLE001
+                        print(f"FAIL {label}: onnx.checker: {e}")
+                        failures += 1
+                        continue
+                    sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+                    inputs = keras_inputs(name)
+                    feeds = {}
+                    for i, info in enumerate(sess.get_inputs()):
+                        x = inputs[i] if isinstance(inputs, list) else inputs[info.name]
+                        if nchw and x.ndim >= 3:
+                            x = np.moveaxis(x, -1, 1)
+                        feeds[info.name] = x.astype(np.float32)
+                    outs = sess.run(None, feeds)
+                    expected = keras_outputs(name)
+                    worst = 0.0
+                    for info, y in zip(sess.get_outputs(), outs):
+                        want = expected[None] if None in expected else expected[info.name]
+                        worst = max(worst, float(np.max(np.abs(y - want))))
+                    transposes = sum(1 for n in onnx.load(out).graph.node if n.op_type == "Transpose")
+                    ok = worst <= 1e-5
+                    failures += 0 if ok else 1
+                    print(f"{'ok  ' if ok else 'FAIL'} {label}: checker ok, max |onnxruntime - keras| {worst:.2e}, {transposes} Transpose")
+    print(f"{checks - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,661 @@
+import Foundation
+import ModelIR
+import SwiftProtobuf
+
+/// Options of an export to ONNX.
+public struct ONNXExportOptions: Sendable {
+    /// ai.onnx opset, 13–21.
+    public var opset = 17
+    /// Take NCHW input instead of the Keras signature (NHWC), with no Transpose at all.
+    public var nchwInputs = false
+    public var producerVersion = "0.1.0"
+    /// The source file, recorded as the model's doc string.
+    public var source = ""
+    public init() {}
+}
+
+/// Writes a ModelIR graph as an ONNX model. Keras graphs are channels-last: every tensor of
+/// rank ≥ 3 is stored channels-first in the ONNX graph (ONNX's only layout), so the convolution,
+/// pooling and normalisation ops run natively; the input is transposed once (or taken NCHW with
+/// `nchwInputs`), axis attributes are remapped, and a Flatten feeding Dense layers keeps
+/// Keras' order by permuting the Dense weights instead of transposing the data.
+public enum ONNXExporter {
+    public static let supportedOpsets = 13...21
+
+    public static func irVersion(forOpset opset: Int) -> Int64 {
+        switch opset {
+        case ...14: return 7
+        case 15...18: return 8
+        case 19...20: return 9
+        default: return 10
+        }
+    }
+
+    public static func export(_ graph: Graph, options: ONNXExportOptions = ONNXExportOptions()) throws -> Data {
+        guard supportedOpsets.contains(options.opset) else {
+            throw ONNXExportError("opset \(options.opset) is not supported for export (13–21)")
+        }
+        var w = try Writer(graph: graph, options: options)
+        try w.run()
+        var model = Onnx_ModelProto()
+        model.irVersion = irVersion(forOpset: options.opset)
+        model.producerName = "modelport"
+        model.producerVersion = options.producerVersion
+        model.docString = options.source
+        var opset = Onnx_OperatorSetIdProto()
+        opset.domain = ""
+        opset.version = Int64(options.opset)
+        model.opsetImport = [opset]
+        model.graph = w.proto
+        return try model.serializedData()
+    }
+}
+
+public struct ONNXExportError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+private struct Writer {
+    let graph: Graph
+    let options: ONNXExportOptions
+    let shapes: [String: Shape]
+    /// Keras tensors of rank ≥ 3 are stored channels-first (true for channels-last graphs).
+    let transposed: Bool
+    var proto = Onnx_GraphProto()
+    var initializers: [String: Tensor] = [:]
+    var emitted = Set<String>()
+    var usedNames = Set<String>()
+    let parameters: [String: Parameter]
+    /// Flatten outputs that stay in ONNX (channels-first) order; the Dense layers reading them
+    /// get their kernel rows permuted to match.
+    var physicalFlatten: [String: [Int]] = [:]
+
+    init(graph: Graph, options: ONNXExportOptions) throws {
+        self.graph = graph
+        self.options = options
+        do { shapes = try graph.verify() } catch { throw ONNXExportError("the graph does not verify: \(error)") }
+        parameters = Dictionary(graph.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let layouts = graph.nodes.compactMap { n -> Layout? in
+            switch n.op {
+            case .convolution(let c): return c.layout
+            case .depthwiseConvolution(let c): return c.layout
+            case .transposedConvolution(let c): return c.layout
+            case .pooling(let p): return p.layout
+            case .globalPooling(_, let l, _), .zeroPadding(_, let l), .cropping(_, let l), .upSampling(_, _, let l): return l
+            default: return nil
+            }
+        }
+        if Set(layouts).count > 1 { throw ONNXExportError("the model mixes channels_last and channels_first layers, which export does not support") }
+        transposed = layouts.first.map { $0 == .channelsLast } ?? true
+    }
+
+    // MARK: Layout
+
+    func rank(_ v: String) -> Int { shapes[v]?.rank ?? 0 }
+    func isImage(_ v: String) -> Bool { transposed && rank(v) >= 3 }
+
+    /// Where logical (Keras) axis `a` of a rank-`r` tensor sits in the ONNX tensor.
+    func physicalAxis(_ a: Int, rank r: Int) -> Int {
+        let axis = a < 0 ? a + r : a
+        guard transposed, r >= 3 else { return axis }
+        if axis == 0 { return 0 }
+        if axis == r - 1 { return 1 }
+        return axis + 1
+    }
+
+    /// The permutation from logical (NHWC) to physical (NCHW) order.
+    func toPhysical(_ r: Int) -> [Int] { [0, r - 1] + Array(1..<(r - 1)) }
+    func toLogical(_ r: Int) -> [Int] { [0] + Array(2..<r) + [1] }
+
+    // MARK: Protobuf helpers
+
+    mutating func unique(_ base: String) -> String {
+        var name = base
+        var i = 1
+        while usedNames.contains(name) { name = "\(base)_\(i)"; i += 1 }
+        usedNames.insert(name)
+        return name
+    }
+
+    func attr(_ name: String, _ v: Int) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto(); a.name = name; a.type = .int; a.i = Int64(v); return a
+    }
+    func attr(_ name: String, _ v: Float) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto(); a.name = name; a.type = .float; a.f = v; return a
+    }
+    func attr(_ name: String, ints v: [Int]) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto(); a.name = name; a.type = .ints; a.ints = v.map { Int64($0) }; return a
+    }
+    func attr(_ name: String, _ v: String) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto(); a.name = name; a.type = .string; a.s = Data(v.utf8); return a
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String, _ attributes: [Onnx_AttributeProto] = []) {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.input = inputs
+        n.output = outputs
+        n.name = unique(name)
+        n.attribute = attributes
+        proto.node.append(n)
+    }
+
+    /// Adds an initializer (once) and returns its name.
+    mutating func initializer(_ name: String, _ t: Tensor) -> String {
+        if initializers[name] == nil {
+            initializers[name] = t
+            var p = Onnx_TensorProto()
+            p.name = name
+            p.dims = t.shape.map { Int64($0) }
+            p.dataType = onnxType(t.dtype)
+            p.rawData = Data(t.bytes)
+            proto.initializer.append(p)
+        }
+        return name
+    }
+
+    func onnxType(_ d: DType) -> Int32 {
+        switch d {
+        case .float32: return 1
+        case .uint8: return 2
+        case .int8: return 3
+        case .uint16: return 4
+        case .int16: return 5
+        case .int32: return 6
+        case .int64: return 7
+        case .bool: return 9
+        case .float16: return 10
+        case .float64: return 11
+        case .uint32: return 12
+        case .uint64: return 13
+        }
+    }
+
+    mutating func ints(_ name: String, _ v: [Int]) -> String { initializer(unique(name), Tensor(int64: v)) }
+    mutating func scalar(_ name: String, _ v: Float) -> String { initializer(unique(name), Tensor(scalar: v)) }
+
+    func valueInfo(_ name: String, _ dims: [Int?], dtype: DType = .float32) -> Onnx_ValueInfoProto {
+        var v = Onnx_ValueInfoProto()
+        v.name = name
+        var t = Onnx_TypeProto.Tensor()
+        t.elemType = onnxType(dtype)
+        var s = Onnx_TensorShapeProto()
+        s.dim = dims.enumerated().map { i, d in
+            var dim = Onnx_TensorShapeProto.Dimension()
+            if let d { dim.dimValue = Int64(d) } else { dim.dimParam = i == 0 ? "batch" : "unk_\(i)" }
+            return dim
+        }
+        t.shape = s
+        var type = Onnx_TypeProto()
+        type.tensorType = t
+        v.type = type
+        return v
+    }
+
+    func physicalDims(_ v: String) -> [Int?] {
+        let d = shapes[v]?.dims ?? []
+        return isImage(v) ? toPhysical(d.count).map { d[$0] } : d
+    }
+
+    // MARK: Graph
+
+    mutating func run() throws {
+        proto.name = graph.metadata.modelName.isEmpty ? "model" : graph.metadata.modelName
+        for input in graph.inputs {
+            let r = input.shape.rank
+            if isImage(input.name), !options.nchwInputs {
+                // Keras' signature (NHWC) with one Transpose to the channels-first layout.
+                proto.input.append(valueInfo(input.name, input.shape.dims, dtype: input.dtype))
+                let physical = input.name + "/nchw"
+                node("Transpose", [input.name], [physical], name: input.name + "/to_nchw", [attr("perm", ints: toPhysical(r))])
+                aliases[input.name] = physical
+            } else {
+                proto.input.append(valueInfo(input.name, physicalDims(input.name), dtype: input.dtype))
+            }
+        }
+        for n in graph.nodes { try emit(n) }
+        for output in graph.outputs {
+            let source = name(output)
+            if isImage(output) {
+                // Outputs keep Keras' layout.
+                let out = output
+                node("Transpose", [source], [out + "/nhwc"], name: out + "/to_nhwc", [attr("perm", ints: toLogical(rank(output)))])
+                proto.output.append(valueInfo(out + "/nhwc", shapes[output]?.dims ?? []))
+            } else {
+                if source != output { node("Identity", [source], [output], name: output + "/output") }
+                proto.output.append(valueInfo(output, shapes[output]?.dims ?? []))
+            }
+        }
+    }
+
+    /// Values renamed in the ONNX graph (an input after its Transpose, a skipped Dropout).
+    var aliases: [String: String] = [:]
+    func name(_ v: String) -> String {
+        var n = v
+        while let a = aliases[n] { n = a }
+        return n
+    }
+
+    /// A node input: a parameter becomes an initializer (unchanged bytes), a value its ONNX name.
+    mutating func input(_ v: String) -> String {
+        if let p = parameters[v] { return initializer(v, p.tensor) }
+        return name(v)
+    }
+
+    func floats(_ v: String) -> [Float]? { parameters[v].map { $0.tensor.floats() } }
+
+    /// A constant operand of an elementwise op, broadcast like the logical tensor and stored
+    /// in the physical layout.
+    mutating func operand(_ v: String, against other: String) -> String {
+        guard let p = parameters[v] else { return name(v) }
+        let r = rank(other)
+        guard isImage(other), p.tensor.count > 1 else { return initializer(v, p.tensor) }
+        var dims = p.tensor.shape
+        while dims.count < r { dims.insert(1, at: 0) }
+        let perm = toPhysical(r)
+        let values = p.tensor.floats()
+        let outDims = perm.map { dims[$0] }
+        var out = [Float](repeating: 0, count: values.count)
+        var inStrides = [Int](repeating: 1, count: r)
+        for i in stride(from: r - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * dims[i + 1] }
+        var index = [Int](repeating: 0, count: r)
+        for o in 0..<values.count {
+            var src = 0
+            for k in 0..<r { src += index[k] * inStrides[perm[k]] }
+            out[o] = values[src]
+            var a = r - 1
+            while a >= 0 { index[a] += 1; if index[a] < outDims[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return initializer(unique(v + "/nchw"), Tensor(shape: outDims, floats: out))
+    }
+
+    func pads(_ padding: Padding, input: [Int?], kernel: [Int], strides: [Int], dilations: [Int]) throws -> [Onnx_AttributeProto] {
+        let sr = kernel.count
+        switch padding {
+        case .valid: return []
+        case .explicit(let p): return [attr("pads", ints: p)]
+        case .sameUpper, .sameLower:
+            var begins: [Int] = [], ends: [Int] = []
+            for i in 0..<sr {
+                guard let size = input[i] else { return [attr("auto_pad", padding == .sameUpper ? "SAME_UPPER" : "SAME_LOWER")] }
+                let (b, e) = padding.pads(axis: i, spatialRank: sr, input: size, window: kernel[i], stride: strides[i], dilation: dilations[i])
+                begins.append(b); ends.append(e)
+            }
+            return [attr("pads", ints: begins + ends)]
+        }
+    }
+
+    /// Spatial sizes of a value in logical order.
+    func spatial(_ v: String, layout: Layout) -> [Int?] {
+        let d = shapes[v]?.dims ?? []
+        return layout.spatialAxes(rank: d.count).map { d[$0] }
+    }
+
+    mutating func emit(_ n: Node) throws {
+        let out = n.outputs[0]
+        let x = n.inputs.first.map { name($0) } ?? ""
+        let layer = n.layer ?? n.name
+        func fail(_ why: String) -> ONNXExportError { ONNXExportError("layer '\(layer)' (\(n.op.displayName)) cannot be exported: \(why)") }
+        switch n.op {
+        case .identity, .dropout:
+            aliases[out] = x
+        case .dense(let units):
+            guard var kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
+            if let order = physicalFlatten[n.inputs[0]] {
+                // Rows in the channels-first flatten order.
+                let v = kernel.floats()
+                var permuted = [Float](repeating: 0, count: v.count)
+                for (physicalRow, logicalRow) in order.enumerated() {
+                    for u in 0..<units { permuted[physicalRow * units + u] = v[logicalRow * units + u] }
+                }
+                kernel = Tensor(shape: kernel.shape, floats: permuted)
+            }
+            let k = kernel == parameters[n.inputs[1]]?.tensor ? initializer(n.inputs[1], kernel) : initializer(unique(n.inputs[1] + "/nchw_rows"), kernel)
+            let hasBias = n.inputs.count > 2 && !n.inputs[2].isEmpty
+            if rank(n.inputs[0]) == 2 {
+                node("Gemm", [x, k] + (hasBias ? [input(n.inputs[2])] : []), [out], name: n.name)
+            } else if hasBias {
+                node("MatMul", [x, k], [out + "/matmul"], name: n.name + "/matmul")
+                node("Add", [out + "/matmul", input(n.inputs[2])], [out], name: n.name)
+            } else {
+                node("MatMul", [x, k], [out], name: n.name)
+            }
+        case .convolution(let c):
+            guard let kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
+            let w: String
+            if c.kernelLayout == .outInSpatial {
+                w = initializer(n.inputs[1], kernel)
+            } else {
+                // Keras [spatial…, in/g, out] to ONNX [out, in/g, spatial…].
+                let taps = c.kernelSize.reduce(1, *), cinG = kernel.shape[c.kernelSize.count], cout = c.filters
+                let v = kernel.floats()
+                var oihw = [Float](repeating: 0, count: v.count)
+                for t in 0..<taps { for i in 0..<cinG { for o in 0..<cout { oihw[(o * cinG + i) * taps + t] = v[(t * cinG + i) * cout + o] } } }
+                w = initializer(unique(n.inputs[1] + "/oihw"), Tensor(shape: [cout, cinG] + c.kernelSize, floats: oihw))
+            }
+            var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations), attr("group", c.groups)]
+            attrs += try pads(c.padding, input: spatial(n.inputs[0], layout: c.layout), kernel: c.kernelSize, strides: c.strides, dilations: c.dilations)
+            let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
+            node("Conv", [x, w] + bias, [out], name: n.name, attrs)
+        case .depthwiseConvolution(let c):
+            guard let kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
+            // [spatial…, c, m] is [spatial…, 1, c·m] read as HWIO with groups = c: to [c·m, 1, spatial…].
+            let taps = c.kernelSize.reduce(1, *), channels = kernel.shape[c.kernelSize.count], cout = channels * c.depthMultiplier
+            let v = kernel.floats()
+            var oihw = [Float](repeating: 0, count: v.count)
+            for t in 0..<taps { for o in 0..<cout { oihw[o * taps + t] = v[t * cout + o] } }
+            let w = initializer(unique(n.inputs[1] + "/oihw"), Tensor(shape: [cout, 1] + c.kernelSize, floats: oihw))
+            var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations), attr("group", channels)]
+            attrs += try pads(c.padding, input: spatial(n.inputs[0], layout: c.layout), kernel: c.kernelSize, strides: c.strides, dilations: c.dilations)
+            let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
+            node("Conv", [x, w] + bias, [out], name: n.name, attrs)
+        case .transposedConvolution(let c):
+            guard let kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
+            let taps = c.kernelSize.reduce(1, *), cout = kernel.shape[c.kernelSize.count], cin = kernel.shape[c.kernelSize.count + 1]
+            let v = kernel.floats()
+            var iohw = [Float](repeating: 0, count: v.count)
+            for t in 0..<taps { for o in 0..<cout { for i in 0..<cin { iohw[(i * cout + o) * taps + t] = v[(t * cout + o) * cin + i] } } }
+            let w = initializer(unique(n.inputs[1] + "/iohw"), Tensor(shape: [cin, cout] + c.kernelSize, floats: iohw))
+            // Keras' output size, as explicit pads and output_padding.
+            let inSizes = spatial(n.inputs[0], layout: c.layout), outSizes = spatial(out, layout: c.layout)
+            var begins: [Int] = [], ends: [Int] = [], extra: [Int] = []
+            for i in 0..<c.kernelSize.count {
+                guard let input = inSizes[i], let output = outSizes[i] else { throw fail("needs known spatial sizes") }
+                let k = (c.kernelSize[i] - 1) * c.dilations[i] + 1
+                let full = (input - 1) * c.strides[i] + k
+                var total = full - output
+                var op = 0
+                if total < 0 { op = -total; total = 0 }
+                let begin: Int
+                if case .explicit(let p) = c.padding { begin = p[i] } else { begin = c.padding == .valid ? 0 : total / 2 }
+                begins.append(begin); ends.append(total - begin); extra.append(op)
+            }
+            var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations),
+                         attr("pads", ints: begins + ends)]
+            if extra.contains(where: { $0 > 0 }) { attrs.append(attr("output_padding", ints: extra)) }
+            let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
+            node("ConvTranspose", [x, w] + bias, [out], name: n.name, attrs)
+        case .pooling(let p):
+            var attrs = [attr("kernel_shape", ints: p.poolSize), attr("strides", ints: p.strides)]
+            attrs += try pads(p.padding, input: spatial(n.inputs[0], layout: p.layout), kernel: p.poolSize, strides: p.strides,
+                              dilations: Array(repeating: 1, count: p.poolSize.count))
+            if p.kind == .average { attrs.append(attr("count_include_pad", p.countIncludePad ? 1 : 0)) }
+            if p.ceilMode { attrs.append(attr("ceil_mode", 1)) }
+            node(p.kind == .max ? "MaxPool" : "AveragePool", [x], [out], name: n.name, attrs)
+        case let .globalPooling(kind, _, keepDims):
+            let op = kind == .max ? "GlobalMaxPool" : "GlobalAveragePool"
+            if keepDims || !transposed && rank(out) == rank(n.inputs[0]) {
+                node(op, [x], [out], name: n.name)
+            } else {
+                node(op, [x], [out + "/pooled"], name: n.name + "/pool")
+                node("Flatten", [out + "/pooled"], [out], name: n.name, [attr("axis", 1)])
+            }
+        case let .batchNormalization(axis, eps, momentum):
+            let r = rank(n.inputs[0])
+            guard physicalAxis(axis, rank: r) == 1 || r == 2 && axis % 2 == 1 else { throw fail("normalising axis \(axis) is not the channel axis") }
+            let count = shapes[n.inputs[3]]?.dims.first.flatMap { $0 } ?? 0
+            let gamma = n.inputs[1].isEmpty ? initializer(unique(layer + "/gamma"), Tensor(shape: [count], floats: Array(repeating: 1, count: count))) : input(n.inputs[1])
+            let beta = n.inputs[2].isEmpty ? initializer(unique(layer + "/beta"), Tensor(shape: [count], floats: Array(repeating: 0, count: count))) : input(n.inputs[2])
+            node("BatchNormalization", [x, gamma, beta, input(n.inputs[3]), input(n.inputs[4])], [out], name: n.name,
+                 [attr("epsilon", eps), attr("momentum", momentum)])
+        case let .layerNormalization(axes, eps):
+            let r = rank(n.inputs[0])
+            if isImage(n.inputs[0]), axes == [r - 1] {
+                // Over the channel axis, which is axis 1 here: mean and variance with ReduceMean.
+                let axesList = [1]
+                func reduceMean(_ input: String, _ output: String, _ suffix: String) {
+                    if options.opset >= 18 {
+                        node("ReduceMean", [input, ints(layer + "/axes", axesList)], [output], name: n.name + suffix, [attr("keepdims", 1)])
+                    } else {
+                        node("ReduceMean", [input], [output], name: n.name + suffix, [attr("axes", ints: axesList), attr("keepdims", 1)])
+                    }
+                }
+                reduceMean(x, out + "/mean", "/mean")
+                node("Sub", [x, out + "/mean"], [out + "/centered"], name: n.name + "/center")
+                node("Mul", [out + "/centered", out + "/centered"], [out + "/squared"], name: n.name + "/square")
+                reduceMean(out + "/squared", out + "/variance", "/variance")
+                node("Add", [out + "/variance", scalar(layer + "/epsilon", eps)], [out + "/variance_eps"], name: n.name + "/epsilon")
+                node("Sqrt", [out + "/variance_eps"], [out + "/std"], name: n.name + "/std")
+                var last = out + "/normalized"
+                node("Div", [out + "/centered", out + "/std"], [last], name: n.name + "/normalize")
+                let hasBeta = n.inputs.count > 2 && !n.inputs[2].isEmpty
+                if !n.inputs[1].isEmpty {
+                    let target = hasBeta ? out + "/scaled" : out
+                    node("Mul", [last, operand(n.inputs[1], against: n.inputs[0])], [target], name: hasBeta ? n.name + "/gamma" : n.name)
+                    last = target
+                }
+                if hasBeta { node("Add", [last, operand(n.inputs[2], against: n.inputs[0])], [out], name: n.name) }
+                else if n.inputs[1].isEmpty { node("Identity", [last], [out], name: n.name) }
+                return
+            }
+            guard options.opset >= 17 else { throw fail("LayerNormalization needs opset 17 or newer") }
+            guard !isImage(n.inputs[0]), axes == Array(axes.first!..<r) else { throw fail("only normalising the channel axis or the trailing axes is supported") }
+            let count = axes.map { shapes[n.inputs[0]]?.dims[$0] ?? 1 }.reduce(1) { $0 * ($1 ?? 1) }
+            let scale = n.inputs[1].isEmpty ? initializer(unique(layer + "/gamma"), Tensor(shape: [count], floats: Array(repeating: 1, count: count))) : input(n.inputs[1])
+            var inputs = [x, scale]
+            if n.inputs.count > 2, !n.inputs[2].isEmpty { inputs.append(input(n.inputs[2])) }
+            node("LayerNormalization", inputs, [out], name: n.name, [attr("axis", axes.first!), attr("epsilon", eps)])
+        case .activation(let a):
+            try activation(a, x: x, out: out, node: n, rank: rank(n.inputs[0]))
+        case .prelu:
+            guard let alpha = parameters[n.inputs[1]] else { throw fail("alpha is not a constant") }
+            let slope = isImage(n.inputs[0]) ? operandFromShape(alpha, rank: rank(n.inputs[0])) : initializer(n.inputs[1], alpha.tensor)
+            node("PRelu", [x, slope], [out], name: n.name)
+        case .flatten:
+            let r = rank(n.inputs[0])
+            if isImage(n.inputs[0]) {
+                let consumers = graph.nodes.filter { $0.inputs.first == out }
+                if !consumers.isEmpty, consumers.allSatisfy({ if case .dense = $0.op { return true }; return false }), !graph.outputs.contains(out),
+                   let dims = shapes[n.inputs[0]]?.dims, dims.dropFirst().allSatisfy({ $0 != nil }) {
+                    node("Flatten", [x], [out], name: n.name, [attr("axis", 1)])
+                    // Physical (channels-first) row k holds the logical (channels-last) feature order[k].
+                    let logicalDims = dims.dropFirst().map { $0! }
+                    let physicalDims = [logicalDims.last!] + logicalDims.dropLast()
+                    var order: [Int] = []
+                    let total = logicalDims.reduce(1, *)
+                    order.reserveCapacity(total)
+                    var index = [Int](repeating: 0, count: physicalDims.count)
+                    for _ in 0..<total {
+                        // physical index (c, h, w…) → logical (h, w…, c)
+                        let logicalIndex = Array(index.dropFirst()) + [index[0]]
+                        var flat = 0
+                        for (k, d) in logicalIndex.enumerated() { flat = flat * logicalDims[k] + d }
+                        order.append(flat)
+                        var a = physicalDims.count - 1
+                        while a >= 0 { index[a] += 1; if index[a] < physicalDims[a] { break }; index[a] = 0; a -= 1 }
+                    }
+                    physicalFlatten[out] = order
+                } else {
+                    node("Transpose", [x], [out + "/nhwc"], name: n.name + "/to_nhwc", [attr("perm", ints: toLogical(r))])
+                    node("Flatten", [out + "/nhwc"], [out], name: n.name, [attr("axis", 1)])
+                }
+            } else {
+                node("Flatten", [x], [out], name: n.name, [attr("axis", 1)])
+            }
+        case .reshape(let target):
+            let source = logical(n.inputs[0], x, node: n)
+            // 0 copies the batch size from the input.
+            let shape = ints(layer + "/shape", [0] + target)
+            let result = isImage(out) ? out + "/nhwc" : out
+            node("Reshape", [source, shape], [result], name: n.name)
+            if isImage(out) { node("Transpose", [result], [out], name: n.name + "/to_nchw", [attr("perm", ints: toPhysical(rank(out)))]) }
+        case .reshapeAll(let target):
+            let source = logical(n.inputs[0], x, node: n)
+            let result = isImage(out) ? out + "/nhwc" : out
+            node("Reshape", [source, ints(layer + "/shape", target)], [result], name: n.name)
+            if isImage(out) { node("Transpose", [result], [out], name: n.name + "/to_nchw", [attr("perm", ints: toPhysical(rank(out)))]) }
+        case .transpose(let perm):
+            let r = rank(n.inputs[0])
+            // Compose with the layout permutations so one Transpose does it.
+            let inPerm = isImage(n.inputs[0]) ? toLogical(r) : Array(0..<r)
+            var composed = perm.map { inPerm[$0] }
+            if isImage(out) { composed = toPhysical(r).map { composed[$0] } }
+            node("Transpose", [x], [out], name: n.name, [attr("perm", ints: composed)])
+        case let .zeroPadding(p, layout):
+            let r = rank(n.inputs[0])
+            var begins = [Int](repeating: 0, count: r), ends = begins
+            for (i, axis) in layout.spatialAxes(rank: r).enumerated() {
+                let pa = physicalAxis(axis, rank: r)
+                begins[pa] = p[i][0]; ends[pa] = p[i][1]
+            }
+            node("Pad", [x, ints(layer + "/pads", begins + ends)], [out], name: n.name, [attr("mode", "constant")])
+        case let .cropping(c, layout):
+            let r = rank(n.inputs[0])
+            var starts: [Int] = [], stops: [Int] = [], axes: [Int] = []
+            for (i, axis) in layout.spatialAxes(rank: r).enumerated() {
+                guard let size = shapes[n.inputs[0]]?.dims[axis] else { throw fail("needs known spatial sizes") }
+                starts.append(c[i][0]); stops.append(size - c[i][1]); axes.append(physicalAxis(axis, rank: r))
+            }
+            node("Slice", [x, ints(layer + "/starts", starts), ints(layer + "/ends", stops), ints(layer + "/axes", axes)], [out], name: n.name)
+        case let .upSampling(size, interpolation, layout):
+            let r = rank(n.inputs[0])
+            var scales = [Float](repeating: 1, count: r)
+            for (i, axis) in layout.spatialAxes(rank: r).enumerated() { scales[physicalAxis(axis, rank: r)] = Float(size[i]) }
+            let attrs = interpolation == "bilinear"
+                ? [attr("mode", "linear"), attr("coordinate_transformation_mode", "half_pixel")]
+                : [attr("mode", "nearest"), attr("coordinate_transformation_mode", "asymmetric"), attr("nearest_mode", "floor")]
+            let s = initializer(unique(layer + "/scales"), Tensor(shape: [r], floats: scales))
+            node("Resize", [x, "", s], [out], name: n.name, attrs)
+        case let .rescaling(scale, offset):
+            let m = out + "/scaled"
+            node("Mul", [x, scalar(layer + "/scale", scale)], [offset == 0 ? out : m], name: offset == 0 ? n.name : n.name + "/scale")
+            if offset != 0 { node("Add", [m, scalar(layer + "/offset", offset)], [out], name: n.name) }
+        case .elementwise(let f):
+            let operands = n.inputs.map { operand($0, against: out) }
+            switch f {
+            case .add, .subtract, .multiply, .divide, .power:
+                let op = ["add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "power": "Pow"][f.rawValue]!
+                var acc = operands[0]
+                for (k, o) in operands.dropFirst().enumerated() {
+                    let target = k == operands.count - 2 ? out : out + "/\(k)"
+                    node(op, [acc, o], [target], name: k == operands.count - 2 ? n.name : n.name + "/\(k)")
+                    acc = target
+                }
+            case .maximum: node("Max", operands, [out], name: n.name)
+            case .minimum: node("Min", operands, [out], name: n.name)
+            case .average: node("Mean", operands, [out], name: n.name)
+            }
+        case .unary(let f):
+            let map: [UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .sqrt: "Sqrt", .exp: "Exp", .log: "Log", .reciprocal: "Reciprocal",
+                                                .floor: "Floor", .ceil: "Ceil", .round: "Round", .erf: "Erf", .sign: "Sign"]
+            if let op = map[f] {
+                node(op, [x], [out], name: n.name)
+            } else if f == .square {
+                node("Mul", [x, x], [out], name: n.name)
+            } else {
+                node("Sqrt", [x], [out + "/sqrt"], name: n.name + "/sqrt")
+                node("Reciprocal", [out + "/sqrt"], [out], name: n.name)
+            }
+        case let .reduce(f, axes, keepDims):
+            let r = rank(n.inputs[0])
+            let physical = (axes.isEmpty ? Array(0..<r) : axes).map { physicalAxis($0, rank: r) }
+            let op = ["mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin", "prod": "ReduceProd"][f.rawValue]!
+            if !keepDims, isImage(n.inputs[0]), rank(out) >= 3 { throw fail("a reduction that drops axes of an image tensor is not supported") }
+            let axesAsInput = op == "ReduceSum" ? options.opset >= 13 : options.opset >= 18
+            if axesAsInput {
+                node(op, [x, ints(layer + "/axes", physical)], [out], name: n.name, [attr("keepdims", keepDims ? 1 : 0)])
+            } else {
+                node(op, [x], [out], name: n.name, [attr("axes", ints: physical), attr("keepdims", keepDims ? 1 : 0)])
+            }
+        case .concatenate(let axis):
+            node("Concat", n.inputs.map { operand($0, against: out) }, [out], name: n.name, [attr("axis", physicalAxis(axis, rank: rank(out)))])
+        }
+    }
+
+    /// A value in logical (channels-last) order, transposing an image tensor back when needed.
+    mutating func logical(_ v: String, _ onnxName: String, node n: Node) -> String {
+        guard isImage(v) else { return onnxName }
+        let t = v + "/nhwc"
+        if !emitted.contains(t) {
+            node("Transpose", [onnxName], [t], name: n.name + "/to_nhwc", [attr("perm", ints: toLogical(rank(v)))])
+            emitted.insert(t)
+        }
+        return t
+    }
+
+    mutating func operandFromShape(_ p: Parameter, rank r: Int) -> String {
+        // PReLU alpha has the logical shape without the batch: prepend 1 and permute.
+        var dims = [1] + p.tensor.shape
+        while dims.count < r { dims.insert(1, at: 1) }
+        let perm = toPhysical(r)
+        let values = p.tensor.floats()
+        let outDims = perm.map { dims[$0] }
+        var out = [Float](repeating: 0, count: values.count)
+        var strides = [Int](repeating: 1, count: r)
+        for i in stride(from: r - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * dims[i + 1] }
+        var index = [Int](repeating: 0, count: r)
+        for o in 0..<values.count {
+            var src = 0
+            for k in 0..<r { src += index[k] * strides[perm[k]] }
+            out[o] = values[src]
+            var a = r - 1
+            while a >= 0 { index[a] += 1; if index[a] < outDims[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return initializer(unique(p.name + "/nchw"), Tensor(shape: Array(outDims.dropFirst()), floats: out))
+    }
+
+    mutating func activation(_ a: Activation, x: String, out: String, node n: Node, rank r: Int) throws {
+        func single(_ op: String, _ attrs: [Onnx_AttributeProto] = []) { node(op, [x], [out], name: n.name, attrs) }
+        switch a {
+        case .linear: node("Identity", [x], [out], name: n.name)
+        case let .relu(maxValue, slope, threshold):
+            if slope == 0, threshold == 0 {
+                if let m = maxValue {
+                    node("Clip", [x, scalar(n.name + "/min", 0), scalar(n.name + "/max", m)], [out], name: n.name)
+                } else {
+                    single("Relu")
+                }
+            } else if maxValue == nil, threshold == 0 {
+                single("LeakyRelu", [attr("alpha", slope)])
+            } else {
+                // Keras: max_value above, x on [threshold, max), slope·(x − threshold) below.
+                let t = scalar(n.name + "/threshold", threshold)
+                node("Sub", [x, t], [out + "/shifted"], name: n.name + "/shift")
+                node("Mul", [out + "/shifted", scalar(n.name + "/slope", slope)], [out + "/below"], name: n.name + "/slope")
+                node("GreaterOrEqual", [x, t], [out + "/above"], name: n.name + "/compare")
+                let selected = maxValue == nil ? out : out + "/uncapped"
+                node("Where", [out + "/above", x, out + "/below"], [selected], name: maxValue == nil ? n.name : n.name + "/where")
+                if let m = maxValue { node("Min", [selected, scalar(n.name + "/max", m)], [out], name: n.name) }
+            }
+        case .leakyRelu(let alpha): single("LeakyRelu", [attr("alpha", alpha)])
+        case .elu(let alpha): single("Elu", [attr("alpha", alpha)])
+        case .selu: single("Selu")
+        case .sigmoid: single("Sigmoid")
+        case let .hardSigmoid(slope, offset): single("HardSigmoid", [attr("alpha", slope), attr("beta", offset)])
+        case .hardSwish:
+            if options.opset >= 14 { single("HardSwish") } else {
+                node("HardSigmoid", [x], [out + "/gate"], name: n.name + "/gate", [attr("alpha", Float(1.0 / 6.0)), attr("beta", Float(0.5))])
+                node("Mul", [x, out + "/gate"], [out], name: n.name)
+            }
+        case .tanh: single("Tanh")
+        case .softplus: single("Softplus")
+        case .softsign: single("Softsign")
+        case .swish:
+            node("Sigmoid", [x], [out + "/gate"], name: n.name + "/gate")
+            node("Mul", [x, out + "/gate"], [out], name: n.name)
+        case .gelu(let approximate):
+            if options.opset >= 20 { single("Gelu", [attr("approximate", approximate ? "tanh" : "none")]) } else if !approximate {
+                node("Div", [x, scalar(n.name + "/sqrt2", Float(2.0.squareRoot()))], [out + "/scaled"], name: n.name + "/scale")
+                node("Erf", [out + "/scaled"], [out + "/erf"], name: n.name + "/erf")
+                node("Add", [out + "/erf", scalar(n.name + "/one", 1)], [out + "/plus"], name: n.name + "/plus")
+                node("Mul", [x, out + "/plus"], [out + "/product"], name: n.name + "/product")
+                node("Mul", [out + "/product", scalar(n.name + "/half", 0.5)], [out], name: n.name)
+            } else {
+                throw ONNXExportError("layer '\(n.layer ?? n.name)': approximate gelu needs opset 20")
+            }
+        case .exponential: single("Exp")
+        case .softmax(let axis): single("Softmax", [attr("axis", physicalAxis(axis, rank: r))])
+        case .logSoftmax(let axis): single("LogSoftmax", [attr("axis", physicalAxis(axis, rank: r))])
+        case let .clip(lower, upper):
+            node("Clip", [x, scalar(n.name + "/min", lower), scalar(n.name + "/max", upper)], [out], name: n.name)
+        }
+    }
+}
+
+/// ONNX to ONNX: parse and serialise again; SwiftProtobuf keeps unknown fields.
+public enum ONNXPassThrough {
+    public static func reencode(_ data: Data) throws -> Data {
+        try Onnx_ModelProto(serializedBytes: data).serializedData()
+    }
+}

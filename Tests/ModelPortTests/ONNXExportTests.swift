@@ -1,0 +1,36 @@
+import Foundation
+import ModelIR
+import ModelPort
+import Testing
+
+/// The exporter's layout choices, checked on the graph it writes (read back with ModelPort).
+@Suite("ONNX export")
+struct ONNXExportTests {
+    func exported(_ model: String, nchw: Bool = false, opset: Int = 17) throws -> Model {
+        let data = try ModelConversion.toONNX(Fixtures.keras(model), opset: opset, nchwInputs: nchw)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).onnx").path
+        try data.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Model.load(path)
+    }
+
+    @Test("the seed model: one Transpose at the input, none inside; none with NCHW inputs")
+    func transposes() throws {
+        let nhwc = try exported("seed_sigmoid.h5")
+        #expect(nhwc.graph.nodes.filter { if case .transpose = $0.op { return true }; return false }.count == 1)
+        #expect(nhwc.graph.inputs.first?.shape == [nil, 128, 156, 1])
+        let nchw = try exported("seed_sigmoid.h5", nchw: true)
+        #expect(!nchw.graph.nodes.contains { if case .transpose = $0.op { return true }; return false })
+        #expect(nchw.graph.inputs.first?.shape == [nil, 1, 128, 156])
+    }
+
+    @Test("Keras layer names become ONNX value names, and weights are all there")
+    func namesAndParameters() throws {
+        let source = try Model.load(Fixtures.keras("seed_sigmoid.h5"))
+        let onnx = try exported("seed_sigmoid.h5", opset: 13)
+        for layer in ["conv_1", "bn_1", "pool_1", "conv_3", "output"] {
+            #expect(onnx.valueName(forLayer: layer) != nil, "\(layer)")
+        }
+        #expect(onnx.summary().parameters == source.summary().parameters)
+    }
+}
