@@ -79,7 +79,8 @@ UNSUPPORTED_RE = re.compile(
     r"not supported|unsupported|not implemented|not yet supported|is not handled|"
     r"\bonly\b.*\b(?:is|are) supported|\bonly (?:supports?|handles?|accepts?)\b|"
     r"does not read|cannot be (?:imported|converted)|no (?:kernel|support) for|"
-    r"\bneeds constant\b|the model expects \S+ numbers",
+    r"\bneeds constant\b|needs an? \w+ known at load time|does not run yet|\bsupported only\b|"
+    r"\bis supported on\b.*\bonly\b|\bonly\b.*\bruns?\b|the model expects \S+ numbers",
     re.IGNORECASE,
 )
 
@@ -103,6 +104,7 @@ class Result:
     message: str = ""            # the error line, mismatch summary or crash line
     stderr_first_line: str = ""
     seconds: float = 0.0
+    batch_size: int | None = None  # the --batch-size given to modelport run
     notes: list[str] = field(default_factory=list)
 
 
@@ -254,8 +256,9 @@ def inputs_to_initializers(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return inputs[:1]
 
 
-def write_test(t, folder: Path, args) -> tuple[bool, str, list[str]]:
-    """Writes model.onnx, inputs.npz, expected.npz. Returns (runnable, why-not, notes)."""
+def write_test(t, folder: Path, args) -> tuple[bool, str, list[str], int | None]:
+    """Writes model.onnx, inputs.npz, expected.npz. Returns (runnable, why-not, notes, the
+    leading dimension of the first input)."""
     import onnx
 
     notes: list[str] = []
@@ -266,9 +269,9 @@ def write_test(t, folder: Path, args) -> tuple[bool, str, list[str]]:
     graph_out = [v.name for v in t.model.graph.output]
     if any(a is None for a in inputs) or any(a is None for a in outputs):
         kinds = sorted({type(v).__name__ for v in list(inputs_raw) + list(outputs_raw) if to_array(v) is None})
-        return False, f"runner: a sequence/optional/None input or output ({', '.join(kinds)}) cannot be passed as .npz", notes
+        return False, f"runner: a sequence/optional/None input or output ({', '.join(kinds)}) cannot be passed as .npz", notes, None
     if len(inputs) != len(graph_in) or len(outputs) != len(graph_out):
-        return False, "runner: the test's arrays do not match the graph's inputs/outputs", notes
+        return False, "runner: the test's arrays do not match the graph's inputs/outputs", notes, None
 
     model = onnx.ModelProto()
     model.CopyFrom(t.model)
@@ -285,7 +288,8 @@ def write_test(t, folder: Path, args) -> tuple[bool, str, list[str]]:
     onnx.save(model, str(folder / "model.onnx"))
     np.savez(folder / "inputs.npz", **{n: npz_safe(a) for n, a in zip(graph_in, inputs)})
     np.savez(folder / "expected.npz", **{n: npz_safe(a) for n, a in zip(graph_out, outputs)})
-    return True, "", notes
+    lead = int(inputs[0].shape[0]) if inputs and inputs[0].ndim > 0 else None
+    return True, "", notes, lead
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,6 +360,8 @@ def compare(expected: dict, out: dict, names: list[str]) -> str | None:
 def run_one(t, res: Result, folder: Path, args) -> Result:
     cmd = [args.modelport, "run", str(folder / "model.onnx"), "--input", str(folder / "inputs.npz"),
            "--output", str(folder / "out.npz"), "--threads", "1"]
+    if res.batch_size is not None:
+        cmd += ["--batch-size", str(res.batch_size)]
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -532,6 +538,9 @@ def main(argv=None) -> int:
     p.add_argument("--const-inputs", action="store_true",
                    help="diagnostic: pass every graph input after the first as an initializer, as weights are "
                         "in a real model")
+    p.add_argument("--cli-batching", action="store_true",
+                   help="leave `run` at its default --batch-size 32 (by default a test whose first input has more "
+                        "than 32 rows gets --batch-size ROWS, so that the whole input runs at once)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     args = p.parse_args(argv)
     if args.jobs < 1:
@@ -574,10 +583,12 @@ def main(argv=None) -> int:
                          interest=interest[t.name])
             folder = root / t.name
             try:
-                ok, why, notes = write_test(t, folder, args)
+                ok, why, notes, lead = write_test(t, folder, args)
             except Exception as e:  # noqa: BLE001 - a test we cannot write is reported, not fatal
-                ok, why, notes = False, f"runner: cannot write the test: {type(e).__name__}: {e}", []
+                ok, why, notes, lead = False, f"runner: cannot write the test: {type(e).__name__}: {e}", [], None
             res.notes = notes
+            if not args.cli_batching and lead is not None and lead > 32:
+                res.batch_size = lead
             if any(n.startswith("opset ") for n in notes):
                 res.opset = args.max_opset
             if not ok:
