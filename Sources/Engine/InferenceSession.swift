@@ -181,6 +181,8 @@ public final class InferenceSession {
         switch step.shapeOp {
         case let .zeroPadding(pads, _): for (i, p) in pads.enumerated() where 1 + i < offsets.count { offsets[1 + i] = p[0] }
         case let .cropping(crops, _): for (i, c) in crops.enumerated() where 1 + i < offsets.count { offsets[1 + i] = -c[0] }
+        case let .slice(starts, _, axes):
+            for (k, a) in axes.enumerated() { offsets[a < 0 ? a + offsets.count : a] = -starts[k] }
         default: break
         }
         var y = HostTensor(shape: outShape, data: buffer)

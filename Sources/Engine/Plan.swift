@@ -276,7 +276,7 @@ struct Planner {
         case .flatten, .reshape, .reshapeAll: return .reshape
         case .transpose(let p): return .transpose(p)
         case .zeroPadding: return .place(zeroFill: true)
-        case .cropping: return .place(zeroFill: false)
+        case .cropping, .slice: return .place(zeroFill: false)
         case .upSampling(let size, let interpolation, _):
             guard size.count == 2 || size.count == 1 else { throw EngineError.unsupported(layer: layer, reason: "3-D up-sampling does not run yet") }
             return .upsample(bilinear: interpolation == "bilinear")

@@ -133,6 +133,8 @@ public enum Op: Hashable, Sendable, Codable {
     case zeroPadding(pads: [[Int]], layout: Layout)
     /// `(begin, end)` crops per spatial axis.
     case cropping(crops: [[Int]], layout: Layout)
+    /// Elements `starts[i] ..< ends[i]` along `axes[i]` (unit steps; batch axis excluded).
+    case slice(starts: [Int], ends: [Int], axes: [Int])
     case upSampling(size: [Int], interpolation: String, layout: Layout)
     /// `x * scale + offset`.
     case rescaling(scale: Float, offset: Float)
@@ -162,6 +164,7 @@ public enum Op: Hashable, Sendable, Codable {
         case .transpose: return "Transpose"
         case .zeroPadding: return "ZeroPadding"
         case .cropping: return "Cropping"
+        case .slice: return "Slice"
         case .upSampling: return "UpSampling"
         case .rescaling: return "Rescaling"
         case .elementwise(let f): return f.rawValue.capitalized

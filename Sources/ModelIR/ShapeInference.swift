@@ -171,6 +171,15 @@ extension Op {
             }
             return [out]
 
+        case let .slice(starts, ends, axes):
+            var out = x
+            for (k, a) in axes.enumerated() {
+                guard let axis = x.axis(a), axis > 0, let dim = x[axis] else { throw ShapeError("cannot slice axis \(a) of \(x)") }
+                guard starts[k] >= 0, ends[k] <= dim, starts[k] < ends[k] else { throw ShapeError("slice \(starts[k])..<\(ends[k]) is outside axis \(a) of \(x)") }
+                out[axis] = ends[k] - starts[k]
+            }
+            return [out]
+
         case .upSampling(let size, _, let layout):
             let axes = layout.spatialAxes(rank: x.rank)
             guard size.count == axes.count else { throw ShapeError("up-sampling size \(size) does not fit \(x)") }

@@ -508,6 +508,10 @@ private struct Writer {
                 starts.append(c[i][0]); stops.append(size - c[i][1]); axes.append(physicalAxis(axis, rank: r))
             }
             node("Slice", [x, ints(layer + "/starts", starts), ints(layer + "/ends", stops), ints(layer + "/axes", axes)], [out], name: n.name)
+        case let .slice(starts, ends, axes):
+            let r = rank(n.inputs[0])
+            let physical = axes.map { physicalAxis($0, rank: r) }
+            node("Slice", [x, ints(layer + "/starts", starts), ints(layer + "/ends", ends), ints(layer + "/axes", physical)], [out], name: n.name)
         case let .upSampling(size, interpolation, layout):
             let r = rank(n.inputs[0])
             var scales = [Float](repeating: 1, count: r)

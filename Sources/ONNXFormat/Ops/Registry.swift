@@ -9,6 +9,7 @@ let onnxConverters: [String: ONNXConverter] = {
     registerNormalizationOps(&r)
     registerMathOps(&r)
     registerShapeOps(&r)
+    registerSplit(&r)
     return r
 }()
 

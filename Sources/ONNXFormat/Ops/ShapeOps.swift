@@ -189,16 +189,19 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 throw b.fail(n, "Slice needs constant starts/ends and unit steps")
             }
             let axes = (n.opset >= 10 ? b.constant(n, 3)?.integers : n.ints("axes")) ?? Array(0..<starts.count)
-            var crops = [[Int]](repeating: [0, 0], count: max(0, s.rank - 2))
+            var sliceStarts: [Int] = [], sliceEnds: [Int] = [], sliceAxes: [Int] = []
             for (k, a) in axes.enumerated() {
                 let axis = a < 0 ? a + s.rank : a
-                if axis < 2, starts[k] == 0, ends[k] >= Int(Int32.max) || (s[axis].map { ends[k] >= $0 } ?? false) { continue }
-                guard axis >= 2, let dim = s[axis] else { throw b.fail(n, "Slice of data is supported on known spatial axes (NCHW) only") }
+                if axis == 0, starts[k] == 0, ends[k] >= Int(Int32.max) || (s[axis].map { ends[k] >= $0 } ?? false) { continue }
+                guard axis >= 1, axis < s.rank, let dim = s[axis] else { throw b.fail(n, "Slice of data needs a known, non-batch axis") }
                 func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dim : v, 0), dim) }
-                let lo = clamp(starts[k]), hi = max(lo, clamp(ends[k]))
-                crops[axis - 2] = [lo, dim - hi]
+                let lo = clamp(starts[k]), hi = clamp(ends[k])
+                guard lo < hi else { throw b.fail(n, "an empty slice is not supported") }
+                if lo == 0, hi == dim { continue }
+                sliceStarts.append(lo); sliceEnds.append(hi); sliceAxes.append(axis)
             }
-            try b.add(.cropping(crops: crops, layout: .channelsFirst), [x], output: n.outputs[0], node: n)
+            if sliceAxes.isEmpty { try b.alias(n.outputs[0], x, node: n); return }
+            try b.add(.slice(starts: sliceStarts, ends: sliceEnds, axes: sliceAxes), [x], output: n.outputs[0], node: n)
             return
         }
         guard let s = starts?.first, let e = ends?.first else { throw b.fail(n, "Slice needs constant starts and ends") }
@@ -296,4 +299,26 @@ private func reshapeTo(_ b: ONNXGraphBuilder, _ n: ONNXNode, newShape: (Shape) -
         throw b.fail(n, "a reshape that changes the batch axis or needs run-time sizes is not supported")
     }
     try b.add(.reshape(targetShape: out.dropFirst().map { $0! }), [x], output: n.outputs[0], node: n)
+}
+
+func registerSplit(_ r: inout [String: ONNXConverter]) {
+    r["Split"] = { b, n in
+        let x = try b.value(n, 0)
+        let s = b.shape(x)
+        var axis = n.int("axis", 0)
+        if axis < 0 { axis += s.rank }
+        guard axis >= 1, axis < s.rank, let dim = s[axis] else { throw b.fail(n, "Split needs a known, non-batch axis") }
+        var sizes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("split")
+        if sizes == nil {
+            let parts = n.int("num_outputs", n.outputs.count)
+            let chunk = (dim + parts - 1) / parts
+            sizes = (0..<parts).map { min(chunk, dim - $0 * chunk) }
+        }
+        guard let sizes, sizes.count == n.outputs.count, sizes.reduce(0, +) == dim else { throw b.fail(n, "split sizes do not add up to \(dim)") }
+        var start = 0
+        for (out, size) in zip(n.outputs, sizes) {
+            if !out.isEmpty { try b.add(.slice(starts: [start], ends: [start + size], axes: [axis]), [x], output: out, node: n) }
+            start += size
+        }
+    }
 }
