@@ -11,7 +11,9 @@ This script writes each test to a temporary folder as
     NAME/expected.npz    one array per graph output, keyed by the output's name
 
 runs `modelport run NAME/model.onnx --input NAME/inputs.npz --output NAME/out.npz --threads 1`
-(30 s timeout) and compares out.npz with expected.npz the way ONNX's backend runner does
+(30 s timeout; plus `--batch-size ROWS` when the first input has more than 32 rows, so that `run`
+does not cut a non-batched tensor into batches of 32 -- --cli-batching turns that off) on a copy
+of the binary taken at the start (a rebuild during the run changes nothing) and compares out.npz with expected.npz the way ONNX's backend runner does
 (same shapes, numpy.testing.assert_allclose rtol 1e-3 atol 1e-7) except that the output dtype
 may differ: ModelPort computes and writes float32, so a float expectation is compared after
 casting the output to the expected dtype, and an integer or bool expectation passes when the
@@ -43,6 +45,8 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import errno
+import hashlib
 import json
 import os
 import re
@@ -364,8 +368,15 @@ def run_one(t, res: Result, folder: Path, args) -> Result:
         cmd += ["--batch-size", str(res.batch_size)]
     start = time.monotonic()
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              errors="replace", timeout=args.timeout)
+        for attempt in range(20):
+            try:
+                proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                      errors="replace", timeout=args.timeout)
+                break
+            except OSError as e:  # the binary is being rewritten by a build (only with --no-snapshot)
+                if e.errno != errno.ETXTBSY or attempt == 19:
+                    raise
+                time.sleep(0.5)
     except subprocess.TimeoutExpired as e:
         res.seconds = round(time.monotonic() - start, 3)
         res.status, res.kind = "fail", "timeout"
@@ -473,7 +484,7 @@ def report(results: list[Result], args, folder_root: str) -> str:
     for op in sorted(by_op, key=str.lower):
         c = by_op[op]
         rows.append([op, c["pass"], c["fail"], c["unsupported"], c["skip"], sum(c.values())])
-    if args.ops_of_interest:
+    if args.ops_of_interest and not args.filter:
         present = set(by_op)
         for op in OPS_OF_INTEREST:
             if op not in present:
@@ -521,6 +532,31 @@ def find_modelport(explicit: str | None) -> str:
     sys.exit("error: no modelport binary (.build/release/modelport, .build/debug/modelport); give --modelport PATH")
 
 
+def snapshot(binary: str, folder: Path) -> tuple[str, str]:
+    """Copies the binary (so that a rebuild during the run neither fails the exec with ETXTBSY
+    nor mixes two builds in one run). Returns (the copy's path, its sha256 prefix). The copy
+    still finds the Swift runtime through its absolute RUNPATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / "modelport"
+    shutil.copy2(binary, copy)
+    digest = hashlib.sha256(copy.read_bytes()).hexdigest()[:12]
+    return str(copy), digest
+
+
+def git_commit(binary: str) -> str:
+    root = Path(binary).resolve().parent
+    while root != root.parent and not (root / ".git").exists():
+        root = root.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "log", "--oneline", "-1"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (" (working tree has uncommitted changes)" if dirty else "")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Run ONNX's backend node tests through `modelport run`.")
     p.add_argument("--modelport", help="the modelport binary (default: .build/release, then .build/debug)")
@@ -533,14 +569,17 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per test (default 30)")
     p.add_argument("--top", type=int, default=15, help="how many common messages to print (default 15)")
     p.add_argument("--max-opset", type=int, default=0, metavar="N",
-                   help="diagnostic: lower a model's ai.onnx opset import to N when all its ops exist at N "
-                        "(the op's newer definition may differ; results are then indicative only)")
+                   help="diagnostic: lower a model's ai.onnx opset import to N when each of its ops has the same "
+                        "inputs, outputs and attribute defaults at N (newer versions mostly add element types)")
     p.add_argument("--const-inputs", action="store_true",
                    help="diagnostic: pass every graph input after the first as an initializer, as weights are "
                         "in a real model")
     p.add_argument("--cli-batching", action="store_true",
                    help="leave `run` at its default --batch-size 32 (by default a test whose first input has more "
                         "than 32 rows gets --batch-size ROWS, so that the whole input runs at once)")
+    p.add_argument("--no-snapshot", action="store_true",
+                   help="run the binary in place (by default a copy is run, so a rebuild during the run does not "
+                        "interfere)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     args = p.parse_args(argv)
     if args.jobs < 1:
@@ -576,7 +615,15 @@ def main(argv=None) -> int:
 
     results: list[Result] = []
     runnable = []
+    binary_dir = Path(tempfile.mkdtemp(prefix="modelport-bin-"))
+    source_binary = args.modelport
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(source_binary)))
+    commit = git_commit(source_binary)
     try:
+        if args.no_snapshot:
+            digest = hashlib.sha256(Path(source_binary).read_bytes()).hexdigest()[:12]
+        else:
+            args.modelport, digest = snapshot(source_binary, binary_dir)
         for t in tests:
             res = Result(name=t.name, op=labels[t.name], ops=node_ops(t.model), nodes=len(t.model.graph.node),
                          expanded=bool(EXPANDED_RE.search(t.name)), opset=ai_onnx_opset(t.model),
@@ -624,9 +671,10 @@ def main(argv=None) -> int:
     finally:
         if cleanup:
             shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(binary_dir, ignore_errors=True)
 
     results.sort(key=lambda r: r.name)
-    print(f"modelport: {args.modelport}")
+    print(f"modelport: {source_binary} (built {built}, sha256 {digest}; repository at {commit})")
     print(f"ONNX node tests: {total_loaded} loaded, {len(tests)} selected, {len(runnable)} run "
           f"in {elapsed:.0f} s with {args.jobs} jobs" + (f"; tests kept in {root}" if not cleanup else ""))
     modes = [m for m, on in (("--ops-of-interest", args.ops_of_interest), (f"--max-opset {args.max_opset}", args.max_opset),
@@ -641,7 +689,10 @@ def main(argv=None) -> int:
 
         doc = {
             "onnx_version": onnx.__version__,
-            "modelport": args.modelport,
+            "modelport": source_binary,
+            "modelport_built": built,
+            "modelport_sha256": digest,
+            "repository": commit,
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "args": {k: v for k, v in vars(args).items() if k != "modelport"},
             "counts": dict(collections.Counter(r.status for r in results)),
