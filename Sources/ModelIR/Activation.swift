@@ -56,6 +56,8 @@ public enum Activation: Hashable, Sendable, Codable {
 /// Elementwise functions of one tensor that are not activations (from TFOpLambda / ONNX).
 public enum UnaryFunction: String, Sendable, Codable {
     case negate, abs, sqrt, rsqrt, square, exp, log, reciprocal, floor, ceil, round, erf, sign
+    /// Toward zero (integer division's rounding).
+    case truncate
 }
 
 /// Elementwise functions of several broadcast tensors.

@@ -38,8 +38,10 @@ extension Model {
     public func predict(_ inputs: [String: HostTensor], session: InferenceSession, batchSize: Int = 32,
                         progress: ((Int, Int) -> Void)? = nil) throws -> [String: HostTensor] {
         guard let first = graph.inputs.first, let total = inputs[first.name]?.shape.first else { return [:] }
-        for input in graph.inputs where inputs[input.name]?.shape.first != total {
-            throw ModelPortError("\(path): every input needs the same number of samples (\(first.name) has \(total), \(input.name) has \(inputs[input.name]?.shape.first ?? 0))")
+        guard total > 0 else { throw ModelPortError("\(path): the input '\(first.name)' has no samples") }
+        if graph.inputs.contains(where: { inputs[$0.name]?.shape.first != total }) {
+            // Inputs whose first axes differ are not a batch of samples: run them as they are.
+            do { return try session.run(inputs) } catch { throw ModelPortError("\(path): \(error)") }
         }
         var parts: [String: [HostTensor]] = [:]
         var start = 0

@@ -543,6 +543,14 @@ private struct Writer {
         case .unary(let f):
             let map: [UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .sqrt: "Sqrt", .exp: "Exp", .log: "Log", .reciprocal: "Reciprocal",
                                                 .floor: "Floor", .ceil: "Ceil", .round: "Round", .erf: "Erf", .sign: "Sign"]
+            if f == .truncate {
+                // sign(x) · floor(|x|)
+                node("Abs", [x], [out + "/abs"], name: n.name + "/abs")
+                node("Floor", [out + "/abs"], [out + "/floor"], name: n.name + "/floor")
+                node("Sign", [x], [out + "/sign"], name: n.name + "/sign")
+                node("Mul", [out + "/floor", out + "/sign"], [out], name: n.name)
+                return
+            }
             if let op = map[f] {
                 node(op, [x], [out], name: n.name)
             } else if f == .square {

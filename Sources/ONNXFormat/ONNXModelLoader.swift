@@ -2,13 +2,15 @@ import Foundation
 import ModelIR
 import SwiftProtobuf
 
-/// Loads ONNX models (ai.onnx opsets 7–21) into a ModelIR graph.
+/// Loads ONNX models (ai.onnx opsets 7–28) into a ModelIR graph.
 ///
 /// ```swift
 /// let graph = try ONNXModelLoader.load("model.onnx")
 /// ```
 public enum ONNXModelLoader {
-    public static let supportedOpsets = 7...21
+    /// ai.onnx opsets read. Opsets 22–28 changed the supported ops only by adding element types
+    /// (bfloat16, float8, int4) that ModelPort refuses anyway, so their graphs load too.
+    public static let supportedOpsets = 7...28
 
     /// True when the file parses as an ONNX model with a graph (a cheap content check).
     public static func looksLikeONNX(_ path: String) -> Bool {
@@ -58,8 +60,14 @@ public enum ONNXModelLoader {
             try convert(b, n)
         }
         for output in g.output {
-            if b.constants[output.name] != nil {
-                throw ONNXError.unreadable(path, reason: "graph output '\(output.name)' is a constant; nothing to compute")
+            if let c = b.constants[output.name] {
+                // A constant output (Shape of a static tensor, Constant): computed from a stored value.
+                b.constants[output.name + "/value"] = c
+                let stored = b.parameter(output.name + "/value", trainable: false)
+                var proto = Onnx_NodeProto()
+                proto.name = output.name
+                proto.opType = "Constant"
+                try b.add(.identity, [stored], output: output.name, node: ONNXNode(proto: proto, opset: opset))
             }
             guard b.shapes[output.name] != nil else { throw ONNXError.graph(path, .unknownOutput(output.name)) }
             b.graph.outputs.append(output.name)

@@ -42,6 +42,7 @@ enum ElementwiseKernels {
             case .round: y[i] = v.rounded(.toNearestOrEven)
             case .erf: y[i] = erf(v)
             case .sign: y[i] = v > 0 ? 1 : (v < 0 ? -1 : 0)
+            case .truncate: y[i] = v.rounded(.towardZero)
             }
         }
     }

@@ -34,8 +34,8 @@ func registerTransposedConvolution(_ r: inout [String: ONNXConverter]) {
             for i in 0..<spatial {
                 guard let input = s[2 + i] else { throw b.fail(n, "auto_pad needs known spatial sizes") }
                 let total = max(0, strides[i] * (input - 1) + outputPadding[i] + (kernel[i] - 1) * dilations[i] + 1 - input * strides[i])
-                // ONNX puts the larger half at the start for SAME_UPPER here (the reverse of Conv).
-                pads[i] = autoPad == "SAME_UPPER" ? total - total / 2 : total / 2
+                // As onnxruntime does: SAME_UPPER puts the extra element at the end.
+                pads[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
                 pads[spatial + i] = total - pads[i]
             }
         }

@@ -22,7 +22,15 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
                 }
                 return
             }
-            try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n)
+            let lhs = try b.value(n, 0), rhs = try b.value(n, 1)
+            let integer = [n.inputs[0], n.inputs[1]].allSatisfy { v in (b.dtypes[v] ?? b.constants[v]?.dtype).map { !$0.isFloatingPoint } ?? false }
+            if f == .divide, integer {
+                // Integer division truncates toward zero.
+                try b.add(.elementwise(.divide), [lhs, rhs], output: b.temporary(n, "quotient"), node: n)
+                try b.add(.unary(.truncate), [b.temporary(n, "quotient")], output: n.outputs[0], node: n)
+                return
+            }
+            try b.add(.elementwise(f), [lhs, rhs], output: n.outputs[0], node: n)
         }
     }
     for (name, f) in [("Max", ElementwiseFunction.maximum), ("Min", .minimum), ("Sum", .add), ("Mean", .average)] {
@@ -55,7 +63,8 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
     activation("Tanh") { _ in .tanh }
     activation("Softplus") { _ in .softplus }
     activation("Softsign") { _ in .softsign }
-    activation("ThresholdedRelu") { .relu(maxValue: nil, negativeSlope: 0, threshold: $0.float("alpha", 1)) }
+    // ONNX: x where x > alpha (strictly); the IR's threshold keeps x >= t, so t is the next float up.
+    activation("ThresholdedRelu") { .relu(maxValue: nil, negativeSlope: 0, threshold: $0.float("alpha", 1).nextUp) }
     activation("Gelu") { .gelu(approximate: $0.string("approximate", "none") == "tanh") }
     for (name, log) in [("Softmax", false), ("LogSoftmax", true)] {
         r[name] = { b, n in
@@ -89,8 +98,13 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         // The slope broadcasts to the input from the right; as the IR's alpha it covers every axis after the batch.
         var alphaShape = slope.shape
         while alphaShape.count < rank - 1 { alphaShape.insert(1, at: 0) }
-        if alphaShape.count > rank - 1 { alphaShape = Array(alphaShape.suffix(rank - 1)) }
-        b.constants[n.inputs[1] + "/alpha"] = try Tensor(dtype: slope.dtype, shape: alphaShape, bytes: slope.bytes)
+        if alphaShape.count > rank - 1 {
+            // A slope as wide as the input, batch axis included, must not vary along the batch.
+            guard alphaShape.count == rank, alphaShape[0] == 1 else { throw b.fail(n, "a slope that varies along the batch axis is not supported") }
+            alphaShape.removeFirst()
+        }
+        guard let alphaTensor = try? Tensor(dtype: slope.dtype, shape: alphaShape, bytes: slope.bytes) else { throw b.fail(n, "the slope \(slope.shape) does not fit the input") }
+        b.constants[n.inputs[1] + "/alpha"] = alphaTensor
         let alpha = b.parameter(n.inputs[1] + "/alpha")
         try b.add(.prelu(sharedAxes: []), [x, alpha], output: n.outputs[0], node: n)
     }

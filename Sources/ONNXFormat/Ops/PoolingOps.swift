@@ -6,7 +6,7 @@ func registerPoolingOps(_ r: inout [String: ONNXConverter]) {
             let x = try b.value(n, 0)
             guard let size = n.ints("kernel_shape") else { throw b.fail(n, "kernel_shape is required") }
             if n.outputs.count > 1, !n.outputs[1].isEmpty { throw b.fail(n, "MaxPool's Indices output is not supported") }
-            if kind == .max, let d = n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw b.fail(n, "dilated max pooling is not supported") }
+            if let d = n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw b.fail(n, "dilated pooling is not supported") }
             let p = Pooling(kind: kind, poolSize: size, strides: n.ints("strides") ?? Array(repeating: 1, count: size.count),
                             padding: try onnxPadding(b, n, spatial: size.count), layout: .channelsFirst,
                             countIncludePad: n.int("count_include_pad", 0) == 1, ceilMode: n.int("ceil_mode", 0) == 1)

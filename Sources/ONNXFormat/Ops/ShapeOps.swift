@@ -134,7 +134,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         case .value(let v) where s.rank > 0 && s[0] == v: keepsBatch = true
         default: break
         }
-        if !keepsBatch || target.dropFirst().contains(where: { $0 == .batch || $0 == .unknown }) {
+        if !keepsBatch || s.rank > 0 && s[0] != nil || target.dropFirst().contains(where: { $0 == .batch || $0 == .unknown }) {
             var full: [Int] = []
             for (i, d) in target.enumerated() {
                 switch d {
@@ -246,6 +246,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 return
             }
             let axesFromInput = name == "ReduceSum" ? n.opset >= 13 : n.opset >= 18
+            if axesFromInput, n.input(1) != nil, b.constant(n, 1) == nil { throw b.fail(n, "\(name) with axes computed at run time is not supported") }
             let axes = axesFromInput ? (b.constant(n, 1)?.integers ?? []) : (n.ints("axes") ?? [])
             if axes.isEmpty, n.int("noop_with_empty_axes", 0) == 1 { try b.alias(n.outputs[0], n.inputs[0], node: n); return }
             try b.add(.reduce(f, axes: axes, keepDims: n.int("keepdims", 1) == 1), [try b.value(n, 0)], output: n.outputs[0], node: n)
@@ -272,7 +273,31 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             let transform = n.string("coordinate_transformation_mode", "half_pixel")
             let interpolation: String
             switch mode {
-            case "nearest": interpolation = "nearest"
+            case "nearest":
+                // The kernel picks source index floor(o / s); accept the modes that agree with it.
+                let nearestMode = n.string("nearest_mode", "round_prefer_floor")
+                for s in scales.dropFirst(2).map({ Int($0) }) {
+                    for o in 0..<(4 * s) {
+                        let x: Double
+                        switch transform {
+                        case "asymmetric": x = Double(o) / Double(s)
+                        case "half_pixel", "pytorch_half_pixel": x = (Double(o) + 0.5) / Double(s) - 0.5
+                        case "tf_half_pixel_for_nn": x = (Double(o) + 0.5) / Double(s)
+                        default: throw b.fail(n, "\(name) nearest with '\(transform)' coordinates is not supported")
+                        }
+                        let picked: Double
+                        switch nearestMode {
+                        case "floor": picked = x.rounded(.down)
+                        case "ceil": picked = x.rounded(.up)
+                        case "round_prefer_ceil": picked = (x + 0.5).rounded(.down)
+                        default: picked = x == x.rounded(.down) + 0.5 ? x.rounded(.down) : x.rounded()
+                        }
+                        if max(0, Int(picked)) != o / s {
+                            throw b.fail(n, "\(name) nearest with '\(transform)' and '\(nearestMode)' is not supported")
+                        }
+                    }
+                }
+                interpolation = "nearest"
             case "linear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample",
                  "bilinear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample":
                 interpolation = "bilinear"
@@ -307,7 +332,8 @@ func registerSplit(_ r: inout [String: ONNXConverter]) {
         let s = b.shape(x)
         var axis = n.int("axis", 0)
         if axis < 0 { axis += s.rank }
-        guard axis >= 1, axis < s.rank, let dim = s[axis] else { throw b.fail(n, "Split needs a known, non-batch axis") }
+        guard axis >= 1, axis < s.rank, let dim = s[axis] else { throw b.fail(n, "Split along the batch axis or an unknown axis is not supported") }
+        if n.opset >= 13, n.input(1) != nil, b.constant(n, 1) == nil { throw b.fail(n, "Split with sizes computed at run time is not supported") }
         var sizes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("split")
         if sizes == nil {
             let parts = n.int("num_outputs", n.outputs.count)
