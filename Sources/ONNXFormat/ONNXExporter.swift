@@ -253,20 +253,7 @@ private struct Writer {
         guard isImage(other), p.tensor.count > 1 else { return initializer(v, p.tensor) }
         var dims = p.tensor.shape
         while dims.count < r { dims.insert(1, at: 0) }
-        let perm = toPhysical(r)
-        let values = p.tensor.floats()
-        let outDims = perm.map { dims[$0] }
-        var out = [Float](repeating: 0, count: values.count)
-        var inStrides = [Int](repeating: 1, count: r)
-        for i in stride(from: r - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * dims[i + 1] }
-        var index = [Int](repeating: 0, count: r)
-        for o in 0..<values.count {
-            var src = 0
-            for k in 0..<r { src += index[k] * inStrides[perm[k]] }
-            out[o] = values[src]
-            var a = r - 1
-            while a >= 0 { index[a] += 1; if index[a] < outDims[a] { break }; index[a] = 0; a -= 1 }
-        }
+        let (outDims, out) = permute(p.tensor.floats(), dims: dims, perm: toPhysical(r))
         return initializer(unique(v + "/nchw"), Tensor(shape: outDims, floats: out))
     }
 
@@ -586,12 +573,9 @@ private struct Writer {
         return t
     }
 
-    mutating func operandFromShape(_ p: Parameter, rank r: Int) -> String {
-        // PReLU alpha has the logical shape without the batch: prepend 1 and permute.
-        var dims = [1] + p.tensor.shape
-        while dims.count < r { dims.insert(1, at: 1) }
-        let perm = toPhysical(r)
-        let values = p.tensor.floats()
+    /// A C-ordered array transposed by `perm`.
+    func permute(_ values: [Float], dims: [Int], perm: [Int]) -> (dims: [Int], values: [Float]) {
+        let r = dims.count
         let outDims = perm.map { dims[$0] }
         var out = [Float](repeating: 0, count: values.count)
         var strides = [Int](repeating: 1, count: r)
@@ -604,6 +588,14 @@ private struct Writer {
             var a = r - 1
             while a >= 0 { index[a] += 1; if index[a] < outDims[a] { break }; index[a] = 0; a -= 1 }
         }
+        return (outDims, out)
+    }
+
+    mutating func operandFromShape(_ p: Parameter, rank r: Int) -> String {
+        // PReLU alpha has the logical shape without the batch: prepend 1 and permute.
+        var dims = [1] + p.tensor.shape
+        while dims.count < r { dims.insert(1, at: 1) }
+        let (outDims, out) = permute(p.tensor.floats(), dims: dims, perm: toPhysical(r))
         return initializer(unique(p.name + "/nchw"), Tensor(shape: Array(outDims.dropFirst()), floats: out))
     }
 
