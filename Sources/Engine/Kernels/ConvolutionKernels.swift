@@ -53,44 +53,39 @@ struct ConvolutionKernel {
         let pixels = oh * ow
         let geometry = Geometry(h: h, w: w, c: inChannels, kh: kh, kw: kw, strides: strides, dilations: dilations,
                                 padTop: padTop, padLeft: padLeft, oh: oh, ow: ow)
-        // Images in parallel with single-threaded BLAS, or one image with threaded BLAS.
-        let imageThreads = n >= threads ? threads : 1
-        BLAS.setThreads(imageThreads > 1 ? 1 : threads)
         let direct = groups == 1 && k <= 32 && outChannels % 16 == 0
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && padTop == 0 && padLeft == 0 && groups == 1
-        let tileRows = max(16, Self.tileBytes / (4 * max(k, 1)))
+        let tileRows = direct ? max(1, ow) : max(16, Self.tileBytes / (4 * max(k, 1)))
+        // Work is split into (image, tile of output rows) units spread over the threads, each with
+        // single-threaded BLAS: that scales a batch of one too, where threaded BLAS on small GEMMs did not.
+        let tilesPerImage = (pixels + tileRows - 1) / tileRows
+        let units = n * tilesPerImage
+        let workers = max(1, min(threads, units))
+        BLAS.setThreads(workers > 1 ? 1 : threads)
         weights.withUnsafeBufferPointer { wp in
-            parallelFor(n, threads: imageThreads) { images, _ in
+            parallelFor(units, threads: workers) { range, _ in
                 var columns = direct || pointwise ? [] : [Float](repeating: 0, count: min(tileRows, pixels) * k)
                 columns.withUnsafeMutableBufferPointer { cols in
-                    for image in images {
+                    for unit in range {
+                        let image = unit / tilesPerImage
+                        let r0 = (unit % tilesPerImage) * tileRows
+                        let rows = min(tileRows, pixels - r0)
                         let xImage = x.baseAddress! + image * h * w * inChannels
                         let yImage = y.baseAddress! + image * pixels * outChannels
                         if direct {
-                            directConvolution(xImage, geometry, wp.baseAddress!, yImage)
-                            continue
-                        }
-                        if pointwise {
-                            var r0 = 0
-                            while r0 < pixels {
-                                let rows = min(tileRows * 4, pixels - r0)
-                                BLAS.gemm(m: rows, n: outChannels, k: inChannels, a: xImage + r0 * inChannels, lda: inChannels,
-                                          b: wp.baseAddress!, ldb: outChannels, c: yImage + r0 * outChannels, ldc: outChannels)
-                                epilogue.apply(yImage + r0 * outChannels, rows: rows, channels: outChannels)
-                                r0 += rows
-                            }
-                            continue
-                        }
-                        var r0 = 0
-                        while r0 < pixels {
-                            let rows = min(tileRows, pixels - r0)
+                            // tileRows == ow: one output row per unit.
+                            directConvolution(xImage, geometry, wp.baseAddress!, yImage, outputRows: (r0 / ow)..<((r0 + rows) / ow))
+                        } else if pointwise {
+                            BLAS.gemm(m: rows, n: outChannels, k: inChannels, a: xImage + r0 * inChannels, lda: inChannels,
+                                      b: wp.baseAddress!, ldb: outChannels, c: yImage + r0 * outChannels, ldc: outChannels)
+                            epilogue.apply(yImage + r0 * outChannels, rows: rows, channels: outChannels)
+                        } else {
                             for g in 0..<groups {
                                 Self.im2col(xImage, geometry, channelOffset: g * cinG, channels: cinG, rows: r0..<(r0 + rows), into: cols.baseAddress!)
                                 BLAS.gemm(m: rows, n: coutG, k: k, a: cols.baseAddress!, lda: k, b: wp.baseAddress! + g * coutG, ldb: outChannels,
                                           c: yImage + r0 * outChannels + g * coutG, ldc: outChannels)
                             }
                             epilogue.apply(yImage + r0 * outChannels, rows: rows, channels: outChannels)
-                            r0 += rows
                         }
                     }
                 }
@@ -135,13 +130,14 @@ struct ConvolutionKernel {
 
     /// Direct convolution for small `kh·kw·cin`: for each output pixel and each block of 16
     /// output channels, one vector accumulates every tap, then the epilogue runs on the row.
-    func directConvolution(_ x: UnsafePointer<Float>, _ g: Geometry, _ wp: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    func directConvolution(_ x: UnsafePointer<Float>, _ g: Geometry, _ wp: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                           outputRows: Range<Int>) {
         let blocks = outChannels / 16
         let cin = inChannels
         let (sy, sx, dy, dx) = (g.strides[0], g.strides[1], g.dilations[0], g.dilations[1])
         let weights = UnsafeRawPointer(wp)
         let rowStride = outChannels * 4
-        for oy in 0..<g.oh {
+        for oy in outputRows {
             // Kernel rows inside the image for this output row.
             let iStart = max(0, (g.padTop - oy * sy + dy - 1) / dy), iEnd = min(g.kh, (g.h + g.padTop - oy * sy + dy - 1) / dy)
             for ox in 0..<g.ow {
