@@ -122,9 +122,10 @@ public final class InferenceSession {
                 case .fixed(let s): arguments.append(s)
                 }
             }
-            let out: [Int]
+            var out: [Int]
             do {
                 out = try step.shapeOp.outputShapes(arguments)[0].dims.map { $0 ?? 0 }
+                if let pool = step.fusedPool { out = try pool.outputShapes([Shape(out.map { Optional($0) })])[0].dims.map { $0 ?? 0 } }
             } catch {
                 throw EngineError.unsupported(layer: step.name, reason: (error as? ShapeError)?.message ?? "\(error)")
             }
@@ -271,7 +272,7 @@ extension Step {
     var kindName: String {
         switch kernel {
         case .dense(_, _, let e): return "dense" + e.suffix
-        case .convolution(let k): return "conv \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix
+        case .convolution(let k): return "conv \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix + (k.maxPool == nil ? "" : "+maxpool")
         case .depthwise(let k): return "depthwise \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix
         case .transposed: return "conv transpose"
         case .pooling(let p): return p.kind == .max ? "max pool" : "avg pool"

@@ -35,6 +35,8 @@ struct Step {
     var shapeOp: Op
     /// The shape rule's arguments: a data input's runtime shape, or a weight's fixed shape.
     var shapeArguments: [ShapeArgument]
+    /// A max pooling fused into a convolution: applied to `shapeOp`'s output shape.
+    var fusedPool: Op? = nil
 }
 
 enum ShapeArgument {
@@ -99,6 +101,7 @@ struct Planner {
             }
             var output = node.outputs[0]
             var kernel = try makeKernel(node, shapes: shapes)
+            var fusedPool: Op?
             // Fold a following BatchNormalization into the weights, fuse a following activation,
             // then a BatchNormalization after the activation as a per-channel affine epilogue.
             if optimize {
@@ -122,6 +125,17 @@ struct Planner {
                         output = bn.outputs[0]
                     }
                 }
+                // A max pooling with non-overlapping windows right after a 2-D convolution pools
+                // each tile while it is in cache, so the full-size activation is never written.
+                let after = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                if let (j, pool) = after, case .pooling(let p) = pool.op, p.kind == .max, p.padding == .valid, p.strides == p.poolSize,
+                   p.poolSize.count == 2, p.layout == .channelsLast, case .convolution(var k) = kernel, shapes[output]?.rank == 4 {
+                    k.maxPool = p.poolSize
+                    kernel = .convolution(k)
+                    consumed.insert(j)
+                    output = pool.outputs[0]
+                    fusedPool = pool.op
+                }
             }
             var inputSlots: [Int] = []
             var arguments: [ShapeArgument] = []
@@ -135,7 +149,8 @@ struct Planner {
                     inputSlots.append(slot(name))
                 }
             }
-            steps.append(Step(name: node.name, inputs: inputSlots, output: slot(output), kernel: kernel, shapeOp: node.op, shapeArguments: arguments))
+            steps.append(Step(name: node.name, inputs: inputSlots, output: slot(output), kernel: kernel, shapeOp: node.op,
+                              shapeArguments: arguments, fusedPool: fusedPool))
         }
     }
 

@@ -38,11 +38,17 @@ struct ConvolutionKernel {
     var outChannels: Int
     var weights: [Float]     // kh·kw·(cin/g)·cout
     var epilogue = Epilogue()
+    /// A fused max pooling (window = stride, valid): `outShape` is then the pooled shape.
+    var maxPool: [Int]? = nil
 
     /// Rows of im2col per tile: about 256 KB of columns, so a tile stays in L2.
     static let tileBytes = Int(ProcessInfo.processInfo.environment["MODELPORT_TILE_KB"] ?? "") .map { $0 * 1024 } ?? 256 * 1024
 
     func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
+        if let pool = maxPool {
+            runPooled(x, shape: shape, y, pooledShape: outShape, pool: pool, threads: threads)
+            return
+        }
         let (n, h, w) = (shape[0], shape[1], shape[2])
         let (oh, ow) = (outShape[1], outShape[2])
         let (kh, kw) = (kernel[0], kernel[1])
@@ -86,6 +92,67 @@ struct ConvolutionKernel {
                                           c: yImage + r0 * outChannels + g * coutG, ldc: outChannels)
                             }
                             epilogue.apply(yImage + r0 * outChannels, rows: rows, channels: outChannels)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Convolution then max pooling, a band of `pool[0]` convolution rows at a time: the band is
+    /// computed into a small buffer (im2col + sgemm, or the direct kernel), gets its epilogue,
+    /// and only the pooled row is written out.
+    func runPooled(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, pooledShape: [Int], pool: [Int], threads: Int) {
+        let (n, h, w) = (shape[0], shape[1], shape[2])
+        let (kh, kw) = (kernel[0], kernel[1])
+        let oh = padding.outputLength(axis: 0, spatialRank: 2, input: h, window: kh, stride: strides[0], dilation: dilations[0]) ?? 0
+        let ow = padding.outputLength(axis: 1, spatialRank: 2, input: w, window: kw, stride: strides[1], dilation: dilations[1]) ?? 0
+        let (ph, pw) = (pooledShape[1], pooledShape[2])
+        let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: kh, stride: strides[0], dilation: dilations[0])
+        let (padLeft, _) = padding.pads(axis: 1, spatialRank: 2, input: w, window: kw, stride: strides[1], dilation: dilations[1])
+        let cinG = inChannels / groups, coutG = outChannels / groups, k = kh * kw * cinG
+        let geometry = Geometry(h: h, w: w, c: inChannels, kh: kh, kw: kw, strides: strides, dilations: dilations,
+                                padTop: padTop, padLeft: padLeft, oh: oh, ow: ow)
+        let direct = groups == 1 && k <= 32 && outChannels % 16 == 0
+        let bandRows = pool[0], bandPixels = pool[0] * ow
+        let units = n * ph
+        let workers = max(1, min(threads, units))
+        BLAS.setThreads(workers > 1 ? 1 : threads)
+        let c = outChannels
+        weights.withUnsafeBufferPointer { wp in
+            parallelFor(units, threads: workers) { range, _ in
+                var band = [Float](repeating: 0, count: bandPixels * c)
+                var columns = direct ? [] : [Float](repeating: 0, count: bandPixels * k)
+                band.withUnsafeMutableBufferPointer { bp in
+                    columns.withUnsafeMutableBufferPointer { cols in
+                        for unit in range {
+                            let image = unit / ph, py = unit % ph
+                            let xImage = x.baseAddress! + image * h * w * inChannels
+                            let firstRow = py * bandRows
+                            if direct {
+                                // The direct kernel writes rows at their image position; shift the base so the band lands at 0.
+                                directConvolution(xImage, geometry, wp.baseAddress!, bp.baseAddress! - firstRow * ow * c,
+                                                  outputRows: firstRow..<(firstRow + bandRows))
+                            } else {
+                                let r0 = firstRow * ow
+                                for g in 0..<groups {
+                                    Self.im2col(xImage, geometry, channelOffset: g * cinG, channels: cinG, rows: r0..<(r0 + bandPixels), into: cols.baseAddress!)
+                                    BLAS.gemm(m: bandPixels, n: coutG, k: k, a: cols.baseAddress!, lda: k, b: wp.baseAddress! + g * coutG, ldb: c,
+                                              c: bp.baseAddress! + g * coutG, ldc: c)
+                                }
+                                epilogue.apply(bp.baseAddress!, rows: bandPixels, channels: c)
+                            }
+                            let out = y.baseAddress! + ((image * ph + py) * pw) * c
+                            for px in 0..<pw {
+                                let dst = out + px * c
+                                dst.update(from: bp.baseAddress! + px * pool[1] * c, count: c)
+                                for r in 0..<bandRows {
+                                    for q in 0..<pool[1] where r > 0 || q > 0 {
+                                        let src = bp.baseAddress! + (r * ow + px * pool[1] + q) * c
+                                        for ch in 0..<c { dst[ch] = max(dst[ch], src[ch]) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
