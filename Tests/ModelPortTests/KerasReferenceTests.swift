@@ -104,3 +104,21 @@ struct KerasReferenceTests {
         #expect(y.data.allSatisfy { $0 > 0 && $0 < 1 })
     }
 }
+
+@Suite("the optimised plan")
+struct OptimisedPlanTests {
+    @Test("the seed model's max pools are fused into its convolutions, and the results do not change")
+    func fusedPoolingKeepsResults() throws {
+        let model = try Model.load(Fixtures.keras("seed_sigmoid.h5"))
+        let inputs = try model.prepareInputs(try model.readInputArrays(Fixtures.keras("seed_sigmoid.input.npy")), source: "input")
+        let optimised = try model.session(threads: 2, optimize: true)
+        #expect(optimised.profile.filter { $0.kind.contains("+maxpool") }.count == 3)
+        #expect(!optimised.profile.contains { $0.kind == "max pool" || $0.kind == "batch norm" })
+        let fast = try model.predict(inputs, session: optimised, batchSize: 2)
+        let plain = try model.predict(inputs, session: try model.session(threads: 1, optimize: false), batchSize: 2)
+        for (name, value) in plain {
+            let other = try #require(fast[name])
+            #expect(zip(value.data, other.data).allSatisfy { abs($0 - $1) <= 1e-6 })
+        }
+    }
+}
