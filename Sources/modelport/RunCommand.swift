@@ -31,6 +31,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Samples per batch.") var batchSize = 32
     @Option(help: "Threads (default: every core).") var threads: Int?
     @Option(help: "The architecture for a weights-only MODEL.") var architecture: String?
+    @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -57,7 +58,9 @@ struct RunCommand: ParsableCommand {
             warn("\(input): input '\(name)' has \(t.nanCount) NaN values; the run goes on")
         }
         let session = try loaded.session(threads: threads)
-        let outputs = try loaded.predict(inputs, session: session, batchSize: batchSize)
+        let progress = Progress(enabled: !quiet)
+        let outputs = try loaded.predict(inputs, session: session, batchSize: batchSize) { progress.update("running", $0, $1) }
+        progress.finish()
         if let output {
             try loaded.writeOutputs(outputs, to: output)
             return
