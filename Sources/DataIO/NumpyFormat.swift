@@ -101,8 +101,7 @@ public enum NumpyFormat {
         var chars = Array(descr)
         var order: Character = "="
         if "<>|=".contains(chars[0]) { order = chars.removeFirst() }
-        let kind = chars.first!
-        guard let size = Int(String(chars.dropFirst())) else { throw DataIOError(file, "unsupported dtype '\(descr)'") }
+        guard let kind = chars.first, let size = Int(String(chars.dropFirst())) else { throw DataIOError(file, "unsupported dtype '\(descr)'") }
         let dtype: DType?
         switch (kind, size) {
         case ("f", 2): dtype = .float16

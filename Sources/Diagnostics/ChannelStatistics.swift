@@ -35,42 +35,14 @@ struct ChannelStatistics {
     }
 
     var mean: [Double] { sum.map { count == 0 ? 0 : $0 / Double(count) } }
+    var standardDeviation: [Double] { variance.map { $0.squareRoot() } }
+
     /// Population (biased) variance, as TensorFlow's moments.
     var variance: [Double] {
         zip(sum, sumOfSquares).map { s, q in
             guard count > 0 else { return 0 }
             let m = s / Double(count)
             return max(0, q / Double(count) - m * m)
-        }
-    }
-}
-
-/// Per-feature spread across samples (for the features the head reads).
-struct FeatureSpread {
-    var sum: [Double]
-    var sumOfSquares: [Double]
-    var count = 0
-    init(features: Int) {
-        sum = [Double](repeating: 0, count: features)
-        sumOfSquares = sum
-    }
-    mutating func add(_ t: HostTensor) {
-        let f = sum.count
-        guard f > 0, t.count % f == 0 else { return }
-        for row in 0..<(t.count / f) {
-            for j in 0..<f {
-                let v = Double(t.data[row * f + j])
-                sum[j] += v
-                sumOfSquares[j] += v * v
-            }
-        }
-        count += t.count / f
-    }
-    var standardDeviation: [Double] {
-        zip(sum, sumOfSquares).map { s, q in
-            guard count > 0 else { return 0 }
-            let m = s / Double(count)
-            return max(0, q / Double(count) - m * m).squareRoot()
         }
     }
 }

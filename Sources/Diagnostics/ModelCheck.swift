@@ -100,7 +100,8 @@ public enum ModelCheck {
         var scores: [Float] = [], labels: [Float] = [], logits: [Float] = []
         var relu: [String: ChannelStatistics] = [:]
         var bn: [String: ChannelStatistics] = [:]
-        var spread: FeatureSpread?
+        // Per-feature spread across samples of what the head reads.
+        var spread: ChannelStatistics?
         var inputMin = Float.infinity, inputMax = -Float.infinity
         var done = 0
         try source.forEachBatch(size: options.batchSize) { inputs, y in
@@ -121,7 +122,7 @@ public enum ModelCheck {
             }
             if let f = watch.features, let t = out[f] {
                 let per = t.shape.dropFirst().reduce(1, *)
-                if spread == nil { spread = FeatureSpread(features: per) }
+                if spread == nil { spread = ChannelStatistics(channels: per) }
                 spread?.add(HostTensor(shape: [t.shape[0], per], data: t.data))
             }
             done += y.count
@@ -141,24 +142,25 @@ public enum ModelCheck {
         m["best_threshold"] = metrics.bestThreshold
         m["accuracy_at_best_threshold"] = metrics.accuracyAtBest
         m["balanced_accuracy_at_best_threshold"] = metrics.balancedAccuracyAtBest
+        m["score_mean"] = mean(scores)
+        m["input_min"] = Double(inputMin)
+        m["input_max"] = Double(inputMax)
         m["score_min"] = Double(sortedScores.first ?? .nan)
         m["score_max"] = Double(sortedScores.last ?? .nan)
-        m["score_mean"] = mean(scores)
         m["score_iqr"] = quantile(sortedScores, 0.75) - quantile(sortedScores, 0.25)
         m["class_0_mean"] = mean(class0)
         m["class_1_mean"] = mean(class1)
-        m["input_min"] = Double(inputMin)
-        m["input_max"] = Double(inputMax)
         report.roc = metrics.roc
         report.bestThreshold = metrics.bestThreshold
         var findings: [Finding] = []
 
         // Collapsed output.
-        let range = (m["score_max"] ?? 0) - (m["score_min"] ?? 0)
-        let classGap = abs((m["class_1_mean"] ?? 0) - (m["class_0_mean"] ?? 0))
-        if range < 1e-3 || (m["score_iqr"] ?? 1) < 1e-3 || classGap < 1e-3 {
+        let scoreMin = Double(sortedScores.first ?? .nan), scoreMax = Double(sortedScores.last ?? .nan)
+        let iqr = quantile(sortedScores, 0.75) - quantile(sortedScores, 0.25)
+        let mean0 = mean(class0), mean1 = mean(class1)
+        if scoreMax - scoreMin < 1e-3 || iqr < 1e-3 || abs(mean1 - mean0) < 1e-3 {
             findings.append(Finding("collapsed-output", .error, layer: head.layer,
-                "all \(scores.count) scores lie in \(fmt(m["score_min"]!))–\(fmt(m["score_max"]!)) (IQR \(fmt(m["score_iqr"]!, 6))); class means \(fmt(m["class_0_mean"]!)) vs \(fmt(m["class_1_mean"]!)): the output barely depends on the input",
+                "all \(scores.count) scores lie in \(fmt(scoreMin))–\(fmt(scoreMax)) (IQR \(fmt(iqr, 6))); class means \(fmt(mean0)) vs \(fmt(mean1)): the output barely depends on the input",
                 suggestion: "see dead-units and batchnorm-statistics below for the cause; thresholding at the mean only hides it"))
         }
         // Saturated logits.
@@ -234,8 +236,9 @@ public enum ModelCheck {
             let dataMagnitude = s.mean.map(abs).reduce(0, +) / Double(max(1, s.mean.count))
             let movingMagnitude = moving.map { Double(abs($0)) }.reduce(0, +) / Double(max(1, moving.count))
             if dataMagnitude > 1e-6, movingMagnitude > 1e-6 {
-                ratio = movingMagnitude / dataMagnitude
-                scaleNote = "; the first BatchNormalization ('\(first.layer)') has moving means \(fmt(ratio!, 3))× the data's"
+                let r = movingMagnitude / dataMagnitude
+                ratio = r
+                scaleNote = "; the first BatchNormalization ('\(first.layer)') has moving means \(fmt(r, 3))× the data's"
             }
         }
         let outside = lo < -0.01 || hi > 1.01
@@ -273,7 +276,7 @@ public enum ModelCheck {
             let ratios = (0..<movingMean.count).map { (batchVariance[$0] + 1e-6) / (Double(movingVariance[$0]) + 1e-6) }
             let medianShift = quantile(shifts.map(Float.init).sorted(), 0.5), medianRatio = quantile(ratios.map(Float.init).sorted(), 0.5)
             lines.append("'\(layer)': mean shift \(fmt(medianShift, 2)) σ (median over channels), variance ratio \(fmt(medianRatio, 3))")
-            if worst == nil || medianShift > worst!.shift { worst = (layer, medianShift, medianRatio) }
+            if medianShift > worst?.shift ?? -.infinity { worst = (layer, medianShift, medianRatio) }
         }
         guard let w = worst else { return }
         m["batchnorm_max_median_shift"] = w.shift

@@ -20,7 +20,7 @@ public struct ArraySource: SampleSource {
         var start = 0
         while start < count {
             let end = min(count, start + size)
-            try body(inputs.mapValues { $0.rows(start..<end) }, Array(labels[start..<end]))
+            try body(inputs.mapValues { $0.slice(start..<end) }, Array(labels[start..<end]))
             start = end
         }
     }
@@ -42,15 +42,5 @@ public struct LazySource: SampleSource {
             try body(x, y)
             start = end
         }
-    }
-}
-
-extension HostTensor {
-    /// Samples `range` along the first axis.
-    func rows(_ range: Range<Int>) -> HostTensor {
-        let per = shape.dropFirst().reduce(1, *)
-        var s = shape
-        s[0] = range.count
-        return HostTensor(shape: s, data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
     }
 }

@@ -6,7 +6,7 @@ enum ChannelsLastPass {
     static func run(_ graph: Graph) -> Graph {
         var g = graph
         var nodes: [Node] = []
-        var shapes = (try? graph.verify()) ?? [:]
+        let shapes = (try? graph.verify()) ?? [:]
         for node in graph.nodes {
             guard let layout = layout(of: node.op), layout == .channelsFirst, let rank = shapes[node.inputs[0]]?.rank, rank >= 3 else {
                 nodes.append(node)
@@ -33,7 +33,6 @@ enum ChannelsLastPass {
             } else {
                 nodes.append(inner)
             }
-            shapes[inName] = nil
         }
         g.nodes = nodes
         return g

@@ -23,6 +23,14 @@ public struct HostTensor: Sendable, Equatable {
 
     public var count: Int { data.count }
 
+    /// Samples `range` along the first axis.
+    public func slice(_ range: Range<Int>) -> HostTensor {
+        let per = shape.dropFirst().reduce(1, *)
+        var s = shape
+        s[0] = range.count
+        return HostTensor(shape: s, data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+
     /// The IR tensor (float32) holding the same values.
     public var tensor: Tensor { Tensor(shape: shape, floats: data) }
 }

@@ -148,6 +148,7 @@ public final class InferenceSession {
             var dying: [Int] = []
             for s in step.inputs where lastUse[s] == i && !protected.contains(s) && !dying.contains(s) { dying.append(s) }
             var ins: [HostTensor] = []
+            // The planner orders steps so that every input is computed (or given) before it is read.
             for s in step.inputs { ins.append(values[s]!) }
             if case .reshape = step.kernel, step.inputs.count == 1, dying.count == 1 {
                 // Same data, new shape: hand the buffer on instead of copying it.
@@ -173,6 +174,9 @@ public final class InferenceSession {
     /// `buffer` has room for the output; its contents are garbage, so every kernel writes
     /// each output element (or zero-fills first).
     func execute(_ step: Step, _ ins: [HostTensor], outShape: [Int], buffer: [Float]) -> HostTensor {
+        // An empty tensor (a zero-size axis in an ONNX graph) has nothing to compute, and its
+        // buffers have no base address for the kernels.
+        if buffer.isEmpty || ins.contains(where: { $0.count == 0 }) { return HostTensor(zeros: outShape) }
         let threads = options.threads
         // Read what the kernels need from `step` here, outside the pointer closures: reading the
         // step inside them crashed the release build (an invalid read; Swift 6.3.1).

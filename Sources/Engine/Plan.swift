@@ -88,8 +88,6 @@ struct Planner {
         for o in g.outputs { consumers[o, default: 0] += 1 }
         let shapes: [String: Shape]
         do { shapes = try g.verify() } catch let e as GraphError { throw EngineError.graph(e) }
-        var producer: [String: Int] = [:]
-        for (i, node) in g.nodes.enumerated() { for o in node.outputs { producer[o] = i } }
         var consumed = Set<Int>()
 
         for (index, node) in g.nodes.enumerated() where !consumed.contains(index) {
@@ -105,19 +103,19 @@ struct Planner {
             // Fold a following BatchNormalization into the weights, fuse a following activation,
             // then a BatchNormalization after the activation as a per-channel affine epilogue.
             if optimize {
-                var next = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                var next = followingNode(of: output, consumers: consumers, nodes: g.nodes)
                 if let (j, bn) = next, case .batchNormalization(let axis, let eps, _) = bn.op, (shapes[output]?.rank).map({ axis == $0 - 1 }) == true,
                    let folded = fold(kernel, bn: bn, epsilon: eps) {
                     kernel = folded
                     consumed.insert(j)
                     output = bn.outputs[0]
-                    next = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                    next = followingNode(of: output, consumers: consumers, nodes: g.nodes)
                 }
                 if let (j, act) = next, case .activation(let a) = act.op, isFusable(a), let fused = fuse(kernel, a) {
                     kernel = fused
                     consumed.insert(j)
                     output = act.outputs[0]
-                    next = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                    next = followingNode(of: output, consumers: consumers, nodes: g.nodes)
                     if let (j, bn) = next, case .batchNormalization(let axis, let eps, _) = bn.op, (shapes[output]?.rank).map({ axis == $0 - 1 }) == true,
                        let affine = postAffine(kernel, bn: bn, epsilon: eps) {
                         kernel = affine
@@ -127,7 +125,7 @@ struct Planner {
                 }
                 // A max pooling with non-overlapping windows right after a 2-D convolution pools
                 // each tile while it is in cache, so the full-size activation is never written.
-                let after = followingNode(of: output, consumers: consumers, producer: producer, nodes: g.nodes)
+                let after = followingNode(of: output, consumers: consumers, nodes: g.nodes)
                 if let (j, pool) = after, case .pooling(let p) = pool.op, p.kind == .max, p.padding == .valid, p.strides == p.poolSize,
                    p.poolSize.count == 2, p.layout == .channelsLast, case .convolution(var k) = kernel, shapes[output]?.rank == 4 {
                     k.maxPool = p.poolSize
@@ -162,7 +160,7 @@ struct Planner {
         }
     }
 
-    func followingNode(of value: String, consumers: [String: Int], producer: [String: Int], nodes: [Node]) -> (Int, Node)? {
+    func followingNode(of value: String, consumers: [String: Int], nodes: [Node]) -> (Int, Node)? {
         guard consumers[value] == 1, !graph.outputs.contains(value) else { return nil }
         guard let j = nodes.firstIndex(where: { $0.inputs.first == value }) else { return nil }
         return (j, nodes[j])

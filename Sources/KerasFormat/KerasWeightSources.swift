@@ -40,7 +40,7 @@ struct Keras2WeightSource: KerasWeightSource {
             String(name.split(separator: "/").last?.split(separator: ":").first ?? "")
         }
         if roles.count == names.count, Set(names.map(role)) == Set(roles) {
-            names.sort { roles.firstIndex(of: role($0))! < roles.firstIndex(of: role($1))! }
+            names.sort { (roles.firstIndex(of: role($0)) ?? 0) < (roles.firstIndex(of: role($1)) ?? 0) }
         }
         return try names.map { name in
             do { return (name, try Tensor(try g.readDataset(name))) } catch let e as HDF5Error {

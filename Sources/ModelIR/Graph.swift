@@ -98,10 +98,6 @@ public struct Graph: Sendable {
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 
-    public func parameterIndex() -> [String: Int] {
-        Dictionary(parameters.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-    }
-
     /// Number of weight values (constants excluded), as Keras counts parameters.
     public var parameterCount: Int { parameters.filter { !$0.isConstant }.reduce(0) { $0 + $1.tensor.count } }
     public var trainableParameterCount: Int { parameters.filter(\.trainable).reduce(0) { $0 + $1.tensor.count } }

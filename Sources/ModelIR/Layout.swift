@@ -12,9 +12,6 @@ public enum Layout: String, Sendable, Codable {
     public func spatialAxes(rank: Int) -> [Int] {
         self == .channelsLast ? Array(1..<(rank - 1)) : Array(2..<rank)
     }
-
-    /// Keras' short name, for printing.
-    public var kerasName: String { self == .channelsLast ? "channels_last" : "channels_first" }
 }
 
 /// How a sliding window is padded.

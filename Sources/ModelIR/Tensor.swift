@@ -53,10 +53,4 @@ public struct Tensor: Equatable, Sendable {
         case .uint64: return bytes.withUnsafeBytes { $0.bindMemory(to: UInt64.self).map { Float($0) } }
         }
     }
-
-    /// True when any floating-point element is NaN or infinite.
-    public var hasNonFinite: Bool {
-        guard dtype.isFloatingPoint else { return false }
-        return floats().contains { !$0.isFinite }
-    }
 }

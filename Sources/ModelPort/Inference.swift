@@ -60,14 +60,6 @@ extension Model {
 }
 
 extension HostTensor {
-    /// Samples `range` along the first axis.
-    public func slice(_ range: Range<Int>) -> HostTensor {
-        let per = shape.dropFirst().reduce(1, *)
-        var s = shape
-        s[0] = range.count
-        return HostTensor(shape: s, data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
-    }
-
     /// Joins tensors along the first axis.
     public init(concatenating parts: [HostTensor]) {
         guard var s = parts.first?.shape, !s.isEmpty else {

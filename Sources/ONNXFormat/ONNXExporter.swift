@@ -516,7 +516,7 @@ private struct Writer {
             let operands = n.inputs.map { operand($0, against: out) }
             switch f {
             case .add, .subtract, .multiply, .divide, .power:
-                let op = ["add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "power": "Pow"][f.rawValue]!
+                let op = f == .add ? "Add" : f == .subtract ? "Sub" : f == .multiply ? "Mul" : f == .divide ? "Div" : "Pow"
                 var acc = operands[0]
                 for (k, o) in operands.dropFirst().enumerated() {
                     let target = k == operands.count - 2 ? out : out + "/\(k)"
@@ -549,7 +549,7 @@ private struct Writer {
         case let .reduce(f, axes, keepDims):
             let r = rank(n.inputs[0])
             let physical = (axes.isEmpty ? Array(0..<r) : axes).map { physicalAxis($0, rank: r) }
-            let op = ["mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin", "prod": "ReduceProd"][f.rawValue]!
+            let op = "Reduce" + f.rawValue.prefix(1).uppercased() + f.rawValue.dropFirst()
             if !keepDims, isImage(n.inputs[0]), rank(out) >= 3 { throw fail("a reduction that drops axes of an image tensor is not supported") }
             let axesAsInput = op == "ReduceSum" ? options.opset >= 13 : options.opset >= 18
             if axesAsInput {

@@ -106,9 +106,10 @@ extension Tensor {
         }
     }
 
+    /// An int64 tensor; a `shape` that does not hold `values.count` elements falls back to a vector.
     init(int64 values: [Int], shape: [Int]? = nil) {
-        let v = values.map { Int64($0) }
-        // swiftlint:disable:next force_try
-        self = (try? Tensor(dtype: .int64, shape: shape ?? [values.count], bytes: v.withUnsafeBytes { Array($0) }))!
+        let bytes = values.map { Int64($0) }.withUnsafeBytes { Array($0) }
+        let dims = shape.flatMap { $0.reduce(1, *) == values.count ? $0 : nil } ?? [values.count]
+        if let t = try? Tensor(dtype: .int64, shape: dims, bytes: bytes) { self = t } else { self = Tensor(shape: [0], floats: []) }
     }
 }

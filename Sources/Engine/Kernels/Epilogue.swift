@@ -51,27 +51,32 @@ struct Epilogue {
     /// One pass with 16-wide vectors: bias, ReLU and the per-channel affine together.
     func applyVectorized(_ y: UnsafeMutablePointer<Float>, rows: Int, channels: Int) {
         let blocks = channels / 16
-        let zeros = [Float](repeating: 0, count: channels), ones = [Float](repeating: 1, count: channels)
         let relu = isPlainRelu
-        (bias ?? zeros).withUnsafeBytes { b in
-            (postScale ?? ones).withUnsafeBytes { s in
-                (postShift ?? zeros).withUnsafeBytes { t in
-                    let affine = postScale != nil
+        withBytes(bias) { b in
+            withBytes(postScale) { s in
+                withBytes(postShift) { t in
                     for r in 0..<rows {
                         let row = UnsafeMutableRawPointer(y + r * channels)
                         for v in 0..<blocks {
-                            var x = row.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self)
-                            x += b.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self)
+                            let offset = v * 64
+                            var x = row.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                            if let b { x += b.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self) }
                             if relu { x = x.replacing(with: 0, where: x .< 0) }
-                            if affine {
-                                x = x * s.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self)
-                                    + t.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self)
+                            if let s, let t {
+                                x = x * s.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                                    + t.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
                             }
-                            row.storeBytes(of: x, toByteOffset: v * 64, as: SIMD16<Float>.self)
+                            row.storeBytes(of: x, toByteOffset: offset, as: SIMD16<Float>.self)
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// The bytes of an optional array, or nil, for the duration of `body`.
+private func withBytes<R>(_ a: [Float]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+    guard let a else { return body(nil) }
+    return a.withUnsafeBytes { body($0) }
 }

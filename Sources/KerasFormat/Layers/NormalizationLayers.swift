@@ -36,7 +36,7 @@ func registerNormalizationLayers(_ r: inout [String: KerasLayerConverter]) {
             guard let n = s.axis(a), s[n] != nil else { throw call.config.fail("axis \(a) is not a known axis of \(s)") }
             return n
         }.sorted()
-        let paramShape = axes.map { s[$0]! }
+        let paramShape = axes.compactMap { s[$0] }
         let center = try call.config.bool("center", default: true)
         let scale = try call.config.bool("scale", default: true)
         var expected: [(role: String, shape: [Int], trainable: Bool)] = []
