@@ -37,6 +37,11 @@ extension Model {
     /// Runs the model over inputs of any batch size, `batchSize` samples at a time.
     public func predict(_ inputs: [String: HostTensor], session: InferenceSession, batchSize: Int = 32,
                         progress: ((Int, Int) -> Void)? = nil) throws -> [String: HostTensor] {
+        if graph.inputs.isEmpty || graph.inputs.contains(where: { $0.shape.dims.first.map { $0 != nil } ?? true }) {
+            // No inputs (every value is stored), or an input whose first axis is fixed: that
+            // axis is not a batch of samples, so the inputs run as they are, in one go.
+            do { return try session.run(inputs) } catch { throw ModelPortError("\(path): \(error)") }
+        }
         guard let first = graph.inputs.first, let total = inputs[first.name]?.shape.first else { return [:] }
         guard total > 0 else { throw ModelPortError("\(path): the input '\(first.name)' has no samples") }
         if graph.inputs.contains(where: { inputs[$0.name]?.shape.first != total }) {

@@ -4,12 +4,19 @@ import Foundation
 import ModelIR
 
 extension Model {
+    /// Reads every array of an `.npz`, keyed by name.
+    public static func readArchive(_ path: String) throws -> [String: Tensor] {
+        do {
+            return Dictionary(try NumpyArchive.read(path).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        } catch let e as DataIOError {
+            throw ModelPortError(e.description)
+        }
+    }
+
     /// Reads model inputs from `.npy` (the model's one input) or `.npz` (arrays keyed by input name).
     public func readInputArrays(_ path: String) throws -> [String: Tensor] {
         do {
-            if path.lowercased().hasSuffix(".npz") {
-                return Dictionary(try NumpyArchive.read(path).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-            }
+            if path.lowercased().hasSuffix(".npz") { return try Model.readArchive(path) }
             if path.lowercased().hasSuffix(".npy") {
                 let t = try NumpyFormat.read(path)
                 guard graph.inputs.count == 1, let input = graph.inputs.first else {

@@ -28,9 +28,12 @@ public struct Model: Sendable {
     /// Loads a Keras (`.h5`, `.keras`, `.weights.h5` with `architecture`) or ONNX model,
     /// telling formats apart by content (an ONNX protobuf has no magic number: a file that is
     /// neither HDF5, zip nor JSON is tried as ONNX when it parses as one or is named `.onnx`).
-    public static func load(_ path: String, architecture: String? = nil) throws -> Model {
+    ///
+    /// `bindings` (ONNX only) gives values for graph inputs that the model's ops need as
+    /// constants (weights, shapes or axes fed as graph inputs); see `ONNXModelLoader.load`.
+    public static func load(_ path: String, architecture: String? = nil, bindings: [String: Tensor] = [:]) throws -> Model {
         do {
-            if isONNX(path) { return Model(graph: try ONNXModelLoader.load(path), path: path) }
+            if isONNX(path) { return Model(graph: try ONNXModelLoader.load(path, bindings: bindings), path: path) }
             return Model(graph: try KerasModelLoader.load(path, architecture: architecture), path: path)
         } catch let e as KerasError {
             throw ModelPortError(e.description)
@@ -39,7 +42,7 @@ public struct Model: Sendable {
         }
     }
 
-    static func isONNX(_ path: String) -> Bool {
+    public static func isONNX(_ path: String) -> Bool {
         guard FileManager.default.fileExists(atPath: path), let handle = FileHandle(forReadingAtPath: path) else { return false }
         let head = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
         try? handle.close()

@@ -39,13 +39,28 @@ final class ONNXGraphBuilder {
     /// Integer vectors known up to the batch size (from Shape of a batched tensor).
     var symbolic: [String: [SymbolicDim]] = [:]
     var parameterNames = Set<String>()
+    /// Values given for graph inputs at load time (`ONNXModelLoader.load(_:bindings:)`). An op
+    /// reads them only where it needs a constant operand after its data input: weights, axes,
+    /// pads, scales, shapes. Data inputs still flow through the engine at run time.
+    var bindings: [String: Tensor] = [:]
 
     init(file: String) { self.file = file }
 
     func fail(_ node: ONNXNode, _ reason: String) -> ONNXError { .invalidNode(file, node: node.name, reason: reason) }
 
-    /// The input's value, known constant.
-    func constant(_ node: ONNXNode, _ i: Int) -> Tensor? { node.input(i).flatMap { constants[$0] } }
+    /// The input's value, known constant. Operands after the first may also be graph inputs
+    /// bound at load time.
+    func constant(_ node: ONNXNode, _ i: Int) -> Tensor? {
+        node.input(i).flatMap { constants[$0] ?? (i > 0 ? bindings[$0] : nil) }
+    }
+
+    /// An integer operand (a shape, axes) known at load time, batch entries allowed: folded,
+    /// constant or bound.
+    func shapeOperand(_ node: ONNXNode, _ i: Int) -> [SymbolicDim]? {
+        guard let name = node.input(i) else { return nil }
+        if let v = symbolicVector(name) { return v }
+        return bindings[name].map { $0.integers.map { .value($0) } }
+    }
 
     /// An integer vector input, known at load time (batch entries allowed).
     func symbolicVector(_ name: String) -> [SymbolicDim]? {
@@ -79,6 +94,13 @@ final class ONNXGraphBuilder {
         if constants[name] != nil { return parameter(name, trainable: trainable) }
         guard shapes[name] != nil else { throw ONNXError.graph(file, .danglingInput(node: node.name, input: name)) }
         return name
+    }
+
+    /// A weight operand (a kernel, bias, scale, statistics): a constant or a bound graph input
+    /// becomes a parameter; a value computed at run time is passed as it is.
+    func weight(_ node: ONNXNode, _ i: Int, trainable: Bool = true) throws -> String {
+        if let name = node.input(i), constants[name] == nil, let bound = bindings[name] { constants[name] = bound }
+        return try value(node, i, trainable: trainable)
     }
 
     func shape(_ name: String) -> Shape { shapes[name] ?? Shape([]) }

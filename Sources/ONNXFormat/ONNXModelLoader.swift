@@ -19,7 +19,11 @@ public enum ONNXModelLoader {
         return model.hasGraph && model.irVersion > 0
     }
 
-    public static func load(_ path: String) throws -> Graph {
+    /// Loads the model at `path`. `bindings` gives values for graph inputs that an op needs as
+    /// a constant (a Conv's weights, Reshape's shape, a Reduce's axes fed as graph inputs, as
+    /// ONNX's node tests do): those inputs are read at load and, when nothing else reads them
+    /// at run time, leave the graph's input list. Inputs an op reads as data are never folded.
+    public static func load(_ path: String, bindings: [String: Tensor] = [:]) throws -> Graph {
         guard FileManager.default.fileExists(atPath: path) else { throw ONNXError.unreadable(path, reason: "no such file") }
         guard let data = FileManager.default.contents(atPath: path) else { throw ONNXError.unreadable(path, reason: "the file cannot be read") }
         guard !data.isEmpty else { throw ONNXError.unreadable(path, reason: "the file is empty") }
@@ -48,6 +52,7 @@ public enum ONNXModelLoader {
             b.shapes[input.name] = shape
             b.dtypes[input.name] = dtype
             b.graph.layers.append(SourceLayer(name: input.name, className: "Input", outputs: [input.name]))
+            if let bound = bindings[input.name] { b.bindings[input.name] = bound }
         }
         for node in try sorted(g.node, available: Set(g.input.map(\.name)).union(g.initializer.map(\.name)), file: path) {
             let n = ONNXNode(proto: node, opset: opset)
@@ -73,6 +78,11 @@ public enum ONNXModelLoader {
             b.graph.outputs.append(output.name)
         }
         var graph = b.graph
+        // Bound inputs read at load time (or made weights) are no longer inputs.
+        let read = Set(graph.nodes.flatMap(\.inputs)).union(graph.outputs)
+        let folded = Set(b.bindings.keys.filter { !read.contains($0) || b.parameterNames.contains($0) })
+        graph.inputs.removeAll { folded.contains($0.name) }
+        graph.layers.removeAll { folded.contains($0.name) && $0.className == "Input" }
         graph.metadata.format = "onnx"
         graph.metadata.modelName = g.name.isEmpty ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : g.name
         graph.metadata.modelClass = "ONNX graph"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import DataIO
+import ModelIR
 import ModelPort
 
 struct RunCommand: ParsableCommand {
@@ -39,7 +40,13 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try Model.load(model, architecture: architecture)
+        // An ONNX graph may take weights, shapes or axes as inputs: the .npz's arrays for those
+        // are bound at load (only where an op needs a constant; data inputs still run).
+        var arrays: [String: Tensor]?
+        if input.lowercased().hasSuffix(".npz"), Model.isONNX(model) {
+            arrays = try Model.readArchive(input)
+        }
+        let loaded = try Model.load(model, architecture: architecture, bindings: arrays ?? [:])
         var isFolder: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isFolder)
         var labels: [String]?
@@ -52,7 +59,7 @@ struct RunCommand: ParsableCommand {
             labels = files.map { isFolder.boolValue ? String($0.dropFirst(input.count).drop { $0 == "/" }) : $0 }
             inputs = try loaded.imageInputs(files)
         } else {
-            inputs = try loaded.prepareInputs(try loaded.readInputArrays(input), source: input)
+            inputs = try loaded.prepareInputs(try arrays ?? loaded.readInputArrays(input), source: input)
         }
         for (name, t) in inputs.sorted(by: { $0.key < $1.key }) where t.nanCount > 0 {
             warn("\(input): input '\(name)' has \(t.nanCount) NaN values; the run goes on")

@@ -10,8 +10,8 @@ func registerConvolutionOps(_ r: inout [String: ONNXConverter]) {
                                 dilations: n.ints("dilations") ?? Array(repeating: 1, count: spatial),
                                 padding: try onnxPadding(b, n, spatial: spatial), layout: .channelsFirst,
                                 groups: n.int("group", 1), kernelLayout: .outInSpatial)
-        let bias = n.input(2).map { _ in (try? b.value(n, 2, trainable: true)) ?? "" } ?? ""
-        try b.add(.convolution(attrs), [x, try b.value(n, 1, trainable: true), bias], output: n.outputs[0], node: n)
+        let bias = n.input(2).map { _ in (try? b.weight(n, 2)) ?? "" } ?? ""
+        try b.add(.convolution(attrs), [x, try b.weight(n, 1), bias], output: n.outputs[0], node: n)
     }
 }
 
@@ -47,7 +47,7 @@ func registerTransposedConvolution(_ r: inout [String: ONNXConverter]) {
         b.constants[n.inputs[1] + "/keras_kernel"] = Tensor(shape: kernel + [cout, cin], floats: keras)
         let attrs = TransposedConvolution(filters: cout, kernelSize: kernel, strides: strides, dilations: dilations,
                                           padding: .explicit(pads), outputPadding: outputPadding, layout: .channelsFirst)
-        let bias = n.input(2) != nil ? try b.value(n, 2, trainable: true) : ""
+        let bias = n.input(2) != nil ? try b.weight(n, 2) : ""
         try b.add(.transposedConvolution(attrs), [x, b.parameter(n.inputs[1] + "/keras_kernel"), bias], output: n.outputs[0], node: n)
     }
 }

@@ -132,7 +132,7 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
     }
     r["MatMul"] = { b, n in
         guard let w = b.constant(n, 1), w.shape.count == 2 else { throw b.fail(n, "only MatMul with a constant 2-D right operand is supported") }
-        try b.add(.dense(units: w.shape[1]), [try b.value(n, 0), try b.value(n, 1, trainable: true), ""], output: n.outputs[0], node: n)
+        try b.add(.dense(units: w.shape[1]), [try b.value(n, 0), try b.weight(n, 1), ""], output: n.outputs[0], node: n)
     }
 }
 

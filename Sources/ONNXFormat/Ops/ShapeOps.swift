@@ -32,7 +32,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         }
     }
     r["ConstantOfShape"] = { b, n in
-        guard let dims = b.symbolicVector(n.inputs[0]), dims.allSatisfy({ if case .value = $0 { return true }; return false }) else {
+        guard let dims = b.shapeOperand(n, 0), dims.allSatisfy({ if case .value = $0 { return true }; return false }) else {
             throw b.fail(n, "ConstantOfShape needs a shape known at load time")
         }
         let shape = dims.map { if case .value(let v) = $0 { return v }; return 0 }
@@ -107,7 +107,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             guard let s = n.ints("shape") else { throw b.fail(n, "Reshape without shape") }
             target = s.map { .value($0) }
         } else {
-            guard let s = b.symbolicVector(n.inputs[1]) else { throw b.fail(n, "Reshape needs a shape known at load time") }
+            guard let s = b.shapeOperand(n, 1) else { throw b.fail(n, "Reshape needs a shape known at load time") }
             target = s
         }
         let allowZero = n.int("allowzero", 0) == 1
