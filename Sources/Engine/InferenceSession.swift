@@ -176,7 +176,14 @@ public final class InferenceSession {
     func execute(_ step: Step, _ ins: [HostTensor], outShape: [Int], buffer: [Float]) -> HostTensor {
         // An empty tensor (a zero-size axis in an ONNX graph) has nothing to compute, and its
         // buffers have no base address for the kernels.
-        if buffer.isEmpty || ins.contains(where: { $0.count == 0 }) { return HostTensor(zeros: outShape) }
+        if buffer.isEmpty || ins.contains(where: { $0.count == 0 }) {
+            // A reduction over nothing gives its identity (ONNX: sum 0, prod 1, max −∞, min +∞).
+            if !buffer.isEmpty, case .reduce(let f, _, _) = step.kernel {
+                let identity: Float = f == .prod ? 1 : f == .max ? -.infinity : f == .min ? .infinity : f == .mean ? .nan : 0
+                return HostTensor(shape: outShape, data: [Float](repeating: identity, count: buffer.count))
+            }
+            return HostTensor(zeros: outShape)
+        }
         let threads = options.threads
         // Read what the kernels need from `step` here, outside the pointer closures: reading the
         // step inside them crashed the release build (an invalid read; Swift 6.3.1).
@@ -242,6 +249,10 @@ public final class InferenceSession {
                 case .elementwise(let f): ElementwiseKernels.run(f, ins, yp, outShape: outShape)
                 case .unary(let f): ElementwiseKernels.unary(f, xp, yp)
                 case let .reduce(f, axes, keep): ElementwiseKernels.reduce(f, xp, shape: x.shape, axes: axes, keepDims: keep, yp)
+                case let .axisMap(map, fill): AxisMap.run(map, xp, shape: x.shape, yp, outShape: outShape, fill: fill)
+                case let .gather(axis, indices): GatherKernel.run(xp, shape: x.shape, axis: axis, indices: indices, yp)
+                case .resize(let r): ResizeKernel.run(r, xp, shape: x.shape, yp, outShape: outShape)
+                case .matMul: MatMulKernel.run(ins[0], ins[1], yp, outShape: outShape, threads: threads)
                 case .concatenate(let axis):
                     let a = axis < 0 ? axis + outShape.count : axis
                     withBuffers(ins) { buffers in
@@ -294,6 +305,15 @@ extension Step {
         case .unary(let f): return f.rawValue
         case .reduce(let f, _, _): return "reduce \(f.rawValue)"
         case .concatenate: return "concat"
+        case .axisMap(let m, _):
+            switch m {
+            case .stridedSlice: return "slice"
+            case .pad: return "pad"
+            case .expand: return "expand"
+            }
+        case .gather: return "gather"
+        case .resize(let r): return "resize \(r.mode.rawValue)"
+        case .matMul: return "matmul"
         }
     }
 

@@ -23,6 +23,10 @@ enum Kernel {
     case unary(UnaryFunction)
     case reduce(ReduceFunction, axes: [Int], keepDims: Bool)
     case concatenate(axis: Int)
+    case axisMap(AxisMap, fill: Float)
+    case gather(axis: Int, indices: [Int])
+    case resize(Resize)
+    case matMul
 }
 
 /// One kernel applied to value slots.
@@ -155,7 +159,7 @@ struct Planner {
     /// Parameters that are data operands (a constant in `x * 2.0`) rather than weights.
     func isDataOperand(_ node: Node, _ name: String) -> Bool {
         switch node.op {
-        case .elementwise, .concatenate: return parameters[resolve(name)] != nil
+        case .elementwise, .concatenate, .matMul: return parameters[resolve(name)] != nil
         default: return false
         }
     }
@@ -299,6 +303,14 @@ struct Planner {
         case let .reduce(f, axes, keep): return .reduce(f, axes: axes, keepDims: keep)
         case .concatenate(let axis): return .concatenate(axis: axis)
         case .dropout, .identity: return .reshape
+        case let .stridedSlice(starts, ends, steps, axes): return .axisMap(.stridedSlice(starts: starts, ends: ends, steps: steps, axes: axes), fill: 0)
+        case let .pad(pads, mode, value): return .axisMap(.pad(pads: pads, mode: mode), fill: value)
+        case .expand: return .axisMap(.expand, fill: 0)
+        case .gather(let axis):
+            guard let indices = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "Gather needs constant indices") }
+            return .gather(axis: axis < 0 ? axis + inShape.rank : axis, indices: indices.map { Int($0) })
+        case .resize(let r): return .resize(r)
+        case .matMul: return .matMul
         }
     }
 }

@@ -56,8 +56,12 @@ public enum Activation: Hashable, Sendable, Codable {
 /// Elementwise functions of one tensor that are not activations (from TFOpLambda / ONNX).
 public enum UnaryFunction: String, Sendable, Codable {
     case negate, abs, sqrt, rsqrt, square, exp, log, reciprocal, floor, ceil, round, erf, sign
-    /// Toward zero (integer division's rounding).
+    /// Toward zero (integer division's rounding, a cast to an integer type).
     case truncate
+    /// Rounded to the nearest float16 value (a cast to float16).
+    case roundToHalf
+    /// 1 where the input is non-zero, else 0 (a cast to bool).
+    case isNonZero
 }
 
 /// Elementwise functions of several broadcast tensors.

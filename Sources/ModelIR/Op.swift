@@ -98,6 +98,56 @@ public struct Pooling: Hashable, Sendable, Codable {
     }
 }
 
+/// Attributes of an ONNX-style Resize over every axis (batch included): the output size per
+/// axis and the interpolation, as ONNX's Resize defines them.
+public struct Resize: Hashable, Sendable, Codable {
+    public enum Mode: String, Hashable, Sendable, Codable { case nearest, linear, cubic }
+    public var mode: Mode
+    /// ONNX `coordinate_transformation_mode`: half_pixel, half_pixel_symmetric,
+    /// pytorch_half_pixel, align_corners, asymmetric, tf_crop_and_resize, tf_half_pixel_for_nn.
+    public var coordinates: String
+    /// ONNX `nearest_mode`: round_prefer_floor, round_prefer_ceil, floor, ceil.
+    public var nearestMode: String
+    public var cubicCoefficient: Float
+    public var excludeOutside: Bool
+    public var extrapolationValue: Float
+    public var antialias: Bool
+    /// The scale of every axis, used to map output coordinates to input ones (ONNX computes
+    /// with float64 from the float32 `scales` input).
+    public var scales: [Double]
+    /// The output size of every axis; `nil` where it is `floor(input × scale)`.
+    public var sizes: [Int?]
+    /// When true, an axis with a size uses `size / input` as its scale (ONNX's `sizes` input).
+    public var scalesFromSizes: Bool
+    /// tf_crop_and_resize's region: starts of every axis, then ends (normalised).
+    public var roi: [Float]?
+
+    public init(mode: Mode, coordinates: String, nearestMode: String, cubicCoefficient: Float, excludeOutside: Bool,
+                extrapolationValue: Float, antialias: Bool, scales: [Double], sizes: [Int?], scalesFromSizes: Bool, roi: [Float]?) {
+        self.mode = mode; self.coordinates = coordinates; self.nearestMode = nearestMode; self.cubicCoefficient = cubicCoefficient
+        self.excludeOutside = excludeOutside; self.extrapolationValue = extrapolationValue; self.antialias = antialias
+        self.scales = scales; self.sizes = sizes; self.scalesFromSizes = scalesFromSizes; self.roi = roi
+    }
+
+    /// The scale of an axis of `input` elements.
+    public func scale(axis: Int, input: Int) -> Double {
+        if scalesFromSizes, let s = sizes[axis], input > 0 { return Double(s) / Double(input) }
+        return scales[axis]
+    }
+
+    /// The output length of an axis of `input` elements.
+    public func outputLength(axis: Int, input: Int?) -> Int? {
+        if let s = sizes[axis] { return s }
+        guard let input else { return nil }
+        return Int((scales[axis] * Double(input)).rounded(.down))
+    }
+}
+
+/// How `Op.pad` fills the border.
+public enum PadMode: String, Hashable, Sendable, Codable {
+    case constant, reflect, edge, wrap
+}
+
 /// The operations of the graph IR. Each case carries its typed attributes; tensors a node
 /// reads (data and weights alike) are its inputs, in the order each case documents. An
 /// empty input name stands for an optional input that is absent.
@@ -144,6 +194,18 @@ public enum Op: Hashable, Sendable, Codable {
     case concatenate(axis: Int)
     /// Passes its input through (an InputLayer called on a tensor, an inlined model boundary).
     case identity
+    /// ONNX Slice on any axis: `starts`/`ends` as ONNX gives them (negative counts from the end,
+    /// clamped to the axis at run time), any non-zero steps.
+    case stridedSlice(starts: [Int], ends: [Int], steps: [Int], axes: [Int])
+    /// Inputs: data, indices (an integer parameter). Picks entries along `axis` (ONNX Gather).
+    case gather(axis: Int)
+    /// Broadcasts the input against `shape` (ONNX Expand: numpy rules, the larger of each pair).
+    case expand(shape: [Int])
+    /// Pads (negative: crops) every axis: `pads` holds the begins of every axis, then the ends.
+    case pad(pads: [Int], mode: PadMode, value: Float)
+    case resize(Resize)
+    /// numpy `matmul` of two inputs, either of which may be a parameter (ONNX MatMul).
+    case matMul
 
     /// The name a Keras user would recognise, used in printouts.
     public var displayName: String {
@@ -172,6 +234,12 @@ public enum Op: Hashable, Sendable, Codable {
         case .reduce(let f, _, _): return "Reduce" + f.rawValue.capitalized
         case .concatenate: return "Concatenate"
         case .identity: return "Identity"
+        case .stridedSlice: return "Slice"
+        case .gather: return "Gather"
+        case .expand: return "Expand"
+        case .pad: return "Pad"
+        case .resize: return "Resize"
+        case .matMul: return "MatMul"
         }
     }
 }

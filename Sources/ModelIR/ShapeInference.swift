@@ -201,6 +201,45 @@ extension Op {
             if keepDims { return [Shape(x.dims.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element })] }
             return [Shape(x.dims.enumerated().filter { !reduced.contains($0.offset) }.map(\.element))]
 
+        case let .stridedSlice(starts, ends, steps, axes):
+            var out = x
+            for (k, a) in axes.enumerated() {
+                guard let axis = x.axis(a), steps[k] != 0 else { throw ShapeError("cannot slice axis \(a) of \(x) with step \(steps[k])") }
+                out[axis] = x[axis].map { stridedRange(start: starts[k], end: ends[k], step: steps[k], length: $0).count }
+            }
+            return [out]
+
+        case .gather(let axis):
+            guard let a = x.axis(axis), let indices = param(1) else { throw ShapeError("Gather axis \(axis) does not fit \(x)") }
+            return [Shape(Array(x.dims[..<a]) + indices.dims + Array(x.dims[(a + 1)...]))]
+
+        case .expand(let shape):
+            return [try broadcast(x, Shape(shape.map { Optional($0) }))]
+
+        case let .pad(pads, _, _):
+            guard pads.count == 2 * x.rank else { throw ShapeError("pads \(pads) do not fit \(x)") }
+            var out = x
+            for a in 0..<x.rank {
+                out[a] = x[a].map { $0 + pads[a] + pads[x.rank + a] }
+                if let d = out[a], d < 0 { throw ShapeError("pads \(pads) crop more than \(x) holds") }
+            }
+            return [out]
+
+        case .resize(let r):
+            guard r.scales.count == x.rank, r.sizes.count == x.rank else { throw ShapeError("Resize scales \(r.scales) do not fit \(x)") }
+            return [Shape((0..<x.rank).map { r.outputLength(axis: $0, input: x[$0]) })]
+
+        case .matMul:
+            guard let b = param(1), x.rank >= 1, b.rank >= 1 else { throw ShapeError("MatMul needs two inputs of rank >= 1") }
+            let a2 = x.rank == 1 ? Shape([1] + x.dims) : x
+            let b2 = b.rank == 1 ? Shape(b.dims + [1]) : b
+            guard same(a2[a2.rank - 1], b2[b2.rank - 2]) else { throw ShapeError("MatMul operands \(x) and \(b) do not fit") }
+            let batch = try broadcast(Shape(Array(a2.dims.dropLast(2))), Shape(Array(b2.dims.dropLast(2))))
+            var dims = batch.dims
+            if x.rank > 1 { dims.append(a2[a2.rank - 2]) }
+            if b.rank > 1 { dims.append(b2[b2.rank - 1]) }
+            return [Shape(dims)]
+
         case .concatenate(let axis):
             guard let a = x.axis(axis) else { throw ShapeError("axis \(axis) is out of range for \(x)") }
             var out = x
@@ -214,6 +253,18 @@ extension Op {
             return [out]
         }
     }
+}
+
+/// The indices ONNX Slice takes from an axis of `length` elements: `start`, `start + step`, …
+/// before `end`, with negative bounds counted from the end and clamped as ONNX clamps them.
+public func stridedRange(start: Int, end: Int, step: Int, length: Int) -> [Int] {
+    func norm(_ v: Int) -> Int { v < 0 ? v + length : v }
+    if step > 0 {
+        let s = min(max(norm(start), 0), length), e = min(max(norm(end), 0), length)
+        return Array(stride(from: s, to: max(s, e), by: step))
+    }
+    let s = min(max(norm(start), -1), length - 1), e = min(max(norm(end), -1), length - 1)
+    return Array(stride(from: s, to: min(s, e), by: step))
 }
 
 /// numpy broadcasting of two shapes.

@@ -22,7 +22,7 @@ extension Model {
                 let given = arrays.keys.sorted().joined(separator: ", ")
                 throw ModelPortError("\(source): no array for the model input '\(input.name)' (the file has: \(given.isEmpty ? "none" : given))")
             }
-            guard t.dtype != .bool else {
+            guard t.dtype != .bool || input.dtype == .bool else {
                 throw ModelPortError("\(source): input '\(input.name)' is bool; the model expects \(input.dtype.rawValue) numbers")
             }
             let fits = t.shape.count == input.shape.rank && zip(t.shape, input.shape.dims).allSatisfy { $1 == nil || $0 == $1 }

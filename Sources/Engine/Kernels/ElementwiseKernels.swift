@@ -43,6 +43,8 @@ enum ElementwiseKernels {
             case .erf: y[i] = erf(v)
             case .sign: y[i] = v > 0 ? 1 : (v < 0 ? -1 : 0)
             case .truncate: y[i] = v.rounded(.towardZero)
+            case .roundToHalf: y[i] = Float(Float16(v))
+            case .isNonZero: y[i] = v != 0 ? 1 : 0
             }
         }
     }

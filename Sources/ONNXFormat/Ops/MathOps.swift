@@ -51,11 +51,16 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
     activation("Relu") { _ in .relu() }
     activation("LeakyRelu") { .leakyRelu(alpha: $0.float("alpha", 0.01)) }
     activation("Elu") { .elu(alpha: $0.float("alpha", 1)) }
-    activation("Selu") { n in
-        guard abs(n.float("alpha", 1.67326319) - 1.67326319) < 1e-5, abs(n.float("gamma", 1.05070102) - 1.05070102) < 1e-5 else {
-            throw ONNXError.invalidNode("", node: n.name, reason: "Selu with non-default alpha/gamma is not supported")
+    r["Selu"] = { b, n in
+        let alpha = n.float("alpha", 1.67326319), gamma = n.float("gamma", 1.05070102)
+        let x = try b.value(n, 0)
+        if abs(alpha - 1.67326319) < 1e-6, abs(gamma - 1.05070102) < 1e-6 {
+            try b.add(.activation(.selu), [x], output: n.outputs[0], node: n)
+            return
         }
-        return .selu
+        // gamma · elu_alpha(x).
+        try b.add(.activation(.elu(alpha: alpha)), [x], output: b.temporary(n, "elu"), node: n)
+        try b.add(.rescaling(scale: gamma, offset: 0), [b.temporary(n, "elu")], output: n.outputs[0], node: n)
     }
     activation("Sigmoid") { _ in .sigmoid }
     activation("HardSigmoid") { .hardSigmoid(slope: $0.float("alpha", 0.2), offset: $0.float("beta", 0.5)) }
@@ -99,8 +104,17 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         var alphaShape = slope.shape
         while alphaShape.count < rank - 1 { alphaShape.insert(1, at: 0) }
         if alphaShape.count > rank - 1 {
-            // A slope as wide as the input, batch axis included, must not vary along the batch.
-            guard alphaShape.count == rank, alphaShape[0] == 1 else { throw b.fail(n, "a slope that varies along the batch axis is not supported") }
+            guard alphaShape.count == rank else { throw b.fail(n, "the slope \(slope.shape) has a higher rank than the input") }
+            if alphaShape[0] != 1 {
+                // A slope that varies along the first axis too: max(x, 0) + slope · min(x, 0).
+                b.constants[n.name + "/zero"] = Tensor(scalar: 0)
+                let zero = b.parameter(n.name + "/zero", trainable: false)
+                try b.add(.elementwise(.maximum), [x, zero], output: b.temporary(n, "positive"), node: n)
+                try b.add(.elementwise(.minimum), [x, zero], output: b.temporary(n, "negative"), node: n)
+                try b.add(.elementwise(.multiply), [b.temporary(n, "negative"), try b.weight(n, 1)], output: b.temporary(n, "sloped"), node: n)
+                try b.add(.elementwise(.add), [b.temporary(n, "positive"), b.temporary(n, "sloped")], output: n.outputs[0], node: n)
+                return
+            }
             alphaShape.removeFirst()
         }
         guard let alphaTensor = try? Tensor(dtype: slope.dtype, shape: alphaShape, bytes: slope.bytes) else { throw b.fail(n, "the slope \(slope.shape) does not fit the input") }
@@ -109,30 +123,72 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         try b.add(.prelu(sharedAxes: []), [x, alpha], output: n.outputs[0], node: n)
     }
     r["Gemm"] = { b, n in
-        guard n.float("alpha", 1) == 1, n.int("transA", 0) == 0, let w = b.constant(n, 1), w.shape.count == 2 else {
-            throw b.fail(n, "only Gemm(x, constant B) with alpha 1 and transA 0 is supported")
+        let alpha = n.float("alpha", 1), beta = n.float("beta", 1)
+        let transA = n.int("transA", 0) == 1, transB = n.int("transB", 0) == 1
+        // The common case (a Dense layer): Gemm(x, constant B, constant vector C), alpha 1.
+        if alpha == 1, !transA, let w = b.constant(n, 1), w.shape.count == 2 {
+            let kernel = transB ? transpose2D(w) : Tensor(shape: w.shape, floats: w.floats())
+            let units = kernel.shape[1]
+            var bias: [Float]?
+            if let c = b.constant(n, 2) {
+                let values = c.floats().map { $0 * beta }
+                if c.count == units, c.shape.last == units || c.shape.count <= 1 { bias = values } else if c.count == 1 { bias = Array(repeating: values[0], count: units) }
+            }
+            if n.input(2) == nil || bias != nil {
+                b.constants[n.inputs[1] + "/kernel"] = kernel
+                var biasName = ""
+                if let bias {
+                    b.constants[n.inputs[2] + "/bias"] = Tensor(shape: [units], floats: bias)
+                    biasName = b.parameter(n.inputs[2] + "/bias")
+                }
+                try b.add(.dense(units: units), [try b.value(n, 0), b.parameter(n.inputs[1] + "/kernel"), biasName], output: n.outputs[0], node: n)
+                return
+            }
         }
-        let x = try b.value(n, 0)
-        var kernel = w
-        if n.int("transB", 0) == 1 { kernel = transpose2D(w) }
-        let units = kernel.shape[1]
-        b.constants[n.inputs[1] + "/kernel"] = kernel
-        var bias = ""
-        if let c = b.constant(n, 2) {
-            let beta = n.float("beta", 1)
-            var values = c.floats().map { $0 * beta }
-            if values.count == 1 { values = Array(repeating: values[0], count: units) }
-            guard values.count == units else { throw b.fail(n, "bias of shape \(c.shape) does not fit \(units) units") }
-            b.constants[n.inputs[2] + "/bias"] = Tensor(shape: [units], floats: values)
-            bias = b.parameter(n.inputs[2] + "/bias")
-        } else if n.input(2) != nil {
-            throw b.fail(n, "a non-constant C input is not supported")
+        // In general: alpha · op(A) · op(B) + beta · C, as separate steps.
+        func operand(_ i: Int, transposed: Bool) throws -> String {
+            if let c = b.constant(n, i), c.shape.count == 2 {
+                let key = n.inputs[i] + (transposed ? "/transposed" : "/matrix")
+                b.constants[key] = transposed ? transpose2D(c) : Tensor(shape: c.shape, floats: c.floats())
+                return b.parameter(key, trainable: i == 1)
+            }
+            let v = try b.value(n, i)
+            guard transposed else { return v }
+            try b.add(.transpose(permutation: [1, 0]), [v], output: b.temporary(n, "transposed\(i)"), node: n)
+            return b.temporary(n, "transposed\(i)")
         }
-        try b.add(.dense(units: units), [x, b.parameter(n.inputs[1] + "/kernel"), bias], output: n.outputs[0], node: n)
+        let lhs = try operand(0, transposed: transA), rhs = try operand(1, transposed: transB)
+        var result = n.input(2) == nil && alpha == 1 ? n.outputs[0] : b.temporary(n, "product")
+        try b.add(.matMul, [lhs, rhs], output: result, node: n)
+        if alpha != 1 {
+            b.constants[b.temporary(n, "alpha")] = Tensor(scalar: alpha)
+            let scaled = n.input(2) == nil ? n.outputs[0] : b.temporary(n, "scaled")
+            try b.add(.elementwise(.multiply), [result, b.parameter(b.temporary(n, "alpha"), trainable: false)], output: scaled, node: n)
+            result = scaled
+        }
+        guard n.input(2) != nil else { return }
+        var c: String
+        if let constant = b.constant(n, 2) {
+            b.constants[n.inputs[2] + "/scaled"] = Tensor(shape: constant.shape, floats: constant.floats().map { $0 * beta })
+            c = b.parameter(n.inputs[2] + "/scaled", trainable: true)
+        } else {
+            c = try b.value(n, 2)
+            if beta != 1 {
+                b.constants[b.temporary(n, "beta")] = Tensor(scalar: beta)
+                try b.add(.elementwise(.multiply), [c, b.parameter(b.temporary(n, "beta"), trainable: false)], output: b.temporary(n, "c"), node: n)
+                c = b.temporary(n, "c")
+            }
+        }
+        try b.add(.elementwise(.add), [result, c], output: n.outputs[0], node: n)
     }
     r["MatMul"] = { b, n in
-        guard let w = b.constant(n, 1), w.shape.count == 2 else { throw b.fail(n, "only MatMul with a constant 2-D right operand is supported") }
-        try b.add(.dense(units: w.shape[1]), [try b.value(n, 0), try b.weight(n, 1), ""], output: n.outputs[0], node: n)
+        if let w = b.constant(n, 1), w.shape.count == 2, b.shape(n.inputs[0]).rank >= 2 || b.constants[n.inputs[0]] != nil {
+            try b.add(.dense(units: w.shape[1]), [try b.value(n, 0), try b.weight(n, 1), ""], output: n.outputs[0], node: n)
+            return
+        }
+        // Two computed operands, a 1-D or batched constant: numpy matmul.
+        let rhs = b.constant(n, 1) != nil ? try b.weight(n, 1) : try b.value(n, 1)
+        try b.add(.matMul, [try b.value(n, 0), rhs], output: n.outputs[0], node: n)
     }
 }
 

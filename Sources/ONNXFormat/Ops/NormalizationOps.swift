@@ -16,9 +16,25 @@ func registerNormalizationOps(_ r: inout [String: ONNXConverter]) {
         var axis = n.int("axis", -1)
         if axis < 0 { axis += rank }
         guard axis >= 0, axis < rank else { throw b.fail(n, "axis out of range") }
-        if n.outputs.count > 1, n.outputs.dropFirst().contains(where: { !$0.isEmpty }) { throw b.fail(n, "Mean/InvStdDev outputs are not supported") }
         let gamma = n.input(1) != nil ? try b.weight(n, 1) : ""
         let beta = n.input(2) != nil ? try b.weight(n, 2) : ""
-        try b.add(.layerNormalization(axes: Array(axis..<rank), epsilon: n.float("epsilon", 1e-5)), [x, gamma, beta], output: n.outputs[0], node: n)
+        let axes = Array(axis..<rank), epsilon = n.float("epsilon", 1e-5)
+        // The optional Mean and InvStdDev outputs (kept dims) come first, so the layer's output stays Y.
+        let mean = n.outputs.count > 1 && !n.outputs[1].isEmpty ? n.outputs[1] : nil
+        let invStdDev = n.outputs.count > 2 && !n.outputs[2].isEmpty ? n.outputs[2] : nil
+        if mean != nil || invStdDev != nil {
+            let meanName = mean ?? b.temporary(n, "mean")
+            try b.add(.reduce(.mean, axes: axes, keepDims: true), [x], output: meanName, node: n)
+            if let invStdDev {
+                try b.add(.elementwise(.subtract), [x, meanName], output: b.temporary(n, "centred"), node: n)
+                try b.add(.unary(.square), [b.temporary(n, "centred")], output: b.temporary(n, "squared"), node: n)
+                try b.add(.reduce(.mean, axes: axes, keepDims: true), [b.temporary(n, "squared")], output: b.temporary(n, "variance"), node: n)
+                b.constants[b.temporary(n, "epsilon")] = Tensor(scalar: epsilon)
+                try b.add(.elementwise(.add), [b.temporary(n, "variance"), b.parameter(b.temporary(n, "epsilon"), trainable: false)],
+                          output: b.temporary(n, "shifted"), node: n)
+                try b.add(.unary(.rsqrt), [b.temporary(n, "shifted")], output: invStdDev, node: n)
+            }
+        }
+        try b.add(.layerNormalization(axes: axes, epsilon: epsilon), [x, gamma, beta], output: n.outputs[0], node: n)
     }
 }

@@ -7,6 +7,13 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         // The mask output (all ones at inference) is not produced; a node that reads it fails to load.
         if let training = b.constant(n, 2), training.floats().first == 1 { throw b.fail(n, "training-mode Dropout is random and not supported") }
         try b.alias(n.outputs[0], n.inputs[0], node: n)
+        if n.outputs.count > 1, !n.outputs[1].isEmpty {
+            // At inference the mask keeps everything: all true, in the input's (known) shape.
+            guard let dims = b.constants[n.inputs[0]]?.shape ?? b.shape(n.inputs[0]).dims.reduce(Optional([Int]()), { a, d in a.flatMap { a in d.map { a + [$0] } } }) else {
+                throw b.fail(n, "the mask output of an input with a size known only at run time is not supported")
+            }
+            b.constants[n.outputs[1]] = try Tensor(dtype: .bool, shape: dims, bytes: Array(repeating: 1, count: dims.reduce(1, *)))
+        }
     }
     r["Cast"] = { b, n in
         let to = n.int("to", 1)
@@ -16,8 +23,20 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             return
         }
         if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
-        guard to == 1 else { throw b.fail(n, "Cast of a computed tensor to a non-float32 type is not supported") }
-        try b.alias(n.outputs[0], n.inputs[0], node: n)
+        // The engine computes in float32; a cast rounds the values as the target type would.
+        switch to {
+        case 1, 11: try b.alias(n.outputs[0], n.inputs[0], node: n)                     // float, double
+        case 10: try b.add(.unary(.roundToHalf), [try b.value(n, 0)], output: n.outputs[0], node: n)  // float16
+        case 9: try b.add(.unary(.isNonZero), [try b.value(n, 0)], output: n.outputs[0], node: n)     // bool
+        case 2, 3, 4, 5, 6, 7, 12, 13:                                                  // integers
+            let from = b.dtypes[n.inputs[0]] ?? .float32
+            if from.isFloatingPoint {
+                try b.add(.unary(.truncate), [try b.value(n, 0)], output: n.outputs[0], node: n)
+            } else {
+                try b.alias(n.outputs[0], n.inputs[0], node: n)
+            }
+        default: throw b.fail(n, "Cast to ONNX element type \(to) is not supported")
+        }
     }
     r["Constant"] = { b, n in
         guard let a = n.proto.attribute.first else { throw b.fail(n, "Constant without a value") }
@@ -65,7 +84,14 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             b.setVector(n.outputs[0], picked, scalar: scalar)
             return
         }
-        throw b.fail(n, "Gather is supported only on shapes and constants")
+        let x = try b.value(n, 0)
+        let xs = b.shape(x)
+        guard let axis = xs.axis(n.int("axis", 0)) else { throw b.fail(n, "axis \(n.int("axis", 0)) is out of range for \(xs)") }
+        if let dim = xs[axis], let bad = indices.integers.first(where: { $0 < -dim || $0 >= dim }) {
+            throw b.fail(n, "index \(bad) is out of range for axis \(axis) of size \(dim)")
+        }
+        b.constants[n.inputs[1] + "/indices"] = indices
+        try b.add(.gather(axis: axis), [x, b.parameter(n.inputs[1] + "/indices", trainable: false)], output: n.outputs[0], node: n)
     }
     r["Unsqueeze"] = { b, n in
         let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
@@ -164,7 +190,9 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         let rank = b.constants[n.inputs[0]]?.shape.count ?? b.shape(n.inputs[0]).rank
         let perm = n.ints("perm") ?? Array((0..<rank).reversed())
         if let c = b.constants[n.inputs[0]], c.shape.count == 2, perm == [1, 0] { b.constants[n.outputs[0]] = transpose2D(c); return }
-        guard perm.first == 0 else { throw b.fail(n, "a transpose that moves the batch axis is not supported") }
+        guard perm.first == 0 || b.shape(n.inputs[0]).dims.first.map({ $0 != nil }) == true else {
+            throw b.fail(n, "a transpose that moves a batch axis of run-time size is not supported")
+        }
         try b.add(.transpose(permutation: perm), [try b.value(n, 0)], output: n.outputs[0], node: n)
     }
     r["Concat"] = { b, n in
@@ -185,10 +213,25 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             // On data: a crop of spatial axes (what tf2onnx makes of Cropping2D).
             let x = try b.value(n, 0)
             let s = b.shape(x)
-            guard let starts, let ends, starts.count == ends.count, (steps ?? []).allSatisfy({ $0 == 1 }) else {
-                throw b.fail(n, "Slice needs constant starts/ends and unit steps")
-            }
+            guard let starts, let ends, starts.count == ends.count else { throw b.fail(n, "Slice needs constant starts and ends") }
             let axes = (n.opset >= 10 ? b.constant(n, 3)?.integers : n.ints("axes")) ?? Array(0..<starts.count)
+            let stepList = steps ?? Array(repeating: 1, count: starts.count)
+            guard axes.count == starts.count, stepList.count == starts.count, !stepList.contains(0),
+                  Set(axes.map { $0 < 0 ? $0 + s.rank : $0 }).count == axes.count, axes.allSatisfy({ s.axis($0) != nil }) else {
+                throw b.fail(n, "Slice starts \(starts), ends \(ends), axes \(axes), steps \(stepList) do not fit \(s)")
+            }
+            // Steps, the batch axis, sizes known only at run time or an empty result: the general slice.
+            let simple = stepList.allSatisfy { $0 == 1 } && axes.enumerated().allSatisfy { k, a in
+                let axis = a < 0 ? a + s.rank : a
+                if axis == 0 { return starts[k] == 0 && (ends[k] >= Int(Int32.max) || (s[0].map { ends[k] >= $0 } ?? false)) }
+                guard let dim = s[axis] else { return false }
+                return !stridedRange(start: starts[k], end: ends[k], step: 1, length: dim).isEmpty
+            }
+            if !simple {
+                try b.add(.stridedSlice(starts: starts, ends: ends, steps: stepList, axes: axes.map { $0 < 0 ? $0 + s.rank : $0 }), [x],
+                          output: n.outputs[0], node: n)
+                return
+            }
             var sliceStarts: [Int] = [], sliceEnds: [Int] = [], sliceAxes: [Int] = []
             for (k, a) in axes.enumerated() {
                 let axis = a < 0 ? a + s.rank : a
@@ -214,14 +257,27 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
     r["Pad"] = { b, n in
         let x = try b.value(n, 0)
         let rank = b.shape(x).rank
-        let pads = n.opset >= 11 ? b.constant(n, 1)?.integers : n.ints("pads")
-        guard let pads, pads.count == 2 * rank else { throw b.fail(n, "Pad needs constant pads for every axis") }
-        guard n.string("mode", "constant") == "constant" else { throw b.fail(n, "only constant padding is supported") }
-        guard pads[0] == 0, pads[1] == 0, pads[rank] == 0, pads[rank + 1] == 0, pads.allSatisfy({ $0 >= 0 }) else {
-            throw b.fail(n, "only padding of the spatial axes (NCHW) is supported")
+        guard var pads = n.opset >= 11 ? b.constant(n, 1)?.integers : n.ints("pads") else { throw b.fail(n, "Pad needs constant pads") }
+        if n.opset >= 18, n.input(3) != nil {
+            // Pads for the listed axes only.
+            guard let axes = b.constant(n, 3)?.integers, pads.count == 2 * axes.count else { throw b.fail(n, "Pad needs constant axes that fit its pads") }
+            var all = [Int](repeating: 0, count: 2 * rank)
+            for (k, a) in axes.enumerated() {
+                guard let axis = b.shape(x).axis(a) else { throw b.fail(n, "axis \(a) is out of range") }
+                all[axis] = pads[k]; all[rank + axis] = pads[axes.count + k]
+            }
+            pads = all
+        }
+        guard pads.count == 2 * rank else { throw b.fail(n, "pads \(pads) do not fit a rank-\(rank) input") }
+        let value = n.opset >= 11 ? (b.constant(n, 2)?.floats().first ?? 0) : n.float("value", 0)
+        let modeName = n.string("mode", "constant")
+        guard let mode = PadMode(rawValue: modeName) else { throw b.fail(n, "unknown Pad mode '\(modeName)'") }
+        guard mode == .constant, rank >= 3, pads[0] == 0, pads[1] == 0, pads[rank] == 0, pads[rank + 1] == 0, pads.allSatisfy({ $0 >= 0 }) else {
+            // Any axis, any mode, negative pads: the general pad.
+            try b.add(.pad(pads: pads, mode: mode, value: value), [x], output: n.outputs[0], node: n)
+            return
         }
         let spatial = (2..<rank).map { [pads[$0], pads[rank + $0]] }
-        let value = n.opset >= 11 ? (b.constant(n, 2)?.floats().first ?? 0) : n.float("value", 0)
         if value == 0 {
             try b.add(.zeroPadding(pads: spatial, layout: .channelsFirst), [x], output: n.outputs[0], node: n)
             return
@@ -252,60 +308,127 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             try b.add(.reduce(f, axes: axes, keepDims: n.int("keepdims", 1) == 1), [try b.value(n, 0)], output: n.outputs[0], node: n)
         }
     }
+    r["Expand"] = { b, n in
+        guard let target = b.shapeOperand(n, 1), case let dims = target.compactMap({ d -> Int? in if case .value(let v) = d { return v }; return nil }),
+              dims.count == target.count else {
+            throw b.fail(n, "Expand needs a shape known at load time")
+        }
+        try b.add(.expand(shape: dims), [try b.value(n, 0)], output: n.outputs[0], node: n)
+    }
     for name in ["Resize", "Upsample"] {
         r[name] = { b, n in
             let x = try b.value(n, 0)
             let s = b.shape(x)
+            let rank = s.rank
             let mode = n.string("mode", "nearest")
-            var scales: [Float]?
+            let modern = name == "Resize" && n.opset >= 11
+            var scales: [Float]?, sizes: [Int]?, roi: [Float]?
             if name == "Upsample" {
                 scales = n.opset >= 9 ? b.constant(n, 1)?.floats() : n.attribute("scales")?.floats
+            } else if !modern {
+                scales = b.constant(n, 1)?.floats()
             } else {
+                roi = b.constant(n, 1)?.floats()
                 scales = b.constant(n, 2)?.floats()
-                if scales?.isEmpty ?? true, let sizes = b.constant(n, 3)?.integers {
-                    scales = zip(sizes, s.dims).map { size, d in d.map { Float(size) / Float($0) } ?? 1 }
+                if scales?.isEmpty ?? true { scales = nil; sizes = b.constant(n, 3)?.integers }
+            }
+            if n.input(modern ? 2 : 1) != nil, scales == nil, sizes == nil { throw b.fail(n, "\(name) needs scales or sizes known at load time") }
+            // Scales, sizes and roi listed for `axes` only (opset 18) cover every axis here.
+            let axes = try (n.ints("axes") ?? Array(0..<rank)).map { a -> Int in
+                guard let axis = s.axis(a) else { throw b.fail(n, "axis \(a) is out of range for \(s)") }
+                return axis
+            }
+            func spread<T>(_ v: [T]?, _ fill: (Int) -> T) throws -> [T]? {
+                guard let v else { return nil }
+                guard v.count == axes.count else { throw b.fail(n, "\(v.count) values do not fit the \(axes.count) resized axes") }
+                var all = (0..<rank).map(fill)
+                for (k, a) in axes.enumerated() { all[a] = v[k] }
+                return all
+            }
+            scales = try spread(scales) { _ in 1 }
+            let fullSizes: [Int?]? = try spread(sizes.map { $0.map { Optional($0) } }) { s[$0] }
+            if let r = roi, r.count == 2 * axes.count {
+                var all = [Float](repeating: 0, count: rank) + [Float](repeating: 1, count: rank)
+                for (k, a) in axes.enumerated() { all[a] = r[k]; all[rank + a] = r[axes.count + k] }
+                roi = all
+            } else if roi?.count != 2 * rank {
+                roi = nil
+            }
+            guard scales != nil || fullSizes != nil else { throw b.fail(n, "\(name) needs scales or sizes") }
+            let transform = modern ? n.string("coordinate_transformation_mode", "half_pixel") : "asymmetric"
+            let nearestMode = modern ? n.string("nearest_mode", "round_prefer_floor") : "floor"
+            let antialias = n.int("antialias", 0) == 1
+
+            // Whole-number up-sampling of NCHW spatial axes that the channels-last kernel computes the same way.
+            var fastScales = scales
+            if let sz = fullSizes, fastScales == nil {
+                fastScales = zip(sz, s.dims).map { size, d in (size.flatMap { size in d.map { Float(size) / Float($0) } }) ?? 0 }
+            }
+            if let f = fastScales, rank >= 3, rank <= 4, f[0] == 1, f[1] == 1, !antialias, n.string("keep_aspect_ratio_policy", "stretch") == "stretch",
+               f.dropFirst(2).allSatisfy({ $0 >= 1 && $0 == $0.rounded() }), let interpolation = fastInterpolation(mode: mode, transform: transform,
+               nearestMode: nearestMode, scales: f.dropFirst(2).map { Int($0) }, upsample: name == "Upsample") {
+                try b.add(.upSampling(size: f.dropFirst(2).map { Int($0) }, interpolation: interpolation, layout: .channelsFirst), [x],
+                          output: n.outputs[0], node: n)
+                return
+            }
+
+            guard let resizeMode = Resize.Mode(rawValue: mode == "bilinear" ? "linear" : mode) else { throw b.fail(n, "unknown \(name) mode '\(mode)'") }
+            let known = ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize", "tf_half_pixel_for_nn"]
+            guard known.contains(transform) else { throw b.fail(n, "unknown coordinate_transformation_mode '\(transform)'") }
+            guard ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"].contains(nearestMode) else { throw b.fail(n, "unknown nearest_mode '\(nearestMode)'") }
+            var resolvedScales = (scales ?? Array(repeating: 1, count: rank)).map { Double($0) }
+            var resolvedSizes: [Int?] = fullSizes ?? Array(repeating: nil, count: rank)
+            var fromSizes = fullSizes != nil
+            let policy = n.string("keep_aspect_ratio_policy", "stretch")
+            if let sz = fullSizes, policy != "stretch" {
+                // One scale for every resized axis: the smallest (not_larger) or largest (not_smaller).
+                let ratios = try axes.map { a -> Double in
+                    guard let size = sz[a], let d = s[a], d > 0 else { throw b.fail(n, "keep_aspect_ratio_policy needs known sizes") }
+                    return Double(size) / Double(d)
                 }
-            }
-            guard let scales, scales.count == s.rank, scales[0] == 1, scales[1] == 1,
-                  scales.dropFirst(2).allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else {
-                throw b.fail(n, "only whole-number up-sampling of the spatial axes is supported")
-            }
-            let transform = n.string("coordinate_transformation_mode", "half_pixel")
-            let interpolation: String
-            switch mode {
-            case "nearest":
-                // The kernel picks source index floor(o / s); accept the modes that agree with it.
-                let nearestMode = n.string("nearest_mode", "round_prefer_floor")
-                for s in scales.dropFirst(2).map({ Int($0) }) {
-                    for o in 0..<(4 * s) {
-                        let x: Double
-                        switch transform {
-                        case "asymmetric": x = Double(o) / Double(s)
-                        case "half_pixel", "pytorch_half_pixel": x = (Double(o) + 0.5) / Double(s) - 0.5
-                        case "tf_half_pixel_for_nn": x = (Double(o) + 0.5) / Double(s)
-                        default: throw b.fail(n, "\(name) nearest with '\(transform)' coordinates is not supported")
-                        }
-                        let picked: Double
-                        switch nearestMode {
-                        case "floor": picked = x.rounded(.down)
-                        case "ceil": picked = x.rounded(.up)
-                        case "round_prefer_ceil": picked = (x + 0.5).rounded(.down)
-                        default: picked = x == x.rounded(.down) + 0.5 ? x.rounded(.down) : x.rounded()
-                        }
-                        if max(0, Int(picked)) != o / s {
-                            throw b.fail(n, "\(name) nearest with '\(transform)' and '\(nearestMode)' is not supported")
-                        }
-                    }
+                guard let scale = policy == "not_larger" ? ratios.min() : policy == "not_smaller" ? ratios.max() : nil else {
+                    throw b.fail(n, "unknown keep_aspect_ratio_policy '\(policy)'")
                 }
-                interpolation = "nearest"
-            case "linear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample",
-                 "bilinear" where transform == "half_pixel" || transform == "pytorch_half_pixel" || name == "Upsample":
-                interpolation = "bilinear"
-            default: throw b.fail(n, "\(name) mode '\(mode)' with '\(transform)' coordinates is not supported")
+                resolvedScales = (0..<rank).map { axes.contains($0) ? scale : 1 }
+                resolvedSizes = (0..<rank).map { a in axes.contains(a) ? s[a].map { Int(scale * Double($0) + 0.5) } : s[a] }
+                fromSizes = false
             }
-            try b.add(.upSampling(size: scales.dropFirst(2).map { Int($0) }, interpolation: interpolation, layout: .channelsFirst), [x],
-                      output: n.outputs[0], node: n)
+            let spec = Resize(mode: resizeMode, coordinates: transform, nearestMode: nearestMode, cubicCoefficient: n.float("cubic_coeff_a", -0.75),
+                              excludeOutside: n.int("exclude_outside", 0) == 1, extrapolationValue: n.float("extrapolation_value", 0),
+                              antialias: antialias, scales: resolvedScales, sizes: resolvedSizes, scalesFromSizes: fromSizes, roi: roi)
+            try b.add(.resize(spec), [x], output: n.outputs[0], node: n)
         }
+    }
+}
+
+/// The channels-last up-sampling kernel's interpolation when it computes what ONNX asks for:
+/// nearest picks `floor(o / s)`, bilinear uses half-pixel centres.
+private func fastInterpolation(mode: String, transform: String, nearestMode: String, scales: [Int], upsample: Bool) -> String? {
+    switch mode {
+    case "nearest":
+        for s in scales {
+            for o in 0..<(4 * s) {
+                let x: Double
+                switch transform {
+                case "asymmetric": x = Double(o) / Double(s)
+                case "half_pixel", "pytorch_half_pixel": x = (Double(o) + 0.5) / Double(s) - 0.5
+                case "tf_half_pixel_for_nn": x = (Double(o) + 0.5) / Double(s)
+                default: return nil
+                }
+                let picked: Double
+                switch nearestMode {
+                case "floor": picked = x.rounded(.down)
+                case "ceil": picked = x.rounded(.up)
+                case "round_prefer_ceil": picked = (x + 0.5).rounded(.down)
+                default: picked = x == x.rounded(.down) + 0.5 ? x.rounded(.down) : x.rounded()
+                }
+                if max(0, Int(picked)) != o / s { return nil }
+            }
+        }
+        return "nearest"
+    case "linear", "bilinear":
+        return transform == "half_pixel" || transform == "pytorch_half_pixel" ? "bilinear" : nil
+    default: return nil
     }
 }
 
@@ -320,6 +443,11 @@ private func reshapeTo(_ b: ONNXGraphBuilder, _ n: ONNXNode, newShape: (Shape) -
     let s = b.shape(x)
     guard s.rank >= 1 else { throw b.fail(n, "reshaping a scalar computed at run time is not supported") }
     let out = newShape(s)
+    if out.allSatisfy({ $0 != nil }), !(out.first.map { $0 == nil || $0 == s[0] } ?? false) || s[0] != nil {
+        // Every size known: a reshape of the whole tensor (the batch axis may change).
+        try b.add(.reshapeAll(targetShape: out.map { $0! }), [x], output: n.outputs[0], node: n)
+        return
+    }
     guard out.first.map({ $0 == nil || $0 == s[0] }) ?? false, out.dropFirst().allSatisfy({ $0 != nil }) else {
         throw b.fail(n, "a reshape that changes the batch axis or needs run-time sizes is not supported")
     }
@@ -332,9 +460,10 @@ func registerSplit(_ r: inout [String: ONNXConverter]) {
         let s = b.shape(x)
         var axis = n.int("axis", 0)
         if axis < 0 { axis += s.rank }
-        guard axis >= 1, axis < s.rank, let dim = s[axis] else { throw b.fail(n, "Split along the batch axis or an unknown axis is not supported") }
+        guard axis >= 0, axis < s.rank else { throw b.fail(n, "axis \(n.int("axis", 0)) is out of range for \(s)") }
         if n.opset >= 13, n.input(1) != nil, b.constant(n, 1) == nil { throw b.fail(n, "Split with sizes computed at run time is not supported") }
         var sizes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("split")
+        guard let dim = s[axis] ?? sizes?.reduce(0, +) else { throw b.fail(n, "Split of an axis of run-time size needs explicit sizes") }
         if sizes == nil {
             let parts = n.int("num_outputs", n.outputs.count)
             let chunk = (dim + parts - 1) / parts
@@ -343,7 +472,13 @@ func registerSplit(_ r: inout [String: ONNXConverter]) {
         guard let sizes, sizes.count == n.outputs.count, sizes.reduce(0, +) == dim else { throw b.fail(n, "split sizes do not add up to \(dim)") }
         var start = 0
         for (out, size) in zip(n.outputs, sizes) {
-            if !out.isEmpty { try b.add(.slice(starts: [start], ends: [start + size], axes: [axis]), [x], output: out, node: n) }
+            if !out.isEmpty {
+                if axis >= 1, s[axis] != nil, size > 0 {
+                    try b.add(.slice(starts: [start], ends: [start + size], axes: [axis]), [x], output: out, node: n)
+                } else {
+                    try b.add(.stridedSlice(starts: [start], ends: [start + size], steps: [1], axes: [axis]), [x], output: out, node: n)
+                }
+            }
             start += size
         }
     }
