@@ -626,10 +626,14 @@ def bad_models():
 
 def main(argv):
     if argv:
-        sys.exit("usage: make_onnx_fixtures.py   (no arguments; rewrites all of Fixtures/onnx/)")
+        sys.exit("usage: make_onnx_fixtures.py   (no arguments; rewrites Fixtures/onnx/ but ops/)")
+    # onnx/ops/ belongs to make_onnx_op_fixtures.py.
     if OUT.exists():
-        shutil.rmtree(OUT)
-    BAD.mkdir(parents=True)
+        for entry in OUT.iterdir():
+            if entry.name == "ops":
+                continue
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    BAD.mkdir(parents=True, exist_ok=True)
     index = {
         "generator": "Fixtures/make_onnx_fixtures.py",
         "versions": {"onnx": onnx.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__},

@@ -216,6 +216,7 @@ public final class InferenceSession {
                 case .depthwise(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .transposed(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .pooling(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
+                case .poolingND(let k): k.run(xp, shape: x.shape, yp, outShape: outShape)
                 case .globalPooling(let kind): GlobalPoolingKernel.run(kind, xp, shape: x.shape, yp)
                 case let .affine(scale, shift, axis):
                     NormalizationKernels.affine(xp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, scale: scale, shift: shift, yp)
@@ -291,6 +292,7 @@ extension Step {
         case .depthwise(let k): return "depthwise \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix
         case .transposed: return "conv transpose"
         case .pooling(let p): return p.kind == .max ? "max pool" : "avg pool"
+        case .poolingND(let k): return k.pooling.kind == .max ? "max pool" : "avg pool"
         case .globalPooling: return "global pool"
         case .affine: return "batch norm"
         case .layerNormalization: return "layer norm"

@@ -7,6 +7,7 @@ enum Kernel {
     case depthwise(DepthwiseKernel)
     case transposed(TransposedConvolutionKernel)
     case pooling(PoolingKernel)
+    case poolingND(NDPoolingKernel)
     case globalPooling(Pooling.Kind)
     /// `y = x·scale + shift` along `axis` (inference BatchNormalization).
     case affine(scale: [Float], shift: [Float], axis: Int)
@@ -130,7 +131,7 @@ struct Planner {
                 // A max pooling with non-overlapping windows right after a 2-D convolution pools
                 // each tile while it is in cache, so the full-size activation is never written.
                 let after = followingNode(of: output, consumers: consumers, nodes: g.nodes)
-                if let (j, pool) = after, case .pooling(let p) = pool.op, p.kind == .max, p.padding == .valid, p.strides == p.poolSize,
+                if let (j, pool) = after, case .pooling(let p) = pool.op, p.kind == .max, p.padding == .valid, p.strides == p.poolSize, p.isUndilated,
                    p.poolSize.count == 2, p.layout == .channelsLast, case .convolution(var k) = kernel, shapes[output]?.rank == 4 {
                     k.maxPool = p.poolSize
                     kernel = .convolution(k)
@@ -273,8 +274,9 @@ struct Planner {
             }
             return .transposed(TransposedConvolutionKernel(attributes: c, inChannels: cin, kernel: w,
                                                            bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil))
+        case .pooling(let p) where p.poolSize.count > 2 || !p.isUndilated:
+            return .poolingND(NDPoolingKernel(pooling: p))
         case .pooling(let p):
-            guard p.poolSize.count <= 2 else { throw EngineError.unsupported(layer: layer, reason: "3-D pooling does not run yet") }
             return .pooling(PoolingKernel(kind: p.kind, size: two(p.poolSize, 1), strides: two(p.strides, 1), padding: twoPadding(p.padding),
                                           countIncludePad: p.countIncludePad))
         case .globalPooling(let kind, _, _):

@@ -91,11 +91,20 @@ public struct Pooling: Hashable, Sendable, Codable {
     public var countIncludePad: Bool
     /// ONNX's `ceil_mode`: a last, partial window counts.
     public var ceilMode: Bool
+    /// ONNX's `dilations` (`nil`: 1 on every axis; Keras never dilates pooling).
+    public var dilations: [Int]?
 
-    public init(kind: Kind, poolSize: [Int], strides: [Int], padding: Padding, layout: Layout, countIncludePad: Bool = false, ceilMode: Bool = false) {
+    public init(kind: Kind, poolSize: [Int], strides: [Int], padding: Padding, layout: Layout, countIncludePad: Bool = false, ceilMode: Bool = false,
+                dilations: [Int]? = nil) {
         self.kind = kind; self.poolSize = poolSize; self.strides = strides
         self.padding = padding; self.layout = layout; self.countIncludePad = countIncludePad; self.ceilMode = ceilMode
+        self.dilations = dilations
     }
+
+    /// The dilation of spatial axis `i`.
+    public func dilation(_ i: Int) -> Int { dilations.map { i < $0.count ? $0[i] : 1 } ?? 1 }
+    /// True when every axis has dilation 1.
+    public var isUndilated: Bool { (dilations ?? []).allSatisfy { $0 == 1 } }
 }
 
 /// Attributes of an ONNX-style Resize over every axis (batch included): the output size per

@@ -79,11 +79,13 @@ extension Op {
             guard x.rank == sr + 2 else { throw ShapeError("pooling over \(sr) axes needs a rank-\(sr + 2) input, got \(x)") }
             var out = x
             for (i, axis) in p.layout.spatialAxes(rank: x.rank).enumerated() {
-                out[axis] = p.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: p.poolSize[i], stride: p.strides[i])
+                out[axis] = p.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: p.poolSize[i], stride: p.strides[i],
+                                                   dilation: p.dilation(i))
                 if p.ceilMode, case .explicit(let pads) = p.padding, let input = x[axis] {
                     // ONNX: ceil((in + pads − k) / s) + 1, dropping a window that would start in the end padding.
                     let padded = input + pads[i] + pads[sr + i]
-                    var n = (padded - p.poolSize[i] + p.strides[i] - 1) / p.strides[i] + 1
+                    let window = (p.poolSize[i] - 1) * p.dilation(i) + 1
+                    var n = (padded - window + p.strides[i] - 1) / p.strides[i] + 1
                     if (n - 1) * p.strides[i] >= input + pads[i] { n -= 1 }
                     out[axis] = n
                 }

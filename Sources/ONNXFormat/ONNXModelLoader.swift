@@ -98,7 +98,7 @@ public enum ONNXModelLoader {
             throw ONNXError.unreadable(file, reason: "input '\(v.name)' has element type \(t.elemType), which ModelPort does not read")
         }
         let dims: [Int?] = t.shape.dim.map { d in
-            if case .dimValue(let v)? = d.value, v > 0 { return Int(v) }
+            if case .dimValue(let v)? = d.value, v >= 0 { return Int(v) }
             return nil
         }
         return (Shape(dims), dtype)

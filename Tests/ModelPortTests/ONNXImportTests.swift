@@ -39,6 +39,47 @@ struct ONNXImportTests {
         }
     }
 
+    /// One- or two-node graphs of the ops real models use beyond the CNN basics (Resize in every
+    /// mode, Pad modes, strided Slice, Gather, Expand, MatMul, Gemm, dilated and 3-D pooling,
+    /// casts, LayerNormalization statistics), outputs from onnxruntime
+    /// (Fixtures/make_onnx_op_fixtures.py).
+    static let opCases = ["resize_cubic_antialias", "resize_linear_align_corners", "resize_nearest_ceil_asymmetric", "resize_crop",
+                          "resize_axes_not_larger", "pad_reflect", "pad_edge", "pad_wrap", "pad_negative", "slice_steps", "split_axis0",
+                          "gather_axis1", "expand", "matmul_batched", "matmul_1d", "gemm_general", "maxpool_dilated", "avgpool_3d",
+                          "avgpool_dilated_ceil", "cast_chain", "layernorm_stats", "selu_params", "prelu_full", "conv_weights_as_input",
+                          "reshape_dynamic_batch"]
+
+    @Test("single ops match onnxruntime within atol 1e-5 + rtol 1e-4", arguments: opCases)
+    func opMatchesOnnxRuntime(_ name: String) throws {
+        let inputsPath = Self.onnx("ops/\(name).inputs.npz")
+        let arrays = try Model.readArchive(inputsPath)
+        // Graph inputs used as weights (conv_weights_as_input) are bound from the same arrays.
+        let model = try Model.load(Self.onnx("ops/\(name).onnx"), bindings: arrays)
+        let inputs = try model.prepareInputs(arrays, source: inputsPath)
+        let outputs = try model.predict(inputs, session: try model.session(threads: 1))
+        let expected = try model.readExpectedArrays(Self.onnx("ops/\(name).expected.npz"))
+        #expect(!expected.isEmpty)
+        for (output, tensor) in expected {
+            let ours = try #require(outputs[output], "\(output) missing")
+            #expect(ours.shape == tensor.shape, "\(output): \(ours.shape) vs \(tensor.shape)")
+            let worst = zip(ours.data, tensor.floats()).map { abs($0 - $1) - 1e-4 * abs($1) }.max() ?? 0
+            #expect(worst <= 1e-5, "\(output): worst excess \(worst)")
+        }
+    }
+
+    @Test("a weight fed as a graph input is bound at load and leaves the input list")
+    func bindingWeights() throws {
+        let path = Self.onnx("ops/conv_weights_as_input.onnx")
+        let arrays = try Model.readArchive(Self.onnx("ops/conv_weights_as_input.inputs.npz"))
+        // Without a value the Conv has no kernel to plan with: a clean refusal.
+        #expect(throws: (any Error).self) { try Model.load(path) }
+        let bound = try Model.load(path, bindings: arrays)
+        #expect(bound.graph.inputs.map(\.name) == ["X"])
+        // Data inputs are never folded, even when a value is given for them.
+        let gather = try Model.load(Self.onnx("ops/gather_axis1.onnx"), bindings: try Model.readArchive(Self.onnx("ops/gather_axis1.inputs.npz")))
+        #expect(gather.graph.inputs.map(\.name) == ["X"])
+    }
+
     @Test("the shape subgraph (Shape → Gather → Unsqueeze → Concat → Reshape) folds at load")
     func shapeSubgraphFolds() throws {
         let model = try Model.load(Self.onnx("torch_cnn.onnx"))

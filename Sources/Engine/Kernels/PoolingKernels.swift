@@ -52,6 +52,54 @@ struct PoolingKernel {
     }
 }
 
+/// Max and average pooling over `[N, spatial…, C]` with any number of spatial axes and any
+/// dilations (ONNX): a window's taps outside the input are skipped; average pooling divides by
+/// the taps inside the input, or inside input and padding with `countIncludePad`.
+struct NDPoolingKernel {
+    var pooling: Pooling
+
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
+        let sr = shape.count - 2, c = shape[shape.count - 1]
+        let inSpatial = Array(shape[1...sr]), outSpatial = Array(outShape[1...sr])
+        let pads = (0..<sr).map { i in
+            pooling.padding.pads(axis: i, spatialRank: sr, input: inSpatial[i], window: pooling.poolSize[i], stride: pooling.strides[i],
+                                 dilation: pooling.dilation(i))
+        }
+        let inStrides = contiguousStrides(inSpatial), taps = pooling.poolSize.reduce(1, *)
+        let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *)
+        let isMax = pooling.kind == .max
+        var acc = [Float](repeating: 0, count: c)
+        var o = [Int](repeating: 0, count: sr), k = [Int](repeating: 0, count: sr)
+        for image in 0..<shape[0] {
+            for position in 0..<outCount {
+                var rest = position
+                for i in stride(from: sr - 1, through: 0, by: -1) { o[i] = rest % outSpatial[i]; rest /= outSpatial[i] }
+                for ch in 0..<c { acc[ch] = isMax ? -.infinity : 0 }
+                var inside = 0, padded = 0
+                for t in 0..<taps {
+                    var r = t
+                    for i in stride(from: sr - 1, through: 0, by: -1) { k[i] = r % pooling.poolSize[i]; r /= pooling.poolSize[i] }
+                    var offset = 0, inImage = true, inPadding = true
+                    for i in 0..<sr {
+                        let p = o[i] * pooling.strides[i] - pads[i].0 + k[i] * pooling.dilation(i)
+                        if p < 0 || p >= inSpatial[i] { inImage = false }
+                        if p < -pads[i].0 || p >= inSpatial[i] + pads[i].1 { inPadding = false }
+                        offset += p * inStrides[i]
+                    }
+                    if inPadding { padded += 1 }
+                    guard inImage else { continue }
+                    inside += 1
+                    let src = x.baseAddress! + (image * inCount + offset) * c
+                    if isMax { for ch in 0..<c { acc[ch] = max(acc[ch], src[ch]) } } else { for ch in 0..<c { acc[ch] += src[ch] } }
+                }
+                let out = y.baseAddress! + (image * outCount + position) * c
+                let divisor = Float(max(1, pooling.countIncludePad ? padded : inside))
+                for ch in 0..<c { out[ch] = isMax ? acc[ch] : acc[ch] / divisor }
+            }
+        }
+    }
+}
+
 /// Mean or max over every spatial axis of `[N, spatial…, C]`.
 enum GlobalPoolingKernel {
     static func run(_ kind: Pooling.Kind, _ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>) {

@@ -17,6 +17,9 @@ enum ResizeKernel {
 
     static func taps(_ r: Resize, axis: Int, input: Int, output: Int) -> Taps {
         let scale = r.scale(axis: axis, input: input)
+        // As ONNX's reference (and its node tests): align_corners, pytorch_half_pixel and
+        // tf_crop_and_resize use input × scale as the output length. onnxruntime uses the whole
+        // output length instead; the two differ only when input × scale is not a whole number.
         let outputWidth = scale * Double(input)
         var xs = [Double](repeating: 0, count: output)
         var outside = [Bool](repeating: false, count: output)
