@@ -3,6 +3,8 @@
 Every Keras fixture is converted with `modelport convert` (opsets 13 and 17, NHWC and NCHW
 inputs), checked with onnx.checker (full_check) and run in onnxruntime on the inputs Keras was
 given; the outputs must match Keras' own (Fixtures/keras/NAME.keras2.output(s)) within 1e-5.
+Then every tf2onnx-made fixture (Fixtures/onnx/NAME.opsetN.onnx) is run by `modelport run` on
+the same inputs and must match Keras within 1e-5 too.
 Run by `make test` when a Python with onnx and onnxruntime is available:
 
     python CrossCheck/crosscheck.py --modelport .build/release/modelport
@@ -20,6 +22,7 @@ import onnxruntime as ort
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERAS = os.path.join(ROOT, "Fixtures", "keras")
 MODELS = ["seed_sigmoid", "seed_softmax", "functional", "nested", "mobilenet_transfer", "mlp", "activations", "tfop"]
+TF2ONNX = ["seed_sigmoid", "mlp", "nested", "functional", "tfop"]
 
 
 def keras_inputs(name):
@@ -83,6 +86,32 @@ def main():
                     ok = worst <= 1e-5
                     failures += 0 if ok else 1
                     print(f"{'ok  ' if ok else 'FAIL'} {label}: checker ok, max |onnxruntime - keras| {worst:.2e}, {transposes} Transpose")
+        for name in TF2ONNX:
+            for opset in (13, 17):
+                model = os.path.join(ROOT, "Fixtures", "onnx", f"{name}.opset{opset}.onnx")
+                label = f"tf2onnx {name} opset {opset}"
+                graph = onnx.load(model).graph
+                initializers = {t.name for t in graph.initializer}
+                names = [i.name for i in graph.input if i.name not in initializers]
+                inputs = keras_inputs(name)
+                feed = os.path.join(tmp, f"{name}.{opset}.inputs.npz")
+                np.savez(feed, **{n: (inputs[i] if isinstance(inputs, list) else inputs[n]).astype(np.float32) for i, n in enumerate(names)})
+                result = os.path.join(tmp, f"{name}.{opset}.out.npz")
+                r = subprocess.run([args.modelport, "run", model, "--input", feed, "--output", result, "--quiet"], capture_output=True, text=True)
+                checks += 1
+                if r.returncode != 0:
+                    print(f"FAIL {label}: modelport run exited {r.returncode}: {r.stderr.strip()}")
+                    failures += 1
+                    continue
+                ours = np.load(result)
+                expected = keras_outputs(name)
+                worst = 0.0
+                for out in graph.output:
+                    want = expected[None] if None in expected else expected[out.name]
+                    worst = max(worst, float(np.max(np.abs(ours[out.name] - want))))
+                ok = worst <= 1e-5
+                failures += 0 if ok else 1
+                print(f"{'ok  ' if ok else 'FAIL'} {label}: max |modelport - keras| {worst:.2e}")
     print(f"{checks - failures} passed, {failures} failed")
     return 1 if failures else 0
 

@@ -157,8 +157,11 @@ struct Planner {
         }
     }
 
-    /// Parameters that are data operands (a constant in `x * 2.0`) rather than weights.
+    /// Parameters that are data operands (a constant in `x * 2.0`, a stored first input) rather than weights.
     func isDataOperand(_ node: Node, _ name: String) -> Bool {
+        // The first input is always the data a kernel reads, even when it is stored (a Transpose
+        // or Pad of a constant an ONNX graph did not fold).
+        if name == node.inputs.first { return true }
         switch node.op {
         case .elementwise, .concatenate, .matMul: return parameters[resolve(name)] != nil
         default: return false

@@ -209,6 +209,7 @@ public enum Op: Hashable, Sendable, Codable {
     /// Inputs: data, indices (an integer parameter). Picks entries along `axis` (ONNX Gather).
     case gather(axis: Int)
     /// Broadcasts the input against `shape` (ONNX Expand: numpy rules, the larger of each pair).
+    /// A negative entry -k is k times the batch size: the first axis of the optional second input.
     case expand(shape: [Int])
     /// Pads (negative: crops) every axis: `pads` holds the begins of every axis, then the ends.
     case pad(pads: [Int], mode: PadMode, value: Float)

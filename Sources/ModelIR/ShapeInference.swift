@@ -216,7 +216,8 @@ extension Op {
             return [Shape(Array(x.dims[..<a]) + indices.dims + Array(x.dims[(a + 1)...]))]
 
         case .expand(let shape):
-            return [try broadcast(x, Shape(shape.map { Optional($0) }))]
+            let batch = param(1)?.dims.first ?? nil
+            return [try broadcast(x, Shape(shape.map { v in v < 0 ? batch.map { $0 * -v } : v }))]
 
         case let .pad(pads, _, _):
             guard pads.count == 2 * x.rank else { throw ShapeError("pads \(pads) do not fit \(x)") }

@@ -6,6 +6,8 @@ import ModelIR
 enum SymbolicDim: Equatable {
     case value(Int)
     case batch
+    /// The batch size times a known number (the element count of a sample-shaped slice).
+    case batchTimes(Int)
     case unknown
 }
 
@@ -102,6 +104,10 @@ final class ONNXGraphBuilder {
         if let name = node.input(i), constants[name] == nil, let bound = bindings[name] { constants[name] = bound }
         return try value(node, i, trainable: trainable)
     }
+
+    /// A graph input whose first axis is the batch (its size known only at run time), for ops
+    /// whose shapes have batch-sized entries.
+    var batchSource: String? { graph.inputs.first { $0.shape.dims.first.map { $0 == nil } ?? false }?.name }
 
     func shape(_ name: String) -> Shape { shapes[name] ?? Shape([]) }
 

@@ -17,9 +17,9 @@ struct ONNXImportTests {
 
     static let cases: [Case] = ["seed_sigmoid", "mlp", "tfop"].flatMap { m in [13, 17].map { o in
         Case(model: "\(m).opset\(o).onnx", inputs: "\(m).inputs.npz", expected: "\(m).opset\(o).expected.npz")
-    } } + [13, 17].map { o in
-        Case(model: "nested.opset\(o).onnx", inputs: "../keras/nested.inputs.npz", expected: "nested.opset\(o).expected.npz")
-    } + ["torch_cnn", "torch_mlp", "old_opset", "external_data"].map {
+    } } + ["nested", "functional"].flatMap { m in [13, 17].map { o in
+        Case(model: "\(m).opset\(o).onnx", inputs: "../keras/\(m).inputs.npz", expected: "\(m).opset\(o).expected.npz")
+    } } + ["torch_cnn", "torch_mlp", "old_opset", "external_data"].map {
         Case(model: "\($0).onnx", inputs: "\($0).inputs.npz", expected: "\($0).expected.npz")
     }
 

@@ -6,6 +6,10 @@ func registerNormalizationOps(_ r: inout [String: ONNXConverter]) {
             try trainingBatchNormalization(b, n)
             return
         }
+        if (1...4).contains(where: { b.constant(n, $0) == nil }) {
+            try computedStatisticsBatchNormalization(b, n)
+            return
+        }
         let inputs = [try b.value(n, 0), try b.weight(n, 1), try b.weight(n, 2),
                       try b.weight(n, 3, trainable: false), try b.weight(n, 4, trainable: false)]
         try b.add(.batchNormalization(axis: 1, epsilon: n.float("epsilon", 1e-5), momentum: n.float("momentum", 0.9)), inputs,
@@ -80,4 +84,26 @@ private func trainingBatchNormalization(_ b: ONNXGraphBuilder, _ n: ONNXNode) th
         try b.add(.elementwise(.add), [t(statistic + "_part"), old], output: n.outputs[index - 2], node: n)
     }
     try b.add(.elementwise(.add), [t("scaled"), constant("bias", Tensor(shape: channelShape, floats: bias.floats()))], output: n.outputs[0], node: n)
+}
+
+/// Inference BatchNormalization whose scale, bias, mean or variance are computed at run time
+/// (tf2onnx lowers LayerNormalization that way): `(x − mean) / √(var + ε) · scale + bias`, each
+/// per-channel vector reshaped to `[C, 1, …]` to broadcast over `[N, C, spatial…]`.
+private func computedStatisticsBatchNormalization(_ b: ONNXGraphBuilder, _ n: ONNXNode) throws {
+    let x = try b.value(n, 0)
+    let rank = b.shape(x).rank
+    guard rank >= 2 else { throw b.fail(n, "BatchNormalization needs an input of rank >= 2") }
+    let t = { (name: String) in b.temporary(n, name) }
+    func channels(_ i: Int, _ name: String) throws -> String {
+        try b.add(.reshapeAll(targetShape: [-1] + Array(repeating: 1, count: rank - 2)), [try b.value(n, i)], output: t(name), node: n)
+        return t(name)
+    }
+    let mean = try channels(3, "mean"), variance = try channels(4, "variance"), scale = try channels(1, "scale"), bias = try channels(2, "bias")
+    b.constants[t("epsilon")] = Tensor(scalar: n.float("epsilon", 1e-5))
+    try b.add(.elementwise(.add), [variance, b.parameter(t("epsilon"), trainable: false)], output: t("shifted"), node: n)
+    try b.add(.unary(.rsqrt), [t("shifted")], output: t("inverse"), node: n)
+    try b.add(.elementwise(.subtract), [x, mean], output: t("centred"), node: n)
+    try b.add(.elementwise(.multiply), [t("centred"), t("inverse")], output: t("normalised"), node: n)
+    try b.add(.elementwise(.multiply), [t("normalised"), scale], output: t("scaled"), node: n)
+    try b.add(.elementwise(.add), [t("scaled"), bias], output: n.outputs[0], node: n)
 }

@@ -160,7 +160,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         case .value(let v) where s.rank > 0 && s[0] == v: keepsBatch = true
         default: break
         }
-        if !keepsBatch || s.rank > 0 && s[0] != nil || target.dropFirst().contains(where: { $0 == .batch || $0 == .unknown }) {
+        if !keepsBatch || s.rank > 0 && s[0] != nil || target.dropFirst().contains(where: { if case .value = $0 { return false }; return true }) {
             var full: [Int] = []
             for (i, d) in target.enumerated() {
                 switch d {
@@ -289,13 +289,26 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         try b.add(.zeroPadding(pads: spatial, layout: .channelsFirst), [b.temporary(n, "shifted")], output: b.temporary(n, "padded"), node: n)
         try b.add(.elementwise(.add), [b.temporary(n, "padded"), v], output: n.outputs[0], node: n)
     }
+    r["ReduceSumSquare"] = { b, n in
+        if n.opset >= 18, n.input(1) != nil, b.constant(n, 1) == nil { throw b.fail(n, "ReduceSumSquare with axes computed at run time is not supported") }
+        let axes = n.opset >= 18 ? (b.constant(n, 1)?.integers ?? []) : (n.ints("axes") ?? [])
+        let x = try b.value(n, 0)
+        try b.add(.unary(.square), [x], output: b.temporary(n, "squared"), node: n)
+        if axes.isEmpty, n.int("noop_with_empty_axes", 0) == 1 { try b.alias(n.outputs[0], b.temporary(n, "squared"), node: n); return }
+        try b.add(.reduce(.sum, axes: axes, keepDims: n.int("keepdims", 1) == 1), [b.temporary(n, "squared")], output: n.outputs[0], node: n)
+    }
     for (name, f) in [("ReduceMean", ReduceFunction.mean), ("ReduceMax", .max), ("ReduceSum", .sum), ("ReduceMin", .min), ("ReduceProd", .prod)] {
         r[name] = { b, n in
             if f == .prod, let v = b.symbolicVector(n.inputs[0]), b.constants[n.inputs[0]].map({ $0.dtype != .float32 }) ?? true {
                 // The product of shape entries (element counts): known unless the batch is in it.
+                // Known entries multiply; one batch entry among them makes "batch × product".
                 let product = v.reduce(SymbolicDim.value(1)) { acc, d in
-                    if case .value(let a) = acc, case .value(let x) = d { return .value(a * x) }
-                    return .unknown
+                    switch (acc, d) {
+                    case let (.value(a), .value(x)): return .value(a * x)
+                    case let (.value(a), .batch), let (.batch, .value(a)): return a == 1 ? .batch : .batchTimes(a)
+                    case let (.value(a), .batchTimes(k)), let (.batchTimes(k), .value(a)): return a == 1 ? .batchTimes(k) : .batchTimes(a * k)
+                    default: return .unknown
+                    }
                 }
                 let keep = n.int("keepdims", 1) == 1
                 if case .value(let p) = product { b.constants[n.outputs[0]] = Tensor(int64: [p], shape: keep ? [1] : []) } else { b.symbolic[n.outputs[0]] = [product] }
@@ -309,11 +322,20 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         }
     }
     r["Expand"] = { b, n in
-        guard let target = b.shapeOperand(n, 1), case let dims = target.compactMap({ d -> Int? in if case .value(let v) = d { return v }; return nil }),
-              dims.count == target.count else {
-            throw b.fail(n, "Expand needs a shape known at load time")
+        // Known sizes, or the batch size (taken at run time from the graph input it belongs to).
+        guard let target = b.shapeOperand(n, 1) else { throw b.fail(n, "Expand needs a shape known at load time") }
+        let dims = target.map { d -> Int? in
+            switch d {
+            case .value(let v): return v
+            case .batch: return -1
+            case .batchTimes(let k): return -k
+            case .unknown: return nil
+            }
         }
-        try b.add(.expand(shape: dims), [try b.value(n, 0)], output: n.outputs[0], node: n)
+        guard dims.allSatisfy({ $0 != nil }), let source = dims.contains(where: { ($0 ?? 0) < 0 }) ? b.batchSource : "" else {
+            throw b.fail(n, "Expand needs a shape known at load time (up to the batch size)")
+        }
+        try b.add(.expand(shape: dims.map { $0! }), [try b.value(n, 0)] + (source.isEmpty ? [] : [source]), output: n.outputs[0], node: n)
     }
     for name in ["Resize", "Upsample"] {
         r[name] = { b, n in
@@ -443,9 +465,12 @@ private func reshapeTo(_ b: ONNXGraphBuilder, _ n: ONNXNode, newShape: (Shape) -
     let s = b.shape(x)
     guard s.rank >= 1 else { throw b.fail(n, "reshaping a scalar computed at run time is not supported") }
     let out = newShape(s)
-    if out.allSatisfy({ $0 != nil }), !(out.first.map { $0 == nil || $0 == s[0] } ?? false) || s[0] != nil {
-        // Every size known: a reshape of the whole tensor (the batch axis may change).
-        try b.add(.reshapeAll(targetShape: out.map { $0! }), [x], output: n.outputs[0], node: n)
+    let runTimeSizes = out.filter { $0 == nil }.count
+    let batchStays = s[0] == nil && out.first.map { $0 == nil } == true
+    if runTimeSizes == 0 || runTimeSizes == 1 && !batchStays {
+        // A reshape of the whole tensor (the batch axis may move): every size known but at most
+        // one, which is computed at run time (Squeeze of [1, batch, 1, 1] to [batch]).
+        try b.add(.reshapeAll(targetShape: out.map { $0 ?? -1 }), [x], output: n.outputs[0], node: n)
         return
     }
     guard out.first.map({ $0 == nil || $0 == s[0] }) ?? false, out.dropFirst().allSatisfy({ $0 != nil }) else {
