@@ -25,11 +25,26 @@ func registerTransposedConvolution(_ r: inout [String: ONNXConverter]) {
         let kernel = n.ints("kernel_shape") ?? Array(w.shape.dropFirst(2))
         let strides = n.ints("strides") ?? Array(repeating: 1, count: spatial)
         let dilations = n.ints("dilations") ?? Array(repeating: 1, count: spatial)
-        let outputPadding = n.ints("output_padding") ?? Array(repeating: 0, count: spatial)
-        guard n.ints("output_shape") == nil else { throw b.fail(n, "output_shape is not supported; give pads") }
+        var outputPadding = n.ints("output_padding") ?? Array(repeating: 0, count: spatial)
         var pads = n.ints("pads") ?? Array(repeating: 0, count: 2 * spatial)
         let autoPad = n.string("auto_pad", "NOTSET")
-        if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+        if let requested = n.ints("output_shape") {
+            // The pads that give the requested spatial sizes (ONNX: the start gets the smaller half
+            // unless SAME_UPPER); a negative total becomes extra output at the end.
+            let shape = Array(requested.suffix(spatial)), s = b.shape(x)
+            guard shape.count == spatial else { throw b.fail(n, "output_shape \(requested) does not fit \(spatial) spatial axes") }
+            for i in 0..<spatial {
+                guard let input = s[2 + i] else { throw b.fail(n, "output_shape needs known spatial sizes") }
+                let total = strides[i] * (input - 1) + outputPadding[i] + (kernel[i] - 1) * dilations[i] + 1 - shape[i]
+                if total < 0 {
+                    pads[i] = 0; pads[spatial + i] = 0
+                    outputPadding[i] -= total
+                } else {
+                    pads[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                    pads[spatial + i] = total - pads[i]
+                }
+            }
+        } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
             let s = b.shape(x)
             for i in 0..<spatial {
                 guard let input = s[2 + i] else { throw b.fail(n, "auto_pad needs known spatial sizes") }
