@@ -377,6 +377,9 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 roi = nil
             }
             guard scales != nil || fullSizes != nil else { throw b.fail(n, "\(name) needs scales or sizes") }
+            guard (scales ?? []).allSatisfy({ $0 > 0 && $0.isFinite }), (fullSizes ?? []).allSatisfy({ ($0 ?? 0) >= 0 }) else {
+                throw b.fail(n, "\(name) scales \(scales ?? []) or sizes must be positive")
+            }
             let transform = modern ? n.string("coordinate_transformation_mode", "half_pixel") : "asymmetric"
             let nearestMode = modern ? n.string("nearest_mode", "round_prefer_floor") : "floor"
             let antialias = n.int("antialias", 0) == 1
