@@ -43,11 +43,7 @@ if os.environ.get("PYTHONHASHSEED") != "0":
     os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import collections
-import io
-import json
 import shutil
-import zipfile
-import zlib
 from pathlib import Path
 
 # tf.keras must be tf_keras (Keras 2): tf2onnx traces tf.keras models, and the .h5 files are Keras 2.
@@ -60,6 +56,7 @@ import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from fixture_io import log, seed_of, npy_bytes, save_npz, write_json, save_proto
 
 HERE = Path(__file__).resolve().parent
 KERAS = HERE / "keras"
@@ -72,48 +69,9 @@ OPSETS = [13, 17]
 FLOAT = TensorProto.FLOAT
 
 
-def log(*a):
-    print(*a, flush=True)
-
-
-def seed_of(name):
-    return zlib.crc32(name.encode("utf-8"))
-
-
 # --------------------------------------------------------------------------------------
-# Deterministic writers (same as make_reference_outputs.py)
+# Paths (the writers are in fixture_io.py)
 # --------------------------------------------------------------------------------------
-
-def npy_bytes(a):
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
-    return buf.getvalue()
-
-
-def save_npz(path, arrays):
-    """Like np.savez_compressed(path, **arrays), with a fixed timestamp (byte-identical reruns)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, a in arrays.items():
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, npy_bytes(a))
-    tmp.replace(path)
-    with np.load(path) as z:  # round trip
-        assert list(z.keys()) == list(arrays.keys()), path
-        for key, a in arrays.items():
-            assert z[key].dtype == a.dtype and np.array_equal(z[key], a), (path, key)
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-
-
-def save_proto(model, path):
-    Path(path).write_bytes(model.SerializeToString(deterministic=True))
 
 
 def rel(path):

@@ -28,12 +28,8 @@ graph output is float32 by design (integer and bool results are cast back to flo
 writes them) with a fixed zip timestamp, so that reruns are byte-identical.
 """
 
-import io
-import json
 import shutil
 import sys
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +37,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
+from fixture_io import log, seed_of, npy_bytes, save_npz, write_json, save_proto
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "onnx" / "ops"
@@ -49,50 +46,6 @@ INDEX = OUT / "index.json"
 FLOAT = TensorProto.FLOAT
 IR_FOR_OPSET = {18: 8, 19: 9}
 MAX_FOLDER_BYTES = 200 * 1024
-
-
-def log(*a):
-    print(*a, flush=True)
-
-
-def seed_of(name):
-    return zlib.crc32(name.encode("utf-8"))
-
-
-# --------------------------------------------------------------------------------------
-# Deterministic writers (same as make_onnx_fixtures.py)
-# --------------------------------------------------------------------------------------
-
-def npy_bytes(a):
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
-    return buf.getvalue()
-
-
-def save_npz(path, arrays):
-    """Like np.savez_compressed(path, **arrays), with a fixed timestamp (byte-identical reruns)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, a in arrays.items():
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, npy_bytes(a))
-    tmp.replace(path)
-    with np.load(path) as z:  # round trip
-        assert list(z.keys()) == list(arrays.keys()), path
-        for key, a in arrays.items():
-            assert z[key].dtype == a.dtype and np.array_equal(z[key], a), (path, key)
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-
-
-def save_proto(model, path):
-    Path(path).write_bytes(model.SerializeToString(deterministic=True))
 
 
 # --------------------------------------------------------------------------------------

@@ -44,11 +44,9 @@ np.savez_compressed) but are written with a fixed zip timestamp so that re-runni
 script gives byte-identical files; np.load reads them.
 """
 
-import io
 import json
 import os
 import sys
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -67,6 +65,7 @@ tf.config.experimental.enable_op_determinism()
 
 import keras  # noqa: E402  (Keras 3)
 import tf_keras  # noqa: E402  (Keras 2)
+from fixture_io import log, npy_bytes, save_npy, save_npz, write_json
 
 OUT = Path(__file__).resolve().parent / "keras"
 INDEX = OUT / "reference_index.json"
@@ -98,48 +97,8 @@ FRAMEWORKS = {"keras2": tf_keras, "keras3": keras}
 MODEL_FILE = {"keras2": "{}.h5", "keras3": "{}.keras"}
 
 
-def log(*a):
-    print(*a, flush=True)
-
-
 def input_seed(name):
     return zlib.crc32(name.encode("utf-8"))
-
-
-# --------------------------------------------------------------------------------------
-# Deterministic file writers
-# --------------------------------------------------------------------------------------
-
-def npy_bytes(a):
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
-    return buf.getvalue()
-
-
-def save_npy(path, a):
-    path.write_bytes(npy_bytes(a))
-
-
-def save_npz(path, arrays):
-    """Like np.savez_compressed(path, **arrays), with a fixed timestamp (byte-identical reruns)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, a in arrays.items():
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, npy_bytes(a))
-    tmp.replace(path)
-    with np.load(path) as z:  # round trip
-        assert list(z.keys()) == list(arrays.keys()), path
-        for key, a in arrays.items():
-            assert z[key].dtype == a.dtype and np.array_equal(z[key], a), (path, key)
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""Deterministic file writers shared by the fixture scripts: reruns give byte-identical files."""
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def seed_of(name):
+    """A stable per-name seed (crc32 of the name)."""
+    import zlib
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def npy_bytes(a):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def save_npy(path, a):
+    Path(path).write_bytes(npy_bytes(a))
+
+
+def save_npz(path, arrays):
+    """Like np.savez_compressed(path, **arrays), with a fixed timestamp (byte-identical reruns)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, a in arrays.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, npy_bytes(a))
+    tmp.replace(path)
+    with np.load(path) as z:  # round trip
+        assert list(z.keys()) == list(arrays.keys()), path
+        for key, a in arrays.items():
+            assert z[key].dtype == a.dtype and np.array_equal(z[key], a), (path, key)
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+
+
+def save_proto(model, path):
+    """An ONNX ModelProto, serialised deterministically."""
+    Path(path).write_bytes(model.SerializeToString(deterministic=True))
