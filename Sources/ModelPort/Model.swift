@@ -29,7 +29,7 @@ public struct Model: Sendable {
     /// telling formats apart by content (an ONNX protobuf has no magic number: a file that is
     /// neither HDF5, zip nor JSON is tried as ONNX when it parses as one or is named `.onnx`).
     ///
-    /// `bindings` (ONNX only) gives values for graph inputs that the model's ops need as
+    /// `bindings` (ONNX only; a Keras model ignores them) gives values for graph inputs that the model's ops need as
     /// constants (weights, shapes or axes fed as graph inputs); see `ONNXModelLoader.load`.
     public static func load(_ path: String, architecture: String? = nil, bindings: [String: Tensor] = [:]) throws -> Model {
         do {
@@ -42,7 +42,7 @@ public struct Model: Sendable {
         }
     }
 
-    public static func isONNX(_ path: String) -> Bool {
+    static func isONNX(_ path: String) -> Bool {
         guard FileManager.default.fileExists(atPath: path), let handle = FileHandle(forReadingAtPath: path) else { return false }
         let head = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
         try? handle.close()

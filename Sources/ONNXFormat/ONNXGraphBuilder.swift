@@ -98,6 +98,12 @@ final class ONNXGraphBuilder {
         return name
     }
 
+    /// Stores a tensor made at load (a scaled bias, an epsilon) as a parameter and returns its name.
+    func stored(_ name: String, _ t: Tensor, trainable: Bool = false) -> String {
+        constants[name] = t
+        return parameter(name, trainable: trainable)
+    }
+
     /// A weight operand (a kernel, bias, scale, statistics): a constant or a bound graph input
     /// becomes a parameter; a value computed at run time is passed as it is.
     func weight(_ node: ONNXNode, _ i: Int, trainable: Bool = true) throws -> String {

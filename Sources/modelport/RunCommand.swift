@@ -42,10 +42,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         // An ONNX graph may take weights, shapes or axes as inputs: the .npz's arrays for those
         // are bound at load (only where an op needs a constant; data inputs still run).
-        var arrays: [String: Tensor]?
-        if input.lowercased().hasSuffix(".npz"), Model.isONNX(model) {
-            arrays = try Model.readArchive(input)
-        }
+        let arrays = input.lowercased().hasSuffix(".npz") ? try Model.readArchive(input) : nil
         let loaded = try Model.load(model, architecture: architecture, bindings: arrays ?? [:])
         var isFolder: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isFolder)

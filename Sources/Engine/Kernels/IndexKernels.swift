@@ -113,10 +113,6 @@ enum MatMulKernel {
             b.data.withUnsafeBufferPointer { bp in
                 for i in 0..<count {
                     let ai = aIndex?[i] ?? i, bi = bIndex?[i] ?? i
-                    if k == 0 {
-                        (y.baseAddress! + i * m * n).update(repeating: 0, count: m * n)
-                        continue
-                    }
                     BLAS.gemm(m: m, n: n, k: k, a: ap.baseAddress! + ai * m * k, lda: k, b: bp.baseAddress! + bi * k * n, ldb: n,
                               c: y.baseAddress! + i * m * n, ldc: n)
                 }

@@ -107,8 +107,7 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
             guard alphaShape.count == rank else { throw b.fail(n, "the slope \(slope.shape) has a higher rank than the input") }
             if alphaShape[0] != 1 {
                 // A slope that varies along the first axis too: max(x, 0) + slope · min(x, 0).
-                b.constants[n.name + "/zero"] = Tensor(scalar: 0)
-                let zero = b.parameter(n.name + "/zero", trainable: false)
+                let zero = b.stored(n.name + "/zero", Tensor(scalar: 0))
                 try b.add(.elementwise(.maximum), [x, zero], output: b.temporary(n, "positive"), node: n)
                 try b.add(.elementwise(.minimum), [x, zero], output: b.temporary(n, "negative"), node: n)
                 try b.add(.elementwise(.multiply), [b.temporary(n, "negative"), try b.weight(n, 1)], output: b.temporary(n, "sloped"), node: n)
@@ -149,8 +148,7 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         func operand(_ i: Int, transposed: Bool) throws -> String {
             if let c = b.constant(n, i), c.shape.count == 2 {
                 let key = n.inputs[i] + (transposed ? "/transposed" : "/matrix")
-                b.constants[key] = transposed ? transpose2D(c) : Tensor(shape: c.shape, floats: c.floats())
-                return b.parameter(key, trainable: i == 1)
+                return b.stored(key, transposed ? transpose2D(c) : Tensor(shape: c.shape, floats: c.floats()), trainable: i == 1)
             }
             let v = try b.value(n, i)
             guard transposed else { return v }
@@ -161,21 +159,18 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         var result = n.input(2) == nil && alpha == 1 ? n.outputs[0] : b.temporary(n, "product")
         try b.add(.matMul, [lhs, rhs], output: result, node: n)
         if alpha != 1 {
-            b.constants[b.temporary(n, "alpha")] = Tensor(scalar: alpha)
             let scaled = n.input(2) == nil ? n.outputs[0] : b.temporary(n, "scaled")
-            try b.add(.elementwise(.multiply), [result, b.parameter(b.temporary(n, "alpha"), trainable: false)], output: scaled, node: n)
+            try b.add(.elementwise(.multiply), [result, b.stored(b.temporary(n, "alpha"), Tensor(scalar: alpha))], output: scaled, node: n)
             result = scaled
         }
         guard n.input(2) != nil else { return }
         var c: String
         if let constant = b.constant(n, 2) {
-            b.constants[n.inputs[2] + "/scaled"] = Tensor(shape: constant.shape, floats: constant.floats().map { $0 * beta })
-            c = b.parameter(n.inputs[2] + "/scaled", trainable: true)
+            c = b.stored(n.inputs[2] + "/scaled", Tensor(shape: constant.shape, floats: constant.floats().map { $0 * beta }), trainable: true)
         } else {
             c = try b.value(n, 2)
             if beta != 1 {
-                b.constants[b.temporary(n, "beta")] = Tensor(scalar: beta)
-                try b.add(.elementwise(.multiply), [c, b.parameter(b.temporary(n, "beta"), trainable: false)], output: b.temporary(n, "c"), node: n)
+                try b.add(.elementwise(.multiply), [c, b.stored(b.temporary(n, "beta"), Tensor(scalar: beta))], output: b.temporary(n, "c"), node: n)
                 c = b.temporary(n, "c")
             }
         }

@@ -31,17 +31,38 @@ func registerNormalizationOps(_ r: inout [String: ONNXConverter]) {
             let meanName = mean ?? b.temporary(n, "mean")
             try b.add(.reduce(.mean, axes: axes, keepDims: true), [x], output: meanName, node: n)
             if let invStdDev {
-                try b.add(.elementwise(.subtract), [x, meanName], output: b.temporary(n, "centred"), node: n)
-                try b.add(.unary(.square), [b.temporary(n, "centred")], output: b.temporary(n, "squared"), node: n)
-                try b.add(.reduce(.mean, axes: axes, keepDims: true), [b.temporary(n, "squared")], output: b.temporary(n, "variance"), node: n)
-                b.constants[b.temporary(n, "epsilon")] = Tensor(scalar: epsilon)
-                try b.add(.elementwise(.add), [b.temporary(n, "variance"), b.parameter(b.temporary(n, "epsilon"), trainable: false)],
-                          output: b.temporary(n, "shifted"), node: n)
-                try b.add(.unary(.rsqrt), [b.temporary(n, "shifted")], output: invStdDev, node: n)
+                let (_, variance) = try centredVariance(b, n, x, mean: meanName, axes: axes)
+                _ = try inverseStdDev(b, n, variance, epsilon: epsilon, output: invStdDev)
             }
         }
         try b.add(.layerNormalization(axes: axes, epsilon: epsilon), [x, gamma, beta], output: n.outputs[0], node: n)
     }
+}
+
+/// `x − mean` and the mean of its squares over `axes` (kept dims): the population variance.
+private func centredVariance(_ b: ONNXGraphBuilder, _ n: ONNXNode, _ x: String, mean: String, axes: [Int]) throws -> (centred: String, variance: String) {
+    let t = { (name: String) in b.temporary(n, name) }
+    try b.add(.elementwise(.subtract), [x, mean], output: t("centred"), node: n)
+    try b.add(.unary(.square), [t("centred")], output: t("squared"), node: n)
+    try b.add(.reduce(.mean, axes: axes, keepDims: true), [t("squared")], output: t("variance"), node: n)
+    return (t("centred"), t("variance"))
+}
+
+/// `1 / √(variance + ε)`.
+private func inverseStdDev(_ b: ONNXGraphBuilder, _ n: ONNXNode, _ variance: String, epsilon: Float, output: String? = nil) throws -> String {
+    let epsilonName = b.stored(b.temporary(n, "epsilon"), Tensor(scalar: epsilon))
+    try b.add(.elementwise(.add), [variance, epsilonName], output: b.temporary(n, "shifted"), node: n)
+    let result = output ?? b.temporary(n, "inverse")
+    try b.add(.unary(.rsqrt), [b.temporary(n, "shifted")], output: result, node: n)
+    return result
+}
+
+/// `(x − mean) · inverse · scale + bias`, the last step writing the node's output.
+private func normalise(_ b: ONNXGraphBuilder, _ n: ONNXNode, centred: String, inverse: String, scale: String, bias: String) throws {
+    let t = { (name: String) in b.temporary(n, name) }
+    try b.add(.elementwise(.multiply), [centred, inverse], output: t("normalised"), node: n)
+    try b.add(.elementwise(.multiply), [t("normalised"), scale], output: t("scaled"), node: n)
+    try b.add(.elementwise(.add), [t("scaled"), bias], output: n.outputs[0], node: n)
 }
 
 /// Training-mode BatchNormalization: normalises with the batch's statistics (over every axis
@@ -59,31 +80,22 @@ private func trainingBatchNormalization(_ b: ONNXGraphBuilder, _ n: ONNXNode) th
     }
     let axes = [0] + Array(2..<rank)
     let epsilon = n.float("epsilon", 1e-5), momentum = n.float("momentum", 0.9)
-    func constant(_ suffix: String, _ t: Tensor) -> String {
-        b.constants[b.temporary(n, suffix)] = t
-        return b.parameter(b.temporary(n, suffix), trainable: false)
-    }
+    let t = { (name: String) in b.temporary(n, name) }
     // Per-channel vectors as [C, 1, …] so they broadcast against [N, C, spatial…].
     let channelShape = [scale.count] + Array(repeating: 1, count: rank - 2)
-    let t = { (name: String) in b.temporary(n, name) }
     try b.add(.reduce(.mean, axes: axes, keepDims: true), [x], output: t("mean"), node: n)
-    try b.add(.elementwise(.subtract), [x, t("mean")], output: t("centred"), node: n)
-    try b.add(.unary(.square), [t("centred")], output: t("squared"), node: n)
-    try b.add(.reduce(.mean, axes: axes, keepDims: true), [t("squared")], output: t("variance"), node: n)
-    try b.add(.elementwise(.add), [t("variance"), constant("epsilon", Tensor(scalar: epsilon))], output: t("shifted"), node: n)
-    try b.add(.unary(.rsqrt), [t("shifted")], output: t("inverse"), node: n)
-    try b.add(.elementwise(.multiply), [t("centred"), t("inverse")], output: t("normalised"), node: n)
-    try b.add(.elementwise(.multiply), [t("normalised"), constant("scale", Tensor(shape: channelShape, floats: scale.floats()))], output: t("scaled"), node: n)
-    let updates = [(3, runningMean, "mean"), (4, runningVar, "variance")]
-    for (index, running, statistic) in updates where n.outputs.count > index - 2 && !n.outputs[index - 2].isEmpty {
+    let (centred, variance) = try centredVariance(b, n, x, mean: t("mean"), axes: axes)
+    let inverse = try inverseStdDev(b, n, variance, epsilon: epsilon)
+    for (index, running, statistic) in [(1, runningMean, t("mean")), (2, runningVar, variance)] where n.outputs.count > index && !n.outputs[index].isEmpty {
         // running · momentum + batch · (1 − momentum), with the batch statistic as a [C] vector.
-        try b.add(.reshapeAll(targetShape: [scale.count]), [t(statistic)], output: t(statistic + "_vector"), node: n)
-        try b.add(.elementwise(.multiply), [t(statistic + "_vector"), constant("keep_" + statistic, Tensor(scalar: 1 - momentum))],
-                  output: t(statistic + "_part"), node: n)
-        let old = constant("old_" + statistic, Tensor(shape: [running.count], floats: running.floats().map { $0 * momentum }))
-        try b.add(.elementwise(.add), [t(statistic + "_part"), old], output: n.outputs[index - 2], node: n)
+        try b.add(.reshapeAll(targetShape: [scale.count]), [statistic], output: statistic + "/vector", node: n)
+        try b.add(.elementwise(.multiply), [statistic + "/vector", b.stored(statistic + "/keep", Tensor(scalar: 1 - momentum))],
+                  output: statistic + "/part", node: n)
+        let old = b.stored(statistic + "/running", Tensor(shape: [running.count], floats: running.floats().map { $0 * momentum }))
+        try b.add(.elementwise(.add), [statistic + "/part", old], output: n.outputs[index], node: n)
     }
-    try b.add(.elementwise(.add), [t("scaled"), constant("bias", Tensor(shape: channelShape, floats: bias.floats()))], output: n.outputs[0], node: n)
+    try normalise(b, n, centred: centred, inverse: inverse, scale: b.stored(t("scale"), Tensor(shape: channelShape, floats: scale.floats())),
+                  bias: b.stored(t("bias"), Tensor(shape: channelShape, floats: bias.floats())))
 }
 
 /// Inference BatchNormalization whose scale, bias, mean or variance are computed at run time
@@ -99,11 +111,7 @@ private func computedStatisticsBatchNormalization(_ b: ONNXGraphBuilder, _ n: ON
         return t(name)
     }
     let mean = try channels(3, "mean"), variance = try channels(4, "variance"), scale = try channels(1, "scale"), bias = try channels(2, "bias")
-    b.constants[t("epsilon")] = Tensor(scalar: n.float("epsilon", 1e-5))
-    try b.add(.elementwise(.add), [variance, b.parameter(t("epsilon"), trainable: false)], output: t("shifted"), node: n)
-    try b.add(.unary(.rsqrt), [t("shifted")], output: t("inverse"), node: n)
+    let inverse = try inverseStdDev(b, n, variance, epsilon: n.float("epsilon", 1e-5))
     try b.add(.elementwise(.subtract), [x, mean], output: t("centred"), node: n)
-    try b.add(.elementwise(.multiply), [t("centred"), t("inverse")], output: t("normalised"), node: n)
-    try b.add(.elementwise(.multiply), [t("normalised"), scale], output: t("scaled"), node: n)
-    try b.add(.elementwise(.add), [t("scaled"), bias], output: n.outputs[0], node: n)
+    try normalise(b, n, centred: t("centred"), inverse: inverse, scale: scale, bias: bias)
 }

@@ -9,7 +9,8 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         try b.alias(n.outputs[0], n.inputs[0], node: n)
         if n.outputs.count > 1, !n.outputs[1].isEmpty {
             // At inference the mask keeps everything: all true, in the input's (known) shape.
-            guard let dims = b.constants[n.inputs[0]]?.shape ?? b.shape(n.inputs[0]).dims.reduce(Optional([Int]()), { a, d in a.flatMap { a in d.map { a + [$0] } } }) else {
+            let known = b.shape(n.inputs[0]).dims.compactMap { $0 }
+            guard let dims = b.constants[n.inputs[0]]?.shape ?? (known.count == b.shape(n.inputs[0]).rank ? known : nil) else {
                 throw b.fail(n, "the mask output of an input with a size known only at run time is not supported")
             }
             b.constants[n.outputs[1]] = try Tensor(dtype: .bool, shape: dims, bytes: Array(repeating: 1, count: dims.reduce(1, *)))
@@ -90,8 +91,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         if let dim = xs[axis], let bad = indices.integers.first(where: { $0 < -dim || $0 >= dim }) {
             throw b.fail(n, "index \(bad) is out of range for axis \(axis) of size \(dim)")
         }
-        b.constants[n.inputs[1] + "/indices"] = indices
-        try b.add(.gather(axis: axis), [x, b.parameter(n.inputs[1] + "/indices", trainable: false)], output: n.outputs[0], node: n)
+        try b.add(.gather(axis: axis), [x, b.stored(n.inputs[1] + "/indices", indices)], output: n.outputs[0], node: n)
     }
     r["Unsqueeze"] = { b, n in
         let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
@@ -289,15 +289,8 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         try b.add(.zeroPadding(pads: spatial, layout: .channelsFirst), [b.temporary(n, "shifted")], output: b.temporary(n, "padded"), node: n)
         try b.add(.elementwise(.add), [b.temporary(n, "padded"), v], output: n.outputs[0], node: n)
     }
-    r["ReduceSumSquare"] = { b, n in
-        if n.opset >= 18, n.input(1) != nil, b.constant(n, 1) == nil { throw b.fail(n, "ReduceSumSquare with axes computed at run time is not supported") }
-        let axes = n.opset >= 18 ? (b.constant(n, 1)?.integers ?? []) : (n.ints("axes") ?? [])
-        let x = try b.value(n, 0)
-        try b.add(.unary(.square), [x], output: b.temporary(n, "squared"), node: n)
-        if axes.isEmpty, n.int("noop_with_empty_axes", 0) == 1 { try b.alias(n.outputs[0], b.temporary(n, "squared"), node: n); return }
-        try b.add(.reduce(.sum, axes: axes, keepDims: n.int("keepdims", 1) == 1), [b.temporary(n, "squared")], output: n.outputs[0], node: n)
-    }
-    for (name, f) in [("ReduceMean", ReduceFunction.mean), ("ReduceMax", .max), ("ReduceSum", .sum), ("ReduceMin", .min), ("ReduceProd", .prod)] {
+    for (name, f) in [("ReduceMean", ReduceFunction.mean), ("ReduceMax", .max), ("ReduceSum", .sum), ("ReduceMin", .min), ("ReduceProd", .prod),
+                      ("ReduceSumSquare", .sum)] {
         r[name] = { b, n in
             if f == .prod, let v = b.symbolicVector(n.inputs[0]), b.constants[n.inputs[0]].map({ $0.dtype != .float32 }) ?? true {
                 // The product of shape entries (element counts): known unless the batch is in it.
@@ -317,8 +310,13 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             let axesFromInput = name == "ReduceSum" ? n.opset >= 13 : n.opset >= 18
             if axesFromInput, n.input(1) != nil, b.constant(n, 1) == nil { throw b.fail(n, "\(name) with axes computed at run time is not supported") }
             let axes = axesFromInput ? (b.constant(n, 1)?.integers ?? []) : (n.ints("axes") ?? [])
-            if axes.isEmpty, n.int("noop_with_empty_axes", 0) == 1 { try b.alias(n.outputs[0], n.inputs[0], node: n); return }
-            try b.add(.reduce(f, axes: axes, keepDims: n.int("keepdims", 1) == 1), [try b.value(n, 0)], output: n.outputs[0], node: n)
+            var x = try b.value(n, 0)
+            if name == "ReduceSumSquare" {
+                try b.add(.unary(.square), [x], output: b.temporary(n, "squared"), node: n)
+                x = b.temporary(n, "squared")
+            }
+            if axes.isEmpty, n.int("noop_with_empty_axes", 0) == 1 { try b.alias(n.outputs[0], x, node: n); return }
+            try b.add(.reduce(f, axes: axes, keepDims: n.int("keepdims", 1) == 1), [x], output: n.outputs[0], node: n)
         }
     }
     r["Expand"] = { b, n in
@@ -391,7 +389,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             }
             if let f = fastScales, rank >= 3, rank <= 4, f[0] == 1, f[1] == 1, !antialias, n.string("keep_aspect_ratio_policy", "stretch") == "stretch",
                f.dropFirst(2).allSatisfy({ $0 >= 1 && $0 == $0.rounded() }), let interpolation = fastInterpolation(mode: mode, transform: transform,
-               nearestMode: nearestMode, scales: f.dropFirst(2).map { Int($0) }, upsample: name == "Upsample") {
+               nearestMode: nearestMode, scales: f.dropFirst(2).map { Int($0) }) {
                 try b.add(.upSampling(size: f.dropFirst(2).map { Int($0) }, interpolation: interpolation, layout: .channelsFirst), [x],
                           output: n.outputs[0], node: n)
                 return
@@ -428,7 +426,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
 
 /// The channels-last up-sampling kernel's interpolation when it computes what ONNX asks for:
 /// nearest picks `floor(o / s)`, bilinear uses half-pixel centres.
-private func fastInterpolation(mode: String, transform: String, nearestMode: String, scales: [Int], upsample: Bool) -> String? {
+private func fastInterpolation(mode: String, transform: String, nearestMode: String, scales: [Int]) -> String? {
     switch mode {
     case "nearest":
         for s in scales {
