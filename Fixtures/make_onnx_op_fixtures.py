@@ -425,6 +425,39 @@ def conv_weights_as_input(rng):
 
 
 @case
+def convtranspose_3d(rng):
+    """ConvTranspose X[1,2,3,4,3], W[2,3,2,3,2], B[3], strides [2,1,2], dilations [1,2,1],
+    pads [1,0,1,0,2,0], output_padding [1,0,0] -> [1,3,6,6,5]."""
+    node = helper.make_node("ConvTranspose", ["X", "W", "B"], ["Y"], name="deconv3d", strides=[2, 1, 2], dilations=[1, 2, 1],
+                            pads=[1, 0, 1, 0, 2, 0], output_padding=[1, 0, 0])
+    return (model_of("convtranspose_3d", [node], [("X", [1, 2, 3, 4, 3])], [("Y", [1, 3, 6, 6, 5])],
+                     [init("W", normal(rng, [2, 3, 2, 3, 2], 0.3)), init("B", normal(rng, [3], 0.1))]),
+            {"X": normal(rng, [1, 2, 3, 4, 3])})
+
+
+@case
+def maxpool_indices(rng):
+    """MaxPool X[2,2,5,6] kernel [2,3] strides 2 pads [1,0,0,1], storage_order 1 (column-major
+    indices), Indices cast to float -> Y, Indices [2,2,3,3]."""
+    nodes = [
+        helper.make_node("MaxPool", ["X"], ["Y", "I"], name="maxpool", kernel_shape=[2, 3], strides=[2, 2], pads=[1, 0, 0, 1],
+                         storage_order=1),
+        helper.make_node("Cast", ["I"], ["Indices"], name="cast", to=FLOAT),
+    ]
+    return (model_of("maxpool_indices", nodes, [("X", [2, 2, 5, 6])], [("Y", [2, 2, 3, 3]), ("Indices", [2, 2, 3, 3])]),
+            {"X": normal(rng, [2, 2, 5, 6])})
+
+
+@case
+def convtranspose_grouped(rng):
+    """ConvTranspose X[1,4,3,3], W[4,3,3,3] (group 2: 6 output channels), B[6], strides 2, pads 1 -> [1,6,5,5]."""
+    node = helper.make_node("ConvTranspose", ["X", "W", "B"], ["Y"], name="deconv", group=2, strides=[2, 2], pads=[1, 1, 1, 1])
+    return (model_of("convtranspose_grouped", [node], [("X", [1, 4, 3, 3])], [("Y", [1, 6, 5, 5])],
+                     [init("W", normal(rng, [4, 3, 3, 3], 0.3)), init("B", normal(rng, [6], 0.1))]),
+            {"X": normal(rng, [1, 4, 3, 3])})
+
+
+@case
 def reshape_dynamic_batch(rng):
     """X[N,2,3] (N a dim_param; 4 in inputs) -> Reshape [0,3,2] -> ReduceSum axes [2] keepdims 0 -> [N,3]."""
     nodes = [
@@ -438,6 +471,8 @@ def reshape_dynamic_batch(rng):
 
 # Where onnx.reference disagrees with onnxruntime (checked by hand against the ONNX spec formulas).
 REFERENCE_NOTES = {
+    "convtranspose_grouped": "onnx.reference's ConvTranspose fails on group > 1 (a reshape error); "
+                             "onnxruntime's output is what the test compares against.",
     "pad_negative": "onnx.reference passes the negative pads to np.pad, which refuses them. A numpy "
                     "pad-then-crop gives exactly onnxruntime's result.",
 }

@@ -215,6 +215,7 @@ public final class InferenceSession {
                 case .convolution(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .depthwise(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .transposed(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
+                case .transposedND(let k): k.run(xp, shape: x.shape, yp, outShape: outShape)
                 case .pooling(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .poolingND(let k): k.run(xp, shape: x.shape, yp, outShape: outShape)
                 case .globalPooling(let kind): GlobalPoolingKernel.run(kind, xp, shape: x.shape, yp)
@@ -254,6 +255,7 @@ public final class InferenceSession {
                 case let .gather(axis, indices): GatherKernel.run(xp, shape: x.shape, axis: axis, indices: indices, yp)
                 case .resize(let r): ResizeKernel.run(r, xp, shape: x.shape, yp, outShape: outShape)
                 case .matMul: MatMulKernel.run(ins[0], ins[1], yp, outShape: outShape, threads: threads)
+                case let .maxPoolIndices(k, columnMajor): k.argmax(xp, shape: x.shape, yp, outShape: outShape, columnMajor: columnMajor)
                 case .concatenate(let axis):
                     let a = axis < 0 ? axis + outShape.count : axis
                     withBuffers(ins) { buffers in
@@ -290,7 +292,7 @@ extension Step {
         case .dense(_, _, let e): return "dense" + e.suffix
         case .convolution(let k): return "conv \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix + (k.maxPool == nil ? "" : "+maxpool")
         case .depthwise(let k): return "depthwise \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix
-        case .transposed: return "conv transpose"
+        case .transposed, .transposedND: return "conv transpose"
         case .pooling(let p): return p.kind == .max ? "max pool" : "avg pool"
         case .poolingND(let k): return k.pooling.kind == .max ? "max pool" : "avg pool"
         case .globalPooling: return "global pool"
@@ -316,6 +318,7 @@ extension Step {
         case .gather: return "gather"
         case .resize(let r): return "resize \(r.mode.rawValue)"
         case .matMul: return "matmul"
+        case .maxPoolIndices: return "max pool indices"
         }
     }
 

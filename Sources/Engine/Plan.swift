@@ -28,6 +28,8 @@ enum Kernel {
     case gather(axis: Int, indices: [Int])
     case resize(Resize)
     case matMul
+    case maxPoolIndices(NDPoolingKernel, columnMajor: Bool)
+    case transposedND(NDTransposedConvolutionKernel)
 }
 
 /// One kernel applied to value slots.
@@ -271,8 +273,14 @@ struct Planner {
             return .depthwise(DepthwiseKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
                                               padding: twoPadding(c.padding), channels: cin, multiplier: c.depthMultiplier, weights: w,
                                               epilogue: Epilogue(bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)))
+        case .transposedConvolution(let c) where c.kernelSize.count > 2:
+            guard let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil, c.padding == .valid || { if case .explicit = c.padding { return true }; return false }() else {
+                throw EngineError.unsupported(layer: layer, reason: "3-D transposed convolutions run with explicit pads only")
+            }
+            return .transposedND(NDTransposedConvolutionKernel(attributes: c, inChannels: cin, weights: w,
+                                                               bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil))
         case .transposedConvolution(let c):
-            guard c.kernelSize.count <= 2, let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
+            guard let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
                 throw EngineError.unsupported(layer: layer, reason: "only 1-D and 2-D transposed convolutions run")
             }
             return .transposed(TransposedConvolutionKernel(attributes: c, inChannels: cin, kernel: w,
@@ -316,6 +324,7 @@ struct Planner {
             return .gather(axis: axis < 0 ? axis + inShape.rank : axis, indices: indices.map { Int($0) })
         case .resize(let r): return .resize(r)
         case .matMul: return .matMul
+        case let .maxPoolIndices(p, columnMajor): return .maxPoolIndices(NDPoolingKernel(pooling: p), columnMajor: columnMajor)
         }
     }
 }

@@ -216,6 +216,10 @@ public enum Op: Hashable, Sendable, Codable {
     case resize(Resize)
     /// numpy `matmul` of two inputs, either of which may be a parameter (ONNX MatMul).
     case matMul
+    /// ONNX MaxPool's `Indices` output over a channels-first input: for each window, the flat
+    /// index of its (first) maximum in the whole input, row-major or (`columnMajor`) with the
+    /// spatial axes in reverse order.
+    case maxPoolIndices(Pooling, columnMajor: Bool)
 
     /// The name a Keras user would recognise, used in printouts.
     public var displayName: String {
@@ -250,6 +254,7 @@ public enum Op: Hashable, Sendable, Codable {
         case .pad: return "Pad"
         case .resize: return "Resize"
         case .matMul: return "MatMul"
+        case .maxPoolIndices: return "MaxPoolIndices"
         }
     }
 }

@@ -203,6 +203,9 @@ extension Op {
             if keepDims { return [Shape(x.dims.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element })] }
             return [Shape(x.dims.enumerated().filter { !reduced.contains($0.offset) }.map(\.element))]
 
+        case .maxPoolIndices(let p, _):
+            return try Op.pooling(p).outputShapes(inputs)
+
         case let .stridedSlice(starts, ends, steps, axes):
             var out = x
             for (k, a) in axes.enumerated() {

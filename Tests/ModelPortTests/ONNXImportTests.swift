@@ -40,13 +40,13 @@ struct ONNXImportTests {
     }
 
     /// One- or two-node graphs of the ops real models use beyond the CNN basics (Resize in every
-    /// mode, Pad modes, strided Slice, Gather, Expand, MatMul, Gemm, dilated and 3-D pooling,
+    /// mode, Pad modes, strided Slice, Gather, Expand, MatMul, Gemm, dilated and 3-D pooling, grouped ConvTranspose,
     /// casts, LayerNormalization statistics), outputs from onnxruntime
     /// (Fixtures/make_onnx_op_fixtures.py).
     static let opCases = ["resize_cubic_antialias", "resize_linear_align_corners", "resize_nearest_ceil_asymmetric", "resize_crop",
                           "resize_axes_not_larger", "pad_reflect", "pad_edge", "pad_wrap", "pad_negative", "slice_steps", "split_axis0",
                           "gather_axis1", "expand", "matmul_batched", "matmul_1d", "gemm_general", "maxpool_dilated", "avgpool_3d",
-                          "avgpool_dilated_ceil", "cast_chain", "layernorm_stats", "selu_params", "prelu_full", "conv_weights_as_input",
+                          "avgpool_dilated_ceil", "cast_chain", "layernorm_stats", "selu_params", "prelu_full", "conv_weights_as_input", "convtranspose_grouped", "convtranspose_3d", "maxpool_indices",
                           "reshape_dynamic_batch"]
 
     @Test("single ops match onnxruntime within atol 1e-5 + rtol 1e-4", arguments: opCases)

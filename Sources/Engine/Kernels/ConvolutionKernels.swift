@@ -366,3 +366,54 @@ struct TransposedConvolutionKernel {
         }
     }
 }
+
+/// Transposed convolution with any number of spatial axes (ONNX ConvTranspose 3-D), on
+/// `[N, spatial…, Cin]` with explicit pads: every input element scatters `x · w` to the output
+/// positions `in · stride − pad + tap · dilation` inside the output.
+struct NDTransposedConvolutionKernel {
+    var attributes: TransposedConvolution
+    var inChannels: Int
+    /// Keras' layout: `[spatial…, out, in]`.
+    var weights: [Float]
+    var bias: [Float]?
+
+    init(attributes: TransposedConvolution, inChannels: Int, weights: [Float], bias: [Float]?) {
+        self.attributes = attributes; self.inChannels = inChannels; self.weights = weights; self.bias = bias
+    }
+
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
+        let sr = shape.count - 2, cin = inChannels, cout = attributes.filters
+        let inSpatial = Array(shape[1...sr]), outSpatial = Array(outShape[1...sr])
+        let begins = (0..<sr).map { attributes.padding.pads(axis: $0, spatialRank: sr, input: inSpatial[$0], window: attributes.kernelSize[$0],
+                                                            stride: attributes.strides[$0], dilation: attributes.dilations[$0]).0 }
+        let inCount = inSpatial.reduce(1, *), outCount = outSpatial.reduce(1, *), taps = attributes.kernelSize.reduce(1, *)
+        let outStrides = contiguousStrides(outSpatial)
+        for i in 0..<y.count { y[i] = bias.map { $0[i % cout] } ?? 0 }
+        var position = [Int](repeating: 0, count: sr), tap = [Int](repeating: 0, count: sr)
+        for image in 0..<shape[0] {
+            for p in 0..<inCount {
+                var rest = p
+                for a in stride(from: sr - 1, through: 0, by: -1) { position[a] = rest % inSpatial[a]; rest /= inSpatial[a] }
+                let src = x.baseAddress! + (image * inCount + p) * cin
+                for t in 0..<taps {
+                    var r = t
+                    for a in stride(from: sr - 1, through: 0, by: -1) { tap[a] = r % attributes.kernelSize[a]; r /= attributes.kernelSize[a] }
+                    var offset = 0, inside = true
+                    for a in 0..<sr {
+                        let o = position[a] * attributes.strides[a] - begins[a] + tap[a] * attributes.dilations[a]
+                        if o < 0 || o >= outSpatial[a] { inside = false; break }
+                        offset += o * outStrides[a]
+                    }
+                    guard inside else { continue }
+                    let dst = y.baseAddress! + (image * outCount + offset) * cout
+                    let w = t * cout * cin
+                    for co in 0..<cout {
+                        var acc: Float = 0
+                        for ci in 0..<cin { acc += src[ci] * weights[w + co * cin + ci] }
+                        dst[co] += acc
+                    }
+                }
+            }
+        }
+    }
+}

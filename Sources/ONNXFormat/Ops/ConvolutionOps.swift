@@ -19,9 +19,13 @@ func registerTransposedConvolution(_ r: inout [String: ONNXConverter]) {
     r["ConvTranspose"] = { b, n in
         let x = try b.value(n, 0)
         guard let w = b.constant(n, 1), w.shape.count >= 3 else { throw b.fail(n, "only a constant kernel is supported") }
-        guard n.int("group", 1) == 1 else { throw b.fail(n, "grouped ConvTranspose is not supported") }
+        let groups = n.int("group", 1)
         let spatial = w.shape.count - 2
+        // ONNX's kernel is [in, out / group, spatial…]; cout is per group.
         let (cin, cout) = (w.shape[0], w.shape[1])
+        guard groups >= 1, cin % groups == 0, b.shape(x).rank == spatial + 2, b.shape(x)[1].map({ $0 == cin }) ?? true else {
+            throw b.fail(n, "group \(groups) and kernel \(w.shape) do not fit the input \(b.shape(x))")
+        }
         let kernel = n.ints("kernel_shape") ?? Array(w.shape.dropFirst(2))
         let strides = n.ints("strides") ?? Array(repeating: 1, count: spatial)
         let dilations = n.ints("dilations") ?? Array(repeating: 1, count: spatial)
@@ -54,15 +58,35 @@ func registerTransposedConvolution(_ r: inout [String: ONNXConverter]) {
                 pads[spatial + i] = total - pads[i]
             }
         }
-        // ONNX [in, out, spatial…] to Keras' [spatial…, out, in].
-        let taps = kernel.reduce(1, *)
-        let v = w.floats()
-        var keras = [Float](repeating: 0, count: v.count)
-        for i in 0..<cin { for o in 0..<cout { for t in 0..<taps { keras[(t * cout + o) * cin + i] = v[(i * cout + o) * taps + t] } } }
-        b.constants[n.inputs[1] + "/keras_kernel"] = Tensor(shape: kernel + [cout, cin], floats: keras)
         let attrs = TransposedConvolution(filters: cout, kernelSize: kernel, strides: strides, dilations: dilations,
                                           padding: .explicit(pads), outputPadding: outputPadding, layout: .channelsFirst)
-        let bias = n.input(2) != nil ? try b.weight(n, 2) : ""
-        try b.add(.transposedConvolution(attrs), [x, b.parameter(n.inputs[1] + "/keras_kernel"), bias], output: n.outputs[0], node: n)
+        // ONNX [in, out, spatial…] to Keras' [spatial…, out, in], for the input channels of one group.
+        let taps = kernel.reduce(1, *), cinG = cin / groups
+        let v = w.floats()
+        func kerasKernel(_ group: Int) -> String {
+            var keras = [Float](repeating: 0, count: cinG * cout * taps)
+            for i in 0..<cinG {
+                for o in 0..<cout { for t in 0..<taps { keras[(t * cout + o) * cinG + i] = v[((group * cinG + i) * cout + o) * taps + t] } }
+            }
+            return b.stored(n.inputs[1] + (groups == 1 ? "/keras_kernel" : "/keras_kernel_\(group)"), Tensor(shape: kernel + [cout, cinG], floats: keras),
+                            trainable: true)
+        }
+        if groups == 1 {
+            let bias = n.input(2) != nil ? try b.weight(n, 2) : ""
+            try b.add(.transposedConvolution(attrs), [x, kerasKernel(0), bias], output: n.outputs[0], node: n)
+            return
+        }
+        // Groups: each group's input channels through its own transposed convolution, joined on channels.
+        let bias = b.constant(n, 2)?.floats()
+        if n.input(2) != nil, bias?.count != cout * groups { throw b.fail(n, "a grouped ConvTranspose needs a constant bias of \(cout * groups) values") }
+        var parts: [String] = []
+        for g in 0..<groups {
+            let input = b.temporary(n, "group\(g)_input"), output = b.temporary(n, "group\(g)")
+            try b.add(.slice(starts: [g * cinG], ends: [(g + 1) * cinG], axes: [1]), [x], output: input, node: n)
+            let groupBias = bias.map { b.stored(b.temporary(n, "group\(g)_bias"), Tensor(shape: [cout], floats: Array($0[(g * cout)..<((g + 1) * cout)])), trainable: true) } ?? ""
+            try b.add(.transposedConvolution(attrs), [input, kerasKernel(g), groupBias], output: output, node: n)
+            parts.append(output)
+        }
+        try b.add(.concatenate(axis: 1), parts, output: n.outputs[0], node: n)
     }
 }

@@ -316,6 +316,12 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 x = b.temporary(n, "squared")
             }
             if axes.isEmpty, n.int("noop_with_empty_axes", 0) == 1 { try b.alias(n.outputs[0], x, node: n); return }
+            if b.dtypes[x] == .bool, f == .max || f == .min {
+                // Over bools the max of nothing is false and the min true, not ∓∞: clamp to 0…1.
+                try b.add(.reduce(f, axes: axes, keepDims: n.int("keepdims", 1) == 1), [x], output: b.temporary(n, "reduced"), node: n)
+                try b.add(.activation(.clip(lower: 0, upper: 1)), [b.temporary(n, "reduced")], output: n.outputs[0], node: n)
+                return
+            }
             try b.add(.reduce(f, axes: axes, keepDims: n.int("keepdims", 1) == 1), [x], output: n.outputs[0], node: n)
         }
     }
