@@ -173,16 +173,21 @@ public final class InferenceSession {
     /// garbage error from here (the error register clobbered around the kernels' closures).
     /// `buffer` has room for the output; its contents are garbage, so every kernel writes
     /// each output element (or zero-fills first).
-    func execute(_ step: Step, _ ins: [HostTensor], outShape: [Int], buffer: [Float]) -> HostTensor {
+    func execute(_ step: Step, _ given: [HostTensor], outShape: [Int], buffer: [Float]) -> HostTensor {
         // An empty tensor (a zero-size axis in an ONNX graph) has nothing to compute, and its
-        // buffers have no base address for the kernels.
+        // buffers have no base address for the kernels. Concatenation just leaves it out.
+        var ins = given
+        if case .concatenate = step.kernel, ins.count > 1, !buffer.isEmpty { ins.removeAll { $0.count == 0 } }
         if buffer.isEmpty || ins.contains(where: { $0.count == 0 }) {
+            let fill: Float
+            switch step.kernel {
             // A reduction over nothing gives its identity (ONNX: sum 0, prod 1, max −∞, min +∞).
-            if !buffer.isEmpty, case .reduce(let f, _, _) = step.kernel {
-                let identity: Float = f == .prod ? 1 : f == .max ? -.infinity : f == .min ? .infinity : f == .mean ? .nan : 0
-                return HostTensor(shape: outShape, data: [Float](repeating: identity, count: buffer.count))
+            case .reduce(let f, _, _): fill = f == .prod ? 1 : f == .max ? -.infinity : f == .min ? .infinity : f == .mean ? .nan : 0
+            // Padding nothing leaves only the padding.
+            case .axisMap(.pad, let value): fill = value
+            default: fill = 0
             }
-            return HostTensor(zeros: outShape)
+            return HostTensor(shape: outShape, data: [Float](repeating: fill, count: buffer.count))
         }
         let threads = options.threads
         // Read what the kernels need from `step` here, outside the pointer closures: reading the

@@ -93,4 +93,17 @@ struct PlanTests {
         #expect(out["t"]?.shape == [3, 2])
         #expect(out["t"]?.data == [1, 4, 2, 5, 3, 6])
     }
+
+    @Test("concatenating an empty tensor leaves it out instead of zeroing the result")
+    func concatenateWithEmpty() throws {
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [2, 3])]
+        g.parameters = [Parameter(name: "e", tensor: Tensor(shape: [2, 0], floats: []), trainable: false)]
+        g.nodes = [Node(name: "c", op: .concatenate(axis: -1), inputs: ["x", "e"], outputs: ["c"])]
+        g.outputs = ["c"]
+        let session = try InferenceSession(graph: g, options: EngineOptions(threads: 1, optimize: true))
+        let out = try session.run(["x": HostTensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])])
+        #expect(out["c"]?.shape == [2, 3])
+        #expect(out["c"]?.data == [1, 2, 3, 4, 5, 6])
+    }
 }

@@ -7,10 +7,12 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         r[name] = { b, n in
             // Shape arithmetic on known integers folds at load.
             if let lhs = b.symbolicVector(n.inputs[0]), let rhs = n.input(1).flatMap(b.symbolicVector),
-               b.constants[n.inputs[0]].map({ $0.dtype != .float32 }) ?? true, b.constants[n.inputs[1]].map({ $0.dtype != .float32 }) ?? true {
+               n.inputs.prefix(2).allSatisfy({ b.constants[$0].map { $0.dtype != .float32 && $0.shape.count <= 1 } ?? true }) {
                 let count = max(lhs.count, rhs.count)
                 guard lhs.count == count || lhs.count == 1, rhs.count == count || rhs.count == 1 else { throw b.fail(n, "shapes do not broadcast") }
-                b.symbolic[n.outputs[0]] = (0..<count).map { i in
+                // Known results become constants (a scalar when both operands are), others stay symbolic.
+                let scalar = n.inputs.prefix(2).allSatisfy { b.constants[$0]?.shape.isEmpty ?? false }
+                b.setVector(n.outputs[0], (0..<count).map { i in
                     guard case .value(let x) = lhs[lhs.count == 1 ? 0 : i], case .value(let y) = rhs[rhs.count == 1 ? 0 : i] else { return .unknown }
                     switch f {
                     case .add: return .value(x + y)
@@ -19,7 +21,7 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
                     case .divide: return y == 0 ? .unknown : .value(x / y)
                     default: return .unknown
                     }
-                }
+                }, scalar: scalar)
                 return
             }
             let lhs = try b.value(n, 0), rhs = try b.value(n, 1)

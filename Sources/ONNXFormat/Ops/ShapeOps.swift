@@ -109,6 +109,8 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
     }
     r["Squeeze"] = { b, n in
         let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
+        // A shape entry known up to the batch size stays symbolic.
+        if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
         try reshapeTo(b, n, newShape: { s in
             let rank = s.rank
             let drop = Set((axes ?? s.dims.indices.filter { s.dims[$0] == 1 }).map { $0 < 0 ? $0 + rank : $0 })
