@@ -436,6 +436,32 @@ def convtranspose_3d(rng):
 
 
 @case
+def logic_and_index(rng):
+    """X, Y [3,5]: Where(Greater(X, Y), X, Y), ArgMax(X, axis 1, select_last_index 1) as float,
+    Tile(X, [2,1]), Mod(X, 0.7, fmod 1), Mod(int(10 X), -3) (integer, the divisor's sign), Sin(X)
+    -> six outputs. (onnxruntime takes fmod 0 on floats only from opset 28.)"""
+    nodes = [
+        helper.make_node("Greater", ["X", "Y"], ["gt"], name="greater"),
+        helper.make_node("Where", ["gt", "X", "Y"], ["Max"], name="where"),
+        helper.make_node("ArgMax", ["X"], ["am"], name="argmax", axis=1, keepdims=0, select_last_index=1),
+        helper.make_node("Cast", ["am"], ["ArgMax"], name="cast", to=FLOAT),
+        helper.make_node("Tile", ["X", "repeats"], ["Tiled"], name="tile"),
+        helper.make_node("Mod", ["X", "d"], ["Fmod"], name="fmod", fmod=1),
+        helper.make_node("Mul", ["X", "ten"], ["x10"], name="scale"),
+        helper.make_node("Cast", ["x10"], ["xi"], name="to_int", to=TensorProto.INT32),
+        helper.make_node("Mod", ["xi", "nd"], ["pm"], name="pymod", fmod=0),
+        helper.make_node("Cast", ["pm"], ["PyMod"], name="pymod_float", to=FLOAT),
+        helper.make_node("Sin", ["X"], ["Sine"], name="sin"),
+    ]
+    x = normal(rng, [3, 5], 2.0)
+    x[1, 3] = x[1, 1]  # a tie, for select_last_index
+    return (model_of("logic_and_index", nodes, [("X", [3, 5]), ("Y", [3, 5])],
+                     [("Max", [3, 5]), ("ArgMax", [3]), ("Tiled", [6, 5]), ("Fmod", [3, 5]), ("PyMod", [3, 5]), ("Sine", [3, 5])],
+                     [init("repeats", i64(2, 1)), init("d", np.array(0.7, np.float32)), init("nd", np.array(-3, np.int32)), init("ten", np.array(10, np.float32))]),
+            {"X": x, "Y": normal(rng, [3, 5], 2.0)})
+
+
+@case
 def maxpool_indices(rng):
     """MaxPool X[2,2,5,6] kernel [2,3] strides 2 pads [1,0,0,1], storage_order 1 (column-major
     indices), Indices cast to float -> Y, Indices [2,2,3,3]."""

@@ -221,6 +221,8 @@ public final class InferenceSession {
                 case .depthwise(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .transposed(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .transposedND(let k): k.run(xp, shape: x.shape, yp, outShape: outShape)
+                case let .argReduce(largest, axis, selectLast):
+                    ElementwiseKernels.argReduce(xp, shape: x.shape, axis: axis, largest: largest, selectLast: selectLast, yp)
                 case .pooling(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .poolingND(let k): k.run(xp, shape: x.shape, yp, outShape: outShape)
                 case .globalPooling(let kind): GlobalPoolingKernel.run(kind, xp, shape: x.shape, yp)
@@ -319,11 +321,13 @@ extension Step {
             case .stridedSlice: return "slice"
             case .pad: return "pad"
             case .expand: return "expand"
+            case .tile: return "tile"
             }
         case .gather: return "gather"
         case .resize(let r): return "resize \(r.mode.rawValue)"
         case .matMul: return "matmul"
         case .maxPoolIndices: return "max pool indices"
+        case .argReduce(let largest, _, _): return largest ? "argmax" : "argmin"
         }
     }
 

@@ -30,6 +30,7 @@ enum Kernel {
     case matMul
     case maxPoolIndices(NDPoolingKernel, columnMajor: Bool)
     case transposedND(NDTransposedConvolutionKernel)
+    case argReduce(largest: Bool, axis: Int, selectLast: Bool)
 }
 
 /// One kernel applied to value slots.
@@ -319,11 +320,13 @@ struct Planner {
         case let .stridedSlice(starts, ends, steps, axes): return .axisMap(.stridedSlice(starts: starts, ends: ends, steps: steps, axes: axes), fill: 0)
         case let .pad(pads, mode, value): return .axisMap(.pad(pads: pads, mode: mode), fill: value)
         case .expand: return .axisMap(.expand, fill: 0)
+        case .tile: return .axisMap(.tile, fill: 0)
         case .gather(let axis):
             guard let indices = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "Gather needs constant indices") }
             return .gather(axis: axis < 0 ? axis + inShape.rank : axis, indices: indices.map { Int($0) })
         case .resize(let r): return .resize(r)
         case .matMul: return .matMul
+        case let .argReduce(largest, axis, _, selectLast): return .argReduce(largest: largest, axis: axis < 0 ? axis + inShape.rank : axis, selectLast: selectLast)
         case let .maxPoolIndices(p, columnMajor): return .maxPoolIndices(NDPoolingKernel(pooling: p), columnMajor: columnMajor)
         }
     }

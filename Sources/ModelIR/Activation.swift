@@ -62,6 +62,9 @@ public enum UnaryFunction: String, Sendable, Codable {
     case roundToHalf
     /// 1 where the input is non-zero, else 0 (a cast to bool).
     case isNonZero
+    /// 1 where the input is zero, else 0 (logical not).
+    case isZero
+    case sin, cos, tan
 }
 
 /// Elementwise functions of several broadcast tensors.
@@ -69,6 +72,12 @@ public enum ElementwiseFunction: String, Sendable, Codable {
     case add, subtract, multiply, divide, maximum, minimum, power
     /// The mean of the operands (Keras `Average`).
     case average
+    /// Comparisons and logic (ONNX Equal, Less, …, And, Or, Xor): 1 for true, 0 for false; two operands.
+    case equal, less, greater, lessOrEqual, greaterOrEqual, and, or, xor
+    /// ONNX Mod: `modulo` takes the divisor's sign (Python's %), `remainder` the dividend's (C fmod).
+    case modulo, remainder
+    /// ONNX Where: operands condition, then, else.
+    case select
 }
 
 /// Reductions over axes.

@@ -211,6 +211,8 @@ public enum Op: Hashable, Sendable, Codable {
     /// Broadcasts the input against `shape` (ONNX Expand: numpy rules, the larger of each pair).
     /// A negative entry -k is k times the batch size: the first axis of the optional second input.
     case expand(shape: [Int])
+    /// Repeats the input `repeats[i]` times along each axis (ONNX Tile).
+    case tile(repeats: [Int])
     /// Pads (negative: crops) every axis: `pads` holds the begins of every axis, then the ends.
     case pad(pads: [Int], mode: PadMode, value: Float)
     case resize(Resize)
@@ -220,6 +222,9 @@ public enum Op: Hashable, Sendable, Codable {
     /// index of its (first) maximum in the whole input, row-major or (`columnMajor`) with the
     /// spatial axes in reverse order.
     case maxPoolIndices(Pooling, columnMajor: Bool)
+    /// The index of the largest (or smallest) element along `axis` (ONNX ArgMax/ArgMin);
+    /// `selectLast` picks the last of equal extremes.
+    case argReduce(largest: Bool, axis: Int, keepDims: Bool, selectLast: Bool)
 
     /// The name a Keras user would recognise, used in printouts.
     public var displayName: String {
@@ -251,10 +256,12 @@ public enum Op: Hashable, Sendable, Codable {
         case .stridedSlice: return "Slice"
         case .gather: return "Gather"
         case .expand: return "Expand"
+        case .tile: return "Tile"
         case .pad: return "Pad"
         case .resize: return "Resize"
         case .matMul: return "MatMul"
         case .maxPoolIndices: return "MaxPoolIndices"
+        case .argReduce(let largest, _, _, _): return largest ? "ArgMax" : "ArgMin"
         }
     }
 }

@@ -203,6 +203,9 @@ extension Op {
             if keepDims { return [Shape(x.dims.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element })] }
             return [Shape(x.dims.enumerated().filter { !reduced.contains($0.offset) }.map(\.element))]
 
+        case let .argReduce(_, axis, keepDims, _):
+            return try Op.reduce(.max, axes: [axis], keepDims: keepDims).outputShapes(inputs)
+
         case .maxPoolIndices(let p, _):
             return try Op.pooling(p).outputShapes(inputs)
 
@@ -221,6 +224,10 @@ extension Op {
         case .expand(let shape):
             let batch = param(1)?.dims.first ?? nil
             return [try broadcast(x, Shape(shape.map { v in v < 0 ? batch.map { $0 * -v } : v }))]
+
+        case .tile(let repeats):
+            guard repeats.count == x.rank else { throw ShapeError("Tile repeats \(repeats) do not fit \(x)") }
+            return [Shape(zip(x.dims, repeats).map { d, r in d.map { $0 * r } })]
 
         case let .pad(pads, _, _):
             guard pads.count == 2 * x.rank else { throw ShapeError("pads \(pads) do not fit \(x)") }

@@ -526,6 +526,8 @@ private struct Writer {
             case .maximum: node("Max", operands, [out], name: n.name)
             case .minimum: node("Min", operands, [out], name: n.name)
             case .average: node("Mean", operands, [out], name: n.name)
+            case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual, .and, .or, .xor, .select, .modulo, .remainder:
+                throw fail("the op comes from an ONNX graph and has no Keras-side export")
             }
         case .unary(let f):
             let map: [UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .sqrt: "Sqrt", .exp: "Exp", .log: "Log", .reciprocal: "Reciprocal",
@@ -542,9 +544,11 @@ private struct Writer {
                 node(op, [x], [out], name: n.name)
             } else if f == .square {
                 node("Mul", [x, x], [out], name: n.name)
-            } else {
+            } else if f == .rsqrt {
                 node("Sqrt", [x], [out + "/sqrt"], name: n.name + "/sqrt")
                 node("Reciprocal", [out + "/sqrt"], [out], name: n.name)
+            } else {
+                throw fail("the op comes from an ONNX graph and has no Keras-side export")
             }
         case let .reduce(f, axes, keepDims):
             let r = rank(n.inputs[0])
@@ -559,7 +563,7 @@ private struct Writer {
             }
         case .concatenate(let axis):
             node("Concat", n.inputs.map { operand($0, against: out) }, [out], name: n.name, [attr("axis", physicalAxis(axis, rank: rank(out)))])
-        case .stridedSlice, .gather, .expand, .pad, .resize, .matMul, .maxPoolIndices:
+        case .stridedSlice, .gather, .expand, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .tile:
             // Only ONNX imports make these, and ONNX → ONNX conversion re-encodes the source graph.
             throw fail("the op comes from an ONNX graph and has no Keras-side export")
         }

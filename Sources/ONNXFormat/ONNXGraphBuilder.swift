@@ -9,6 +9,19 @@ enum SymbolicDim: Equatable {
     /// The batch size times a known number (the element count of a sample-shaped slice).
     case batchTimes(Int)
     case unknown
+
+    /// The product of shape entries (an element count): known entries multiply; one batch entry
+    /// among them makes "batch × product"; anything else is unknown.
+    static func product(_ dims: [SymbolicDim]) -> SymbolicDim {
+        dims.reduce(.value(1)) { acc, d in
+            switch (acc, d) {
+            case let (.value(a), .value(x)): return .value(a * x)
+            case let (.value(a), .batch), let (.batch, .value(a)): return a == 1 ? .batch : .batchTimes(a)
+            case let (.value(a), .batchTimes(k)), let (.batchTimes(k), .value(a)): return .batchTimes(a * k)
+            default: return .unknown
+            }
+        }
+    }
 }
 
 /// One ONNX node as an op converter sees it.

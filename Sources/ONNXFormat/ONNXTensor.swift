@@ -102,7 +102,8 @@ extension Tensor {
         switch dtype {
         case .int64: return bytes.withUnsafeBytes { $0.bindMemory(to: Int64.self).map { Int($0) } }
         case .int32: return bytes.withUnsafeBytes { $0.bindMemory(to: Int32.self).map { Int($0) } }
-        default: return floats().map { Int($0) }
+        // Truncated toward zero; NaN reads as 0 and infinities clamp (no trap on odd input).
+        default: return floats().map { $0.isNaN ? 0 : Int($0.rounded(.towardZero).clamped(to: -9.0e18...9.0e18)) }
         }
     }
 
@@ -112,4 +113,8 @@ extension Tensor {
         let dims = shape.flatMap { $0.reduce(1, *) == values.count ? $0 : nil } ?? [values.count]
         if let t = try? Tensor(dtype: .int64, shape: dims, bytes: bytes) { self = t } else { self = Tensor(shape: [0], floats: []) }
     }
+}
+
+fileprivate extension Comparable {
+    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }

@@ -6,6 +6,11 @@ enum ElementwiseKernels {
     static func run(_ f: ElementwiseFunction, _ inputs: [HostTensor], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int]) {
         let indices = inputs.map { TensorKernels.broadcastIndex($0.shape, to: outShape) }
         func value(_ k: Int, _ i: Int) -> Float { inputs[k].data[indices[k]?[i] ?? i] }
+        if f == .select {
+            for i in 0..<y.count { y[i] = value(0, i) != 0 ? value(1, i) : value(2, i) }
+            return
+        }
+        func truth(_ b: Bool) -> Float { b ? 1 : 0 }
         for i in 0..<y.count {
             var acc = value(0, i)
             for k in 1..<inputs.count {
@@ -18,6 +23,17 @@ enum ElementwiseKernels {
                 case .maximum: acc = max(acc, v)
                 case .minimum: acc = min(acc, v)
                 case .power: acc = pow(acc, v)
+                case .equal: acc = truth(acc == v)
+                case .less: acc = truth(acc < v)
+                case .greater: acc = truth(acc > v)
+                case .lessOrEqual: acc = truth(acc <= v)
+                case .greaterOrEqual: acc = truth(acc >= v)
+                case .and: acc = truth(acc != 0 && v != 0)
+                case .or: acc = truth(acc != 0 || v != 0)
+                case .xor: acc = truth((acc != 0) != (v != 0))
+                case .modulo: let r = fmodf(acc, v); acc = r != 0 && (r < 0) != (v < 0) ? r + v : r
+                case .remainder: acc = fmodf(acc, v)
+                case .select: break
                 }
             }
             if f == .average { acc /= Float(inputs.count) }
@@ -45,6 +61,10 @@ enum ElementwiseKernels {
             case .truncate: y[i] = v.rounded(.towardZero)
             case .roundToHalf: y[i] = Float(Float16(v))
             case .isNonZero: y[i] = v != 0 ? 1 : 0
+            case .isZero: y[i] = v == 0 ? 1 : 0
+            case .sin: y[i] = sin(v)
+            case .cos: y[i] = cos(v)
+            case .tan: y[i] = tan(v)
             }
         }
     }
@@ -84,6 +104,23 @@ enum ElementwiseKernels {
         if f == .mean {
             let n = Float(reduced.reduce(1) { $0 * shape[$1] })
             for i in y.indices { y[i] /= n }
+        }
+    }
+
+    /// ONNX ArgMax/ArgMin along `axis`: the index of the first (or, with `selectLast`, the last)
+    /// extreme value; NaN compares as neither.
+    static func argReduce(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int, largest: Bool, selectLast: Bool, _ y: UnsafeMutableBufferPointer<Float>) {
+        let outer = shape[..<axis].reduce(1, *), n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var best = 0
+                for k in 1..<max(n, 1) {
+                    let v = x[(o * n + k) * inner + i], b = x[(o * n + best) * inner + i]
+                    let better = largest ? (selectLast ? v >= b : v > b) : (selectLast ? v <= b : v < b)
+                    if better { best = k }
+                }
+                y[o * inner + i] = Float(best)
+            }
         }
     }
 }

@@ -8,6 +8,8 @@ enum AxisMap {
     case stridedSlice(starts: [Int], ends: [Int], steps: [Int], axes: [Int])
     case pad(pads: [Int], mode: PadMode)
     case expand
+    /// Output index j reads j mod the input's length (ONNX Tile).
+    case tile
 
     /// Per output axis, the input index each output index reads (-1: the fill value).
     /// `inShape` is already padded to the output's rank.
@@ -40,6 +42,8 @@ enum AxisMap {
             }
         case .expand:
             for a in inShape.indices where inShape[a] == 1 { tables[a] = Array(repeating: 0, count: outShape[a]) }
+        case .tile:
+            for a in inShape.indices { tables[a] = tables[a].map { $0 % inShape[a] } }
         }
         return tables
     }

@@ -42,8 +42,44 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
             try b.add(.elementwise(f), inputs, output: n.outputs[0], node: n)
         }
     }
+    // Comparisons and logic give 1/0 (bools held as float32).
+    let logic: [String: ElementwiseFunction] = ["Equal": .equal, "Less": .less, "Greater": .greater, "LessOrEqual": .lessOrEqual,
+                                                "GreaterOrEqual": .greaterOrEqual, "And": .and, "Or": .or, "Xor": .xor]
+    for (name, f) in logic {
+        r[name] = { b, n in try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n) }
+    }
+    r["Mod"] = { b, n in
+        let f: ElementwiseFunction = n.int("fmod", 0) == 1 ? .remainder : .modulo
+        try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n)
+    }
+    r["Range"] = { b, n in
+        // Folds when start, limit and delta are known at load (shape arithmetic); the length of a
+        // run-time range would not be known to the planner.
+        guard let start = b.constant(n, 0)?.floats().first ?? b.symbolicVector(n.inputs[0]).flatMap({ v in v.first.flatMap { if case .value(let x) = $0 { return Float(x) }; return nil } }),
+              let limit = b.constant(n, 1)?.floats().first, let delta = b.constant(n, 2)?.floats().first, delta != 0, delta.isFinite,
+              start.isFinite, limit.isFinite else {
+            throw b.fail(n, "a Range whose start, limit or delta is computed at run time (or a zero delta) is not supported")
+        }
+        let count = max(0, Int(((limit - start) / delta).rounded(.up)))
+        guard count <= 1 << 24 else { throw b.fail(n, "Range of \(count) elements is too long") }
+        let values = (0..<count).map { start + Float($0) * delta }
+        let integral = b.constants[n.inputs[0]].map { !$0.dtype.isFloatingPoint } ?? (b.symbolic[n.inputs[0]] != nil)
+        b.constants[n.outputs[0]] = integral ? Tensor(int64: values.map { Int($0) }, shape: [count]) : Tensor(shape: [count], floats: values)
+    }
+    r["Where"] = { b, n in
+        try b.add(.elementwise(.select), [try b.value(n, 0), try b.value(n, 1), try b.value(n, 2)], output: n.outputs[0], node: n)
+    }
+    for (name, largest) in [("ArgMax", true), ("ArgMin", false)] {
+        r[name] = { b, n in
+            let x = try b.value(n, 0)
+            guard let axis = b.shape(x).axis(n.int("axis", 0)) else { throw b.fail(n, "axis \(n.int("axis", 0)) is out of range for \(b.shape(x))") }
+            try b.add(.argReduce(largest: largest, axis: axis, keepDims: n.int("keepdims", 1) == 1, selectLast: n.int("select_last_index", 0) == 1),
+                      [x], output: n.outputs[0], node: n)
+        }
+    }
     let unary: [String: UnaryFunction] = ["Sqrt": .sqrt, "Exp": .exp, "Log": .log, "Neg": .negate, "Abs": .abs,
-                                          "Reciprocal": .reciprocal, "Erf": .erf, "Floor": .floor, "Ceil": .ceil, "Round": .round, "Sign": .sign]
+                                          "Reciprocal": .reciprocal, "Erf": .erf, "Floor": .floor, "Ceil": .ceil, "Round": .round, "Sign": .sign,
+                                          "Not": .isZero, "Sin": .sin, "Cos": .cos, "Tan": .tan]
     for (name, f) in unary {
         r[name] = { b, n in try b.add(.unary(f), [try b.value(n, 0)], output: n.outputs[0], node: n) }
     }

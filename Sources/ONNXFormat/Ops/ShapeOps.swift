@@ -17,27 +17,14 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         }
     }
     r["Cast"] = { b, n in
-        let to = n.int("to", 1)
-        if let c = b.constant(n, 0) {
-            // Casts inside shape computations fold; float casts of constants keep values.
-            if to == 1 { b.constants[n.outputs[0]] = Tensor(shape: c.shape, floats: c.floats()) } else { b.constants[n.outputs[0]] = Tensor(int64: c.integers, shape: c.shape) }
-            return
+        guard let to = DType(onnx: Int32(n.int("to", 1))) else { throw b.fail(n, "Cast to ONNX element type \(n.int("to", 1)) is not supported") }
+        try cast(b, n, to: to)
+    }
+    r["CastLike"] = { b, n in
+        guard let like = n.input(1), let to = b.dtypes[like] ?? b.constants[like]?.dtype ?? b.bindings[like]?.dtype else {
+            throw b.fail(n, "CastLike needs a target whose element type is known")
         }
-        if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
-        // The engine computes in float32; a cast rounds the values as the target type would.
-        switch to {
-        case 1, 11: try b.alias(n.outputs[0], n.inputs[0], node: n)                     // float, double
-        case 10: try b.add(.unary(.roundToHalf), [try b.value(n, 0)], output: n.outputs[0], node: n)  // float16
-        case 9: try b.add(.unary(.isNonZero), [try b.value(n, 0)], output: n.outputs[0], node: n)     // bool
-        case 2, 3, 4, 5, 6, 7, 12, 13:                                                  // integers
-            let from = b.dtypes[n.inputs[0]] ?? .float32
-            if from.isFloatingPoint {
-                try b.add(.unary(.truncate), [try b.value(n, 0)], output: n.outputs[0], node: n)
-            } else {
-                try b.alias(n.outputs[0], n.inputs[0], node: n)
-            }
-        default: throw b.fail(n, "Cast to ONNX element type \(to) is not supported")
-        }
+        try cast(b, n, to: to)
     }
     r["Constant"] = { b, n in
         guard let a = n.proto.attribute.first else { throw b.fail(n, "Constant without a value") }
@@ -62,6 +49,19 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         if fill?.dtype == .int64 { b.constants[n.outputs[0]] = Tensor(int64: Array(repeating: Int(v), count: shape.reduce(1, *)), shape: shape) } else {
             b.constants[n.outputs[0]] = Tensor(shape: shape, floats: Array(repeating: v, count: shape.reduce(1, *)))
         }
+    }
+    r["Size"] = { b, n in
+        // The element count: known, or a multiple of the batch size.
+        let dims: [SymbolicDim] = b.constants[n.inputs[0]].map { $0.shape.map { .value($0) } }
+            ?? b.shape(n.inputs[0]).dims.enumerated().map { i, d in d.map { .value($0) } ?? (i == 0 ? .batch : .unknown) }
+        b.setVector(n.outputs[0], [SymbolicDim.product(dims)], scalar: true)
+    }
+    r["Tile"] = { b, n in
+        let x = try b.value(n, 0)
+        guard let repeats = b.constant(n, 1)?.integers, repeats.count == b.shape(x).rank, repeats.allSatisfy({ $0 >= 0 }) else {
+            throw b.fail(n, "Tile needs constant, non-negative repeats, one per axis")
+        }
+        try b.add(.tile(repeats: repeats), [x], output: n.outputs[0], node: n)
     }
     r["Shape"] = { b, n in
         let dims: [SymbolicDim]
@@ -96,8 +96,9 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
     r["Unsqueeze"] = { b, n in
         let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
         guard let axes else { throw b.fail(n, "Unsqueeze needs constant axes") }
-        if let v = b.symbolicVector(n.inputs[0]), b.constants[n.inputs[0]].map({ $0.shape.count <= 1 }) ?? true {
-            if let c = b.constants[n.inputs[0]] { b.constants[n.outputs[0]] = Tensor(int64: c.integers, shape: c.shape.isEmpty ? [1] : [1] + c.shape) } else { b.symbolic[n.outputs[0]] = v }
+        // A shape vector known up to the batch size stays symbolic (constants reshape below, at load).
+        if b.constants[n.inputs[0]] == nil, let v = b.symbolic[n.inputs[0]] {
+            b.symbolic[n.outputs[0]] = v
             return
         }
         try reshapeTo(b, n, newShape: { s in
@@ -295,16 +296,8 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                       ("ReduceSumSquare", .sum)] {
         r[name] = { b, n in
             if f == .prod, let v = b.symbolicVector(n.inputs[0]), b.constants[n.inputs[0]].map({ $0.dtype != .float32 }) ?? true {
-                // The product of shape entries (element counts): known unless the batch is in it.
-                // Known entries multiply; one batch entry among them makes "batch × product".
-                let product = v.reduce(SymbolicDim.value(1)) { acc, d in
-                    switch (acc, d) {
-                    case let (.value(a), .value(x)): return .value(a * x)
-                    case let (.value(a), .batch), let (.batch, .value(a)): return a == 1 ? .batch : .batchTimes(a)
-                    case let (.value(a), .batchTimes(k)), let (.batchTimes(k), .value(a)): return a == 1 ? .batchTimes(k) : .batchTimes(a * k)
-                    default: return .unknown
-                    }
-                }
+                // The product of shape entries (an element count), known up to the batch size.
+                let product = SymbolicDim.product(v)
                 let keep = n.int("keepdims", 1) == 1
                 if case .value(let p) = product { b.constants[n.outputs[0]] = Tensor(int64: [p], shape: keep ? [1] : []) } else { b.symbolic[n.outputs[0]] = [product] }
                 return
@@ -460,6 +453,36 @@ private func fastInterpolation(mode: String, transform: String, nearestMode: Str
     case "linear", "bilinear":
         return transform == "half_pixel" || transform == "pytorch_half_pixel" ? "bilinear" : nil
     default: return nil
+    }
+}
+
+/// Cast (and CastLike): constants fold; computed values stay float32 in the engine, rounded as
+/// the target type would hold them.
+private func cast(_ b: ONNXGraphBuilder, _ n: ONNXNode, to: DType) throws {
+    if let c = b.constant(n, 0) {
+        // Casts inside shape computations fold.
+        if to.isFloatingPoint {
+            let values = c.floats()
+            b.constants[n.outputs[0]] = Tensor(shape: c.shape, floats: to == .float16 ? values.map { Float(Float16($0)) } : values)
+        } else if to == .bool {
+            b.constants[n.outputs[0]] = Tensor(int64: c.floats().map { $0 != 0 ? 1 : 0 }, shape: c.shape)
+        } else {
+            b.constants[n.outputs[0]] = Tensor(int64: c.integers, shape: c.shape)
+        }
+        return
+    }
+    if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
+    switch to {
+    case .float32, .float64: try b.alias(n.outputs[0], n.inputs[0], node: n)
+    case .float16: try b.add(.unary(.roundToHalf), [try b.value(n, 0)], output: n.outputs[0], node: n)
+    case .bool: try b.add(.unary(.isNonZero), [try b.value(n, 0)], output: n.outputs[0], node: n)
+    default:
+        // To an integer type: floats truncate toward zero; integers keep their values.
+        if (b.dtypes[n.inputs[0]] ?? .float32).isFloatingPoint {
+            try b.add(.unary(.truncate), [try b.value(n, 0)], output: n.outputs[0], node: n)
+        } else {
+            try b.alias(n.outputs[0], n.inputs[0], node: n)
+        }
     }
 }
 
