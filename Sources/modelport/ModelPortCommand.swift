@@ -7,7 +7,7 @@ import ModelPort
 struct ModelPortCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modelport",
-        abstract: "Load, run, check, fine-tune and convert classifiers trained in Keras or ONNX.",
+        abstract: "Load, run, check and convert classifiers trained in Keras or ONNX.",
         discussion: """
         Model files are told apart by content: Keras 2 .h5 (full model or weights only), \
         Keras 3 .keras and .weights.h5. A weights-only file needs --architecture FILE.
@@ -56,6 +56,8 @@ func runModelPort() {
     } catch let e as ExitCode {
         exit(e.rawValue)
     } catch {
+        // Help and version requests (the root command run without a subcommand) print and exit 0.
+        if ModelPortCommand.exitCode(for: error) == .success { ModelPortCommand.exit(withError: error) }
         fail(String(describing: error))
     }
 }

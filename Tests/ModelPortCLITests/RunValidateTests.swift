@@ -3,6 +3,14 @@ import Testing
 
 @Suite("run, validate and bench from the command line")
 struct RunValidateTests {
+    @Test("help prints the usage and exits 0", arguments: [["--help"], ["-h"], ["help"], ["run", "--help"], ["help", "convert"]])
+    func help(_ arguments: [String]) throws {
+        let r = try ModelPortBinary.run(arguments)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("USAGE:"), "\(r.stdout)")
+        #expect(r.stderr.isEmpty)
+    }
+
     @Test func runPrintsScoresAndClasses() throws {
         let r = try ModelPortBinary.run(["run", Fixtures.keras("seed_sigmoid.h5"), "--input", Fixtures.keras("seed_sigmoid.input.npy")])
         #expect(r.status == 0)
