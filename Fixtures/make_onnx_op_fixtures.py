@@ -101,6 +101,8 @@ def attr_value(a):
         return [x.decode("utf-8") if isinstance(x, bytes) else x for x in v]
     if isinstance(v, float):
         return f32_value(v)
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v).tolist()
     return v
 
 
@@ -481,6 +483,33 @@ def convtranspose_grouped(rng):
     return (model_of("convtranspose_grouped", [node], [("X", [1, 4, 3, 3])], [("Y", [1, 6, 5, 5])],
                      [init("W", normal(rng, [4, 3, 3, 3], 0.3)), init("B", normal(rng, [6], 0.1))]),
             {"X": normal(rng, [1, 4, 3, 3])})
+
+
+@case
+def batch_shape_as_data(rng):
+    """X[N,5,4] (N = 3 in the inputs): torch's dynamic-shape helpers. Shape(X) cast to float as an
+    output; ConstantOfShape(Concat(Shape(X)[0:1], [2])) filled with 1.5 (a batch-sized constant);
+    Expand of a [1,4] row to Where(Equal(Concat(N, 5, -1), -1), [1,1,1], Concat(N, 5, -1))
+    (torch's expand(-1) pattern); Transpose perm [1,0,2] (moving the batch axis)."""
+    nodes = [
+        helper.make_node("Shape", ["X"], ["s"], name="shape"),
+        helper.make_node("Cast", ["s"], ["ShapeF"], name="shape_float", to=FLOAT),
+        helper.make_node("Slice", ["s", "zero", "one"], ["n"], name="batch"),
+        helper.make_node("Concat", ["n", "two"], ["ns"], name="fill_shape", axis=0),
+        helper.make_node("ConstantOfShape", ["ns"], ["Filled"], name="fill",
+                         value=numpy_helper.from_array(np.array([1.5], np.float32))),
+        helper.make_node("Concat", ["n", "five", "minus_one"], ["target"], name="target", axis=0),
+        helper.make_node("Equal", ["target", "minus_ones"], ["is_free"], name="is_free"),
+        helper.make_node("Where", ["is_free", "ones", "target"], ["expand_shape"], name="expand_shape"),
+        helper.make_node("Expand", ["row", "expand_shape"], ["Expanded"], name="expand"),
+        helper.make_node("Transpose", ["X"], ["SeqFirst"], name="seq_first", perm=[1, 0, 2]),
+    ]
+    inits = [init("zero", i64(0)), init("one", i64(1)), init("two", i64(2)), init("five", i64(5)),
+             init("minus_one", i64(-1)), init("minus_ones", i64(-1, -1, -1)), init("ones", i64(1, 1, 1)),
+             init("row", np.array([[0.5, -1.0, 2.0, 3.5]], np.float32))]
+    return (model_of("batch_shape_as_data", nodes, [("X", ["N", 5, 4])],
+                     [("ShapeF", [3]), ("Filled", ["N", 2]), ("Expanded", ["N", 5, 4]), ("SeqFirst", [5, "N", 4])], inits),
+            {"X": normal(rng, [3, 5, 4])})
 
 
 @case

@@ -221,6 +221,9 @@ public final class InferenceSession {
                 case .depthwise(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .transposed(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .transposedND(let k): k.run(xp, shape: x.shape, yp, outShape: outShape)
+                case let .batchShape(offsets, factors):
+                    let batch = x.shape.first ?? 1
+                    for i in offsets.indices { yp[i] = Float(offsets[i] + factors[i] * batch) }
                 case let .argReduce(largest, axis, selectLast):
                     ElementwiseKernels.argReduce(xp, shape: x.shape, axis: axis, largest: largest, selectLast: selectLast, yp)
                 case .pooling(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
@@ -328,6 +331,7 @@ extension Step {
         case .matMul: return "matmul"
         case .maxPoolIndices: return "max pool indices"
         case .argReduce(let largest, _, _): return largest ? "argmax" : "argmin"
+        case .batchShape: return "shape"
         }
     }
 

@@ -31,6 +31,7 @@ enum Kernel {
     case maxPoolIndices(NDPoolingKernel, columnMajor: Bool)
     case transposedND(NDTransposedConvolutionKernel)
     case argReduce(largest: Bool, axis: Int, selectLast: Bool)
+    case batchShape(offsets: [Int], factors: [Int])
 }
 
 /// One kernel applied to value slots.
@@ -326,6 +327,7 @@ struct Planner {
             return .gather(axis: axis < 0 ? axis + inShape.rank : axis, indices: indices.map { Int($0) })
         case .resize(let r): return .resize(r)
         case .matMul: return .matMul
+        case let .batchShape(offsets, factors): return .batchShape(offsets: offsets, factors: factors)
         case let .argReduce(largest, axis, _, selectLast): return .argReduce(largest: largest, axis: axis < 0 ? axis + inShape.rank : axis, selectLast: selectLast)
         case let .maxPoolIndices(p, columnMajor): return .maxPoolIndices(NDPoolingKernel(pooling: p), columnMajor: columnMajor)
         }

@@ -211,6 +211,9 @@ public enum Op: Hashable, Sendable, Codable {
     /// Broadcasts the input against `shape` (ONNX Expand: numpy rules, the larger of each pair).
     /// A negative entry -k is k times the batch size: the first axis of the optional second input.
     case expand(shape: [Int])
+    /// A 1-D integer vector built at run time: entry i is `offsets[i] + factors[i] × batch`, the
+    /// batch size being the first axis of the input (the graph input it comes from).
+    case batchShape(offsets: [Int], factors: [Int])
     /// Repeats the input `repeats[i]` times along each axis (ONNX Tile).
     case tile(repeats: [Int])
     /// Pads (negative: crops) every axis: `pads` holds the begins of every axis, then the ends.
@@ -257,6 +260,7 @@ public enum Op: Hashable, Sendable, Codable {
         case .gather: return "Gather"
         case .expand: return "Expand"
         case .tile: return "Tile"
+        case .batchShape: return "Shape"
         case .pad: return "Pad"
         case .resize: return "Resize"
         case .matMul: return "MatMul"

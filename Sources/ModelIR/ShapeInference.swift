@@ -225,6 +225,10 @@ extension Op {
             let batch = param(1)?.dims.first ?? nil
             return [try broadcast(x, Shape(shape.map { v in v < 0 ? batch.map { $0 * -v } : v }))]
 
+        case let .batchShape(offsets, factors):
+            guard offsets.count == factors.count else { throw ShapeError("a shape vector needs a factor per entry") }
+            return [Shape([offsets.count])]
+
         case .tile(let repeats):
             guard repeats.count == x.rank else { throw ShapeError("Tile repeats \(repeats) do not fit \(x)") }
             return [Shape(zip(x.dims, repeats).map { d, r in d.map { $0 * r } })]

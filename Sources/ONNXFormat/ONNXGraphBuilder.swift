@@ -107,8 +107,26 @@ final class ONNXGraphBuilder {
     func value(_ node: ONNXNode, _ i: Int, trainable: Bool = false) throws -> String {
         guard let name = node.input(i) else { throw fail(node, "input \(i) is missing") }
         if constants[name] != nil { return parameter(name, trainable: trainable) }
+        if shapes[name] == nil, symbolic[name] != nil { try materialize(name, node: node) }
         guard shapes[name] != nil else { throw ONNXError.graph(file, .danglingInput(node: node.name, input: name)) }
         return name
+    }
+
+    /// Turns a shape vector known up to the batch size into a value computed at run time, for
+    /// when it is used as data (a graph output, an operand of arithmetic that does not fold).
+    func materialize(_ name: String, node: ONNXNode) throws {
+        guard let dims = symbolic[name] else { return }
+        let entries = try dims.map { d -> (Int, Int) in
+            switch d {
+            case .value(let v): return (v, 0)
+            case .batch: return (0, 1)
+            case .batchTimes(let k): return (0, k)
+            case .unknown: throw fail(node, "a shape entry of '\(name)' that is neither known nor a multiple of the batch size is not supported as data")
+            }
+        }
+        guard let source = batchSource else { throw fail(node, "'\(name)' needs a batch size, but no graph input has one") }
+        try add(.batchShape(offsets: entries.map(\.0), factors: entries.map(\.1)), [source], output: name, node: node)
+        dtypes[name] = .int64
     }
 
     /// Stores a tensor made at load (a scaled bias, an epsilon) as a parameter and returns its name.

@@ -74,6 +74,13 @@ public enum ONNXModelLoader {
                 proto.opType = "Constant"
                 try b.add(.identity, [stored], output: output.name, node: ONNXNode(proto: proto, opset: opset))
             }
+            if b.shapes[output.name] == nil, b.symbolic[output.name] != nil {
+                // A shape known up to the batch size, as an output: built at run time.
+                var proto = Onnx_NodeProto()
+                proto.name = output.name
+                proto.opType = "Shape"
+                try b.materialize(output.name, node: ONNXNode(proto: proto, opset: opset))
+            }
             guard b.shapes[output.name] != nil else { throw ONNXError.graph(path, .unknownOutput(output.name)) }
             b.graph.outputs.append(output.name)
         }

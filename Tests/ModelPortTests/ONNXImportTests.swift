@@ -46,7 +46,7 @@ struct ONNXImportTests {
     static let opCases = ["resize_cubic_antialias", "resize_linear_align_corners", "resize_nearest_ceil_asymmetric", "resize_crop",
                           "resize_axes_not_larger", "pad_reflect", "pad_edge", "pad_wrap", "pad_negative", "slice_steps", "split_axis0",
                           "gather_axis1", "expand", "matmul_batched", "matmul_1d", "gemm_general", "maxpool_dilated", "avgpool_3d",
-                          "avgpool_dilated_ceil", "cast_chain", "layernorm_stats", "selu_params", "prelu_full", "conv_weights_as_input", "convtranspose_grouped", "convtranspose_3d", "maxpool_indices", "logic_and_index",
+                          "avgpool_dilated_ceil", "cast_chain", "layernorm_stats", "selu_params", "prelu_full", "conv_weights_as_input", "batch_shape_as_data", "convtranspose_grouped", "convtranspose_3d", "maxpool_indices", "logic_and_index",
                           "reshape_dynamic_batch"]
 
     @Test("single ops match onnxruntime within atol 1e-5 + rtol 1e-4", arguments: opCases)

@@ -6,24 +6,21 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
     for (name, f) in binary {
         r[name] = { b, n in
             // Shape arithmetic on known integers folds at load.
-            if let lhs = b.symbolicVector(n.inputs[0]), let rhs = n.input(1).flatMap(b.symbolicVector),
-               n.inputs.prefix(2).allSatisfy({ b.constants[$0].map { $0.dtype != .float32 && $0.shape.count <= 1 } ?? true }) {
-                let count = max(lhs.count, rhs.count)
-                guard lhs.count == count || lhs.count == 1, rhs.count == count || rhs.count == 1 else { throw b.fail(n, "shapes do not broadcast") }
-                // Known results become constants (a scalar when both operands are), others stay symbolic.
-                let scalar = n.inputs.prefix(2).allSatisfy { b.constants[$0]?.shape.isEmpty ?? false }
-                b.setVector(n.outputs[0], (0..<count).map { i in
-                    guard case .value(let x) = lhs[lhs.count == 1 ? 0 : i], case .value(let y) = rhs[rhs.count == 1 ? 0 : i] else { return .unknown }
-                    switch f {
-                    case .add: return .value(x + y)
-                    case .subtract: return .value(x - y)
-                    case .multiply: return .value(x * y)
-                    case .divide: return y == 0 ? .unknown : .value(x / y)
-                    default: return .unknown
-                    }
-                }, scalar: scalar)
-                return
-            }
+            if try foldShapeVectors(b, n, { x, y in
+                switch (f, x, y) {
+                case let (.add, .value(a), .value(c)): return .value(a + c)
+                case let (.subtract, .value(a), .value(c)): return .value(a - c)
+                case let (.multiply, .value(a), .value(c)): return .value(a * c)
+                case let (.divide, .value(a), .value(c)) where c != 0: return .value(a / c)
+                // The batch size times (or divided back by) a known number.
+                case let (.multiply, .batch, .value(k)) where k > 0, let (.multiply, .value(k), .batch) where k > 0:
+                    return k == 1 ? .batch : .batchTimes(k)
+                case let (.multiply, .batchTimes(a), .value(k)) where k > 0, let (.multiply, .value(k), .batchTimes(a)) where k > 0:
+                    return .batchTimes(a * k)
+                case let (.divide, .batchTimes(a), .value(k)) where k > 0 && a % k == 0: return a == k ? .batch : .batchTimes(a / k)
+                default: return .unknown
+                }
+            }) { return }
             let lhs = try b.value(n, 0), rhs = try b.value(n, 1)
             let integer = [n.inputs[0], n.inputs[1]].allSatisfy { v in (b.dtypes[v] ?? b.constants[v]?.dtype).map { !$0.isFloatingPoint } ?? false }
             if f == .divide, integer {
@@ -46,10 +43,41 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
     let logic: [String: ElementwiseFunction] = ["Equal": .equal, "Less": .less, "Greater": .greater, "LessOrEqual": .lessOrEqual,
                                                 "GreaterOrEqual": .greaterOrEqual, "And": .and, "Or": .or, "Xor": .xor]
     for (name, f) in logic {
-        r[name] = { b, n in try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n) }
+        r[name] = { b, n in
+            // On shape vectors (torch's expand and reshape helpers) comparisons fold at load.
+            if try foldShapeVectors(b, n, { x, y in
+                func truth(_ t: Bool) -> SymbolicDim { .value(t ? 1 : 0) }
+                switch (x, y) {
+                case let (.value(a), .value(c)):
+                    switch f {
+                    case .equal: return truth(a == c)
+                    case .less: return truth(a < c)
+                    case .greater: return truth(a > c)
+                    case .lessOrEqual: return truth(a <= c)
+                    case .greaterOrEqual: return truth(a >= c)
+                    case .and: return truth(a != 0 && c != 0)
+                    case .or: return truth(a != 0 || c != 0)
+                    case .xor: return truth((a != 0) != (c != 0))
+                    default: return .unknown
+                    }
+                // A batch size is at least 1: never equal to 0 or a negative marker such as -1.
+                case let (.batch, .value(v)) where v <= 0, let (.value(v), .batch) where v <= 0,
+                     let (.batchTimes, .value(v)) where v <= 0, let (.value(v), .batchTimes) where v <= 0:
+                    return f == .equal ? truth(false) : .unknown
+                default: return .unknown
+                }
+            }) { return }
+            try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n)
+        }
     }
     r["Mod"] = { b, n in
         let f: ElementwiseFunction = n.int("fmod", 0) == 1 ? .remainder : .modulo
+        // On shape vectors (torch's attention helpers) it folds at load.
+        if try foldShapeVectors(b, n, { x, y in
+            guard case .value(let a) = x, case .value(let c) = y, c != 0 else { return .unknown }
+            let r = a % c
+            return .value(f == .modulo && r != 0 && (r < 0) != (c < 0) ? r + c : r)
+        }) { return }
         try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n)
     }
     r["Range"] = { b, n in
@@ -67,6 +95,16 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         b.constants[n.outputs[0]] = integral ? Tensor(int64: values.map { Int($0) }, shape: [count]) : Tensor(shape: [count], floats: values)
     }
     r["Where"] = { b, n in
+        // A known condition over shape vectors picks entries at load.
+        if let condition = b.symbolicVector(n.inputs[0]), condition.allSatisfy({ if case .value = $0 { return true }; return false }),
+           let x = b.symbolicVector(n.inputs[1]), let y = b.symbolicVector(n.inputs[2]),
+           n.inputs.allSatisfy({ b.constants[$0].map { $0.dtype != .float32 && $0.shape.count <= 1 } ?? true }) {
+            let count = max(condition.count, x.count, y.count)
+            guard [condition, x, y].allSatisfy({ $0.count == count || $0.count == 1 }) else { throw b.fail(n, "shapes do not broadcast") }
+            func at(_ v: [SymbolicDim], _ i: Int) -> SymbolicDim { v[v.count == 1 ? 0 : i] }
+            b.setVector(n.outputs[0], (0..<count).map { i in at(condition, i) == .value(0) ? at(y, i) : at(x, i) })
+            return
+        }
         try b.add(.elementwise(.select), [try b.value(n, 0), try b.value(n, 1), try b.value(n, 2)], output: n.outputs[0], node: n)
     }
     for (name, largest) in [("ArgMax", true), ("ArgMin", false)] {
@@ -223,6 +261,19 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
         let rhs = b.constant(n, 1) != nil ? try b.weight(n, 1) : try b.value(n, 1)
         try b.add(.matMul, [try b.value(n, 0), rhs], output: n.outputs[0], node: n)
     }
+}
+
+/// Folds a binary op on shape vectors (integer constants of rank ≤ 1, or vectors known up to
+/// the batch size) entry by entry at load. Returns false when an operand is not one.
+func foldShapeVectors(_ b: ONNXGraphBuilder, _ n: ONNXNode, _ combine: (SymbolicDim, SymbolicDim) -> SymbolicDim) throws -> Bool {
+    guard let lhs = b.symbolicVector(n.inputs[0]), let rhs = n.input(1).flatMap(b.symbolicVector),
+          n.inputs.prefix(2).allSatisfy({ b.constants[$0].map { $0.dtype != .float32 && $0.shape.count <= 1 } ?? true }) else { return false }
+    let count = max(lhs.count, rhs.count)
+    guard lhs.count == count || lhs.count == 1, rhs.count == count || rhs.count == 1 else { throw b.fail(n, "shapes do not broadcast") }
+    // Known results become constants (a scalar when both operands are), others stay symbolic.
+    let scalar = n.inputs.prefix(2).allSatisfy { b.constants[$0]?.shape.isEmpty ?? false }
+    b.setVector(n.outputs[0], (0..<count).map { i in combine(lhs[lhs.count == 1 ? 0 : i], rhs[rhs.count == 1 ? 0 : i]) }, scalar: scalar)
+    return true
 }
 
 /// A 2-D tensor transposed (Gemm's transB), float32.

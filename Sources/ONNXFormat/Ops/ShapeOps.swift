@@ -39,21 +39,26 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         }
     }
     r["ConstantOfShape"] = { b, n in
-        guard let dims = b.shapeOperand(n, 0), dims.allSatisfy({ if case .value = $0 { return true }; return false }) else {
-            throw b.fail(n, "ConstantOfShape needs a shape known at load time")
-        }
-        let shape = dims.map { if case .value(let v) = $0 { return v }; return 0 }
+        guard let dims = b.shapeOperand(n, 0) else { throw b.fail(n, "ConstantOfShape needs a shape known at load time") }
         let reader = ONNXTensorReader(file: b.file, folder: URL(fileURLWithPath: b.file).deletingLastPathComponent())
         let fill = try n.attribute("value").map { try reader.tensor($0.t, name: n.name) }
         let v = fill?.floats().first ?? 0
+        guard dims.allSatisfy({ if case .value = $0 { return true }; return false }) else {
+            // A size that is a multiple of the batch: the fill value expanded at run time.
+            try expand(b, n, b.stored(b.temporary(n, "fill"), Tensor(scalar: v)), to: dims)
+            return
+        }
+        let shape = dims.map { if case .value(let v) = $0 { return v }; return 0 }
         if fill?.dtype == .int64 { b.constants[n.outputs[0]] = Tensor(int64: Array(repeating: Int(v), count: shape.reduce(1, *)), shape: shape) } else {
             b.constants[n.outputs[0]] = Tensor(shape: shape, floats: Array(repeating: v, count: shape.reduce(1, *)))
         }
     }
     r["Size"] = { b, n in
         // The element count: known, or a multiple of the batch size.
-        let dims: [SymbolicDim] = b.constants[n.inputs[0]].map { $0.shape.map { .value($0) } }
-            ?? b.shape(n.inputs[0]).dims.enumerated().map { i, d in d.map { .value($0) } ?? (i == 0 ? .batch : .unknown) }
+        let input = n.inputs[0]
+        let dims: [SymbolicDim] = b.constants[input].map { $0.shape.map { .value($0) } }
+            ?? (b.shapes[input] == nil ? b.symbolic[input].map { [.value($0.count)] } : nil)
+            ?? b.shape(input).dims.enumerated().map { i, d in d.map { .value($0) } ?? (i == 0 ? .batch : .unknown) }
         b.setVector(n.outputs[0], [SymbolicDim.product(dims)], scalar: true)
     }
     r["Tile"] = { b, n in
@@ -65,7 +70,9 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
     }
     r["Shape"] = { b, n in
         let dims: [SymbolicDim]
-        if let c = b.constants[n.inputs[0]] { dims = c.shape.map { .value($0) } } else {
+        if let c = b.constants[n.inputs[0]] { dims = c.shape.map { .value($0) } } else if b.shapes[n.inputs[0]] == nil, let v = b.symbolic[n.inputs[0]] {
+            dims = [.value(v.count)]
+        } else {
             dims = b.shape(n.inputs[0]).dims.enumerated().map { i, d in d.map { .value($0) } ?? (i == 0 ? .batch : .unknown) }
         }
         let start = n.int("start", 0), end = n.attribute("end").map { Int($0.i) } ?? dims.count
@@ -140,6 +147,11 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             target = s
         }
         let allowZero = n.int("allowzero", 0) == 1
+        if b.shapes[n.inputs[0]] == nil, b.constants[n.inputs[0]] == nil, let v = b.symbolic[n.inputs[0]], target.count <= 1 {
+            // A shape vector reshaped to a vector (or a one-entry one to a scalar) stays a shape vector.
+            b.symbolic[n.outputs[0]] = v
+            return
+        }
         if let c = b.constants[n.inputs[0]] {
             // Reshaping a constant (a weight) folds.
             var dims = target.enumerated().map { i, d -> Int in
@@ -162,6 +174,12 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         case .value(let v) where v == -1 && target.dropFirst().allSatisfy({ if case .value(let w) = $0 { return w >= 0 }; return false }): keepsBatch = true
         case .value(let v) where s.rank > 0 && s[0] == v: keepsBatch = true
         default: break
+        }
+        // Axis 0 of the input may not be the batch (a transposed sequence-first tensor): the IR's
+        // per-sample Reshape only fits when the sizes after axis 0 hold the same count.
+        let restKnown = target.dropFirst().map { d -> Int? in if case .value(let v) = d, v > 0 { return v }; return nil }
+        if keepsBatch, let perSample = s.sampleElementCount, restKnown.allSatisfy({ $0 != nil }), restKnown.reduce(1, { $0 * $1! }) != perSample {
+            keepsBatch = false
         }
         if !keepsBatch || s.rank > 0 && s[0] != nil || target.dropFirst().contains(where: { if case .value = $0 { return false }; return true }) {
             var full: [Int] = []
@@ -193,9 +211,6 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         let rank = b.constants[n.inputs[0]]?.shape.count ?? b.shape(n.inputs[0]).rank
         let perm = n.ints("perm") ?? Array((0..<rank).reversed())
         if let c = b.constants[n.inputs[0]], c.shape.count == 2, perm == [1, 0] { b.constants[n.outputs[0]] = transpose2D(c); return }
-        guard perm.first == 0 || b.shape(n.inputs[0]).dims.first.map({ $0 != nil }) == true else {
-            throw b.fail(n, "a transpose that moves a batch axis of run-time size is not supported")
-        }
         try b.add(.transpose(permutation: perm), [try b.value(n, 0)], output: n.outputs[0], node: n)
     }
     r["Concat"] = { b, n in
@@ -321,20 +336,8 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         }
     }
     r["Expand"] = { b, n in
-        // Known sizes, or the batch size (taken at run time from the graph input it belongs to).
         guard let target = b.shapeOperand(n, 1) else { throw b.fail(n, "Expand needs a shape known at load time") }
-        let dims = target.map { d -> Int? in
-            switch d {
-            case .value(let v): return v
-            case .batch: return -1
-            case .batchTimes(let k): return -k
-            case .unknown: return nil
-            }
-        }
-        guard dims.allSatisfy({ $0 != nil }), let source = dims.contains(where: { ($0 ?? 0) < 0 }) ? b.batchSource : "" else {
-            throw b.fail(n, "Expand needs a shape known at load time (up to the batch size)")
-        }
-        try b.add(.expand(shape: dims.map { $0! }), [try b.value(n, 0)] + (source.isEmpty ? [] : [source]), output: n.outputs[0], node: n)
+        try expand(b, n, try b.value(n, 0), to: target)
     }
     for name in ["Resize", "Upsample"] {
         r[name] = { b, n in
@@ -454,6 +457,23 @@ private func fastInterpolation(mode: String, transform: String, nearestMode: Str
         return transform == "half_pixel" || transform == "pytorch_half_pixel" ? "bilinear" : nil
     default: return nil
     }
+}
+
+/// Broadcasts `x` to `target`: known sizes, or multiples of the batch size (taken at run time
+/// from the graph input it belongs to).
+private func expand(_ b: ONNXGraphBuilder, _ n: ONNXNode, _ x: String, to target: [SymbolicDim]) throws {
+    let dims = try target.map { d -> Int in
+        switch d {
+        case .value(let v) where v >= 0: return v
+        case .batch: return -1
+        case .batchTimes(let k): return -k
+        default: throw b.fail(n, "\(n.proto.opType) needs a shape known at load time (up to the batch size)")
+        }
+    }
+    guard let source = dims.contains(where: { $0 < 0 }) ? b.batchSource : "" else {
+        throw b.fail(n, "\(n.proto.opType) needs a batch size, but no graph input has one")
+    }
+    try b.add(.expand(shape: dims), [x] + (source.isEmpty ? [] : [source]), output: n.outputs[0], node: n)
 }
 
 /// Cast (and CastLike): constants fold; computed values stay float32 in the engine, rounded as
