@@ -20,6 +20,9 @@ struct LayerCall {
     let inputs: [String]
     /// Keyword arguments of the call (TFOpLambda operands live here).
     let kwargs: JSONValue?
+    /// Keras 3 positional arguments, tensors as `{"tensor": value name}` (operation layers'
+    /// operands live here: `x + 3.0` is `args: [x, 3.0]`).
+    var args: JSONValue? = nil
     /// Names of the nested models around the layer, outermost first, then the layer.
     let path: [String]
     let trainable: Bool
@@ -219,7 +222,8 @@ final class KerasGraphBuilder {
                 let order = (produced[call.name]?.count ?? 0) == call.index
                 guard ready, order else { next.append(call); continue }
                 let resolvedKwargs = kwargs.map { substitute($0, value) }
-                let outs = try callLayer(call.layer, inputs: refs.compactMap(value), kwargs: resolvedKwargs,
+                let resolvedArgs = call.node["args"].map { substitute($0, value) }
+                let outs = try callLayer(call.layer, inputs: refs.compactMap(value), kwargs: resolvedKwargs, args: resolvedArgs,
                                          inbound: refs.map(\.layer), path: path, trainable: trainable)
                 produced[call.name, default: []].append(outs)
                 progressed = true
@@ -287,7 +291,8 @@ final class KerasGraphBuilder {
     }
 
     /// Calls one layer (or nested model) on input values and returns its output values.
-    func callLayer(_ layer: JSONValue, inputs: [String], kwargs: JSONValue?, inbound: [String], path: [String], trainable: Bool) throws -> [String] {
+    func callLayer(_ layer: JSONValue, inputs: [String], kwargs: JSONValue?, args: JSONValue? = nil, inbound: [String], path: [String],
+                   trainable: Bool) throws -> [String] {
         let name = layerName(layer)
         guard let className = layer.kerasClassName else { throw KerasError.invalidConfig(file, reason: "a layer has no class_name") }
         let config = layer["config"] ?? .object([:])
@@ -300,11 +305,20 @@ final class KerasGraphBuilder {
         if Self.modelClasses.contains(className) {
             outputs = try buildModel(className: className, config: config, path: layerPath, inputs: inputs, trainable: layerTrainable)
         } else {
-            guard let convert = kerasLayerConverters[className] else {
-                throw KerasError.unsupportedLayer(file, layer: name, className: className, reason: unsupportedReason(className))
+            // Keras 3 records plain `keras.ops` calls in a Functional model (`x + 3.0`) as operation
+            // layers of module keras.src.ops.*, whose class names can clash with layers' (Add). Its
+            // legacy .h5 drops the module: an operation is then told by its config (a name only, no
+            // `trainable`) and its operands (positional, not one list of tensors as a merge layer's).
+            let isOperation = layer["module"]?.string.map { $0.hasPrefix("keras.src.ops") }
+                ?? (kerasOperationConverters[className] != nil && config["trainable"] == nil && args?.array.map { $0.first?.array == nil } == true)
+            guard let convert = isOperation ? kerasOperationConverters[className] : kerasLayerConverters[className] else {
+                let reason = isOperation ? "the Keras operation keras.ops.\(className) is not supported (arithmetic, activations and reductions are)"
+                    : unsupportedReason(className)
+                throw KerasError.unsupportedLayer(file, layer: name, className: className, reason: reason)
             }
-            let call = LayerCall(name: name, className: className, config: LayerConfig(json: config, file: file, layer: name),
+            var call = LayerCall(name: name, className: className, config: LayerConfig(json: config, file: file, layer: name),
                                  inputs: inputs, kwargs: kwargs, path: layerPath, trainable: layerTrainable)
+            call.args = args
             outputs = try convert(self, call)
         }
         if isFirstCall, let i = layerIndex[layerPath] { graph.layers[i].outputs = outputs }
@@ -375,6 +389,9 @@ final class KerasGraphBuilder {
     }
 
     /// A constant operand (TFOpLambda's `y=2.0`), owned by no weights file.
+    /// The tensor of a parameter this builder loaded.
+    func parameterTensor(_ name: String) -> Tensor? { graph.parameters.first { $0.name == name }?.tensor }
+
     func constant(_ call: LayerCall, _ tensor: Tensor, role: String) -> String {
         let name = uniqueName("\(call.name)/\(role)")
         graph.parameters.append(Parameter(name: name, tensor: tensor, trainable: false, layer: call.name, sourceName: nil, isConstant: true))

@@ -122,3 +122,24 @@ struct OptimisedPlanTests {
         }
     }
 }
+
+/// Pieces keras.applications bases bring: Normalization (adapted), ConvNeXt's LayerScale, and
+/// plain ops (Keras 3 operation layers / Keras 2 TFOpLambda) — Fixtures/make_keras_extra_fixtures.py.
+@Suite("Keras preprocessing and operation layers match Keras")
+struct KerasExtraLayerTests {
+    static func file(_ name: String) -> String { Fixtures.root.appendingPathComponent("keras_extra").appendingPathComponent(name).path }
+
+    @Test("outputs within 1e-5 of the framework's", arguments: [("preprocess.k2.h5", "k2"), ("preprocess.k3.keras", "k3"), ("preprocess.k3.h5", "k3")])
+    func matchesKeras(_ file: String, _ flavour: String) throws {
+        let model = try Model.load(Self.file(file))
+        let inputs = try model.prepareInputs(try model.readInputArrays(Self.file("preprocess.input.npy")), source: "preprocess.input.npy")
+        let outputs = try model.predict(inputs, session: try model.session(threads: 1))
+        let expected = try model.readExpectedArrays(Self.file("preprocess.\(flavour).output.npy"))
+        let ours = try #require(outputs[model.graph.outputs[0]])
+        let want = try #require(expected.first).tensor.floats()
+        #expect(ours.data.count == want.count)
+        #expect(zip(ours.data, want).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(ours.data) vs \(want)")
+        // Normalization's statistics and count, LayerScale's gamma: counted as Keras counts them.
+        #expect(model.summary().parameters == 280)
+    }
+}

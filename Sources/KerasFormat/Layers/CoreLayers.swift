@@ -25,6 +25,51 @@ func registerCoreLayers(_ r: inout [String: KerasLayerConverter]) {
         let dims = try call.config.intList("dims")
         return [try b.add(.transpose(permutation: [0] + dims), [try call.x], call: call)]
     }
+    r["Normalization"] = { b, call in
+        // (x − mean) / max(√variance, ε) per feature (ε = Keras' backend epsilon, 1e-7); with
+        // `invert`, x · max(√variance, ε) + mean. Adapted statistics are weights, given ones config.
+        let x = try call.x
+        let s = b.shape(x)
+        let axes = call.config.json["axis"]?.array?.compactMap(\.int) ?? call.config.json["axis"]?.int.map { [$0] } ?? [-1]
+        guard axes.count == 1, let axis = s.axis(axes[0]), axis == s.rank - 1, let features = s[axis] else {
+            throw KerasError.unsupportedLayer(call.config.file, layer: call.name, className: call.className,
+                                              reason: "normalising over axis \(axes) of \(s) is not supported (the last axis only)")
+        }
+        func configVector(_ key: String) -> [Float]? {
+            guard let v = call.config.json[key], v.double != nil || v.array != nil else { return nil }
+            let values = v.double.map { [Float($0)] } ?? v.array?.compactMap(\.double).map(Float.init) ?? []
+            return values.count == 1 ? Array(repeating: values[0], count: features) : values
+        }
+        let mean: [Float], variance: [Float]
+        var meanName: String?
+        if let m = configVector("mean"), let v = configVector("variance") {
+            mean = m; variance = v
+        } else {
+            let p = try b.parameters(call, [(role: "mean", shape: [features], trainable: false), (role: "variance", shape: [features], trainable: false),
+                                            (role: "count", shape: [], trainable: false)])
+            guard let m = b.parameterTensor(p[0])?.floats(), let v = b.parameterTensor(p[1])?.floats() else { throw call.config.fail("missing statistics") }
+            mean = m; variance = v
+            meanName = p[0]
+        }
+        guard mean.count == features, variance.count == features else { throw call.config.fail("mean/variance do not have \(features) values") }
+        let scale = variance.map { max($0.squareRoot(), 1e-7) }
+        if try call.config.bool("invert", default: false) {
+            let scaled = try b.add(.elementwise(.multiply), [x, b.constant(call, Tensor(shape: [features], floats: scale), role: "std")], call: call, suffix: "scaled")
+            return [try b.add(.elementwise(.add), [scaled, b.constant(call, Tensor(shape: [features], floats: mean), role: "mean_offset")], call: call)]
+        }
+        let centred = try b.add(.elementwise(.subtract), [x, meanName ?? b.constant(call, Tensor(shape: [features], floats: mean), role: "mean_offset")],
+                                call: call, suffix: "centred")
+        return [try b.add(.elementwise(.multiply), [centred, b.constant(call, Tensor(shape: [features], floats: scale.map { 1 / $0 }), role: "inverse_std")],
+                          call: call)]
+    }
+    r["LayerScale"] = { b, call in
+        // keras.applications' ConvNeXt: x · gamma per channel.
+        let x = try call.x
+        let s = b.shape(x)
+        guard let features = s.dims.last ?? nil else { throw call.config.fail("the input \(s) has no known last dimension") }
+        let p = try b.parameters(call, [(role: "gamma", shape: [features], trainable: true)])
+        return [try b.add(.elementwise(.multiply), [x, p[0]], call: call)]
+    }
     r["Rescaling"] = { b, call in
         guard let scale = call.config.json["scale"]?.double else {
             throw KerasError.unsupportedLayer(call.config.file, layer: call.name, className: "Rescaling", reason: "only a scalar scale is supported")

@@ -31,7 +31,7 @@ func registerTFOpLambda(_ r: inout [String: KerasLayerConverter]) {
                 throw KerasError.unsupportedLayer(call.config.file, layer: call.name, className: "TFOpLambda",
                                                   reason: "\(function) without a 'y' operand is not supported")
             }
-            let y = try tfOperand(operand, b: b, call: call)
+            let y = try operandValue(operand, b: b, call: call, role: "y")
             return [try b.add(.elementwise(f), [x, y], call: call)]
         }
         if let a = activations[function] {
@@ -51,20 +51,4 @@ func registerTFOpLambda(_ r: inout [String: KerasLayerConverter]) {
         throw KerasError.unsupportedLayer(call.config.file, layer: call.name, className: "TFOpLambda",
                                           reason: "the TensorFlow function tf.\(function) is not supported (arithmetic, activations and reductions are)")
     }
-}
-
-/// An operand: another tensor (already resolved to `{"tensor": name}`) or a constant number/list.
-private func tfOperand(_ v: JSONValue, b: KerasGraphBuilder, call: LayerCall) throws -> String {
-    if let name = v["tensor"]?.string { return name }
-    func flatten(_ v: JSONValue) -> (shape: [Int], values: [Float])? {
-        if let d = v.double { return ([], [Float(d)]) }
-        guard let a = v.array, !a.isEmpty else { return nil }
-        let parts = a.compactMap(flatten)
-        guard parts.count == a.count, let first = parts.first, parts.allSatisfy({ $0.shape == first.shape }) else { return nil }
-        return ([a.count] + first.shape, parts.flatMap(\.values))
-    }
-    guard let (shape, values) = flatten(v) else {
-        throw KerasError.unsupportedLayer(call.config.file, layer: call.name, className: "TFOpLambda", reason: "cannot read the operand \(v)")
-    }
-    return b.constant(call, Tensor(shape: shape, floats: values), role: "y")
 }
