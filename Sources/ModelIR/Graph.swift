@@ -88,6 +88,9 @@ public struct ModelMetadata: Equatable, Sendable {
 public struct Graph: Sendable {
     public var inputs: [ValueInfo] = []
     public var outputs: [String] = []
+    /// Element types the source declares for outputs that are not float32 (an ONNX ArgMax's
+    /// int64, a Shape output). The engine computes in float32; outputs are written in these.
+    public var outputTypes: [String: DType] = [:]
     public var nodes: [Node] = []
     /// Parameters in the order the source declares them.
     public var parameters: [Parameter] = []

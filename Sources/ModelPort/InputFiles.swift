@@ -47,7 +47,11 @@ extension Model {
         throw ModelPortError("\(path): unsupported expected-output file (expected .npz or .npy)")
     }
 
-    /// Writes outputs as `.npy` (one output) or `.npz` keyed by output name, atomically.
+    /// An output in the element type the model declares for it (float32 unless the source says).
+    func typed(_ name: String, _ t: HostTensor) -> Tensor { graph.outputTypes[name].map { t.tensor(as: $0) } ?? t.tensor }
+
+    /// Writes outputs as `.npy` (one output) or `.npz` keyed by output name, atomically,
+    /// each in the element type the model declares for it.
     public func writeOutputs(_ outputs: [String: HostTensor], to path: String) throws {
         let names = graph.outputs
         do {
@@ -55,9 +59,9 @@ extension Model {
                 guard names.count == 1, let t = outputs[names[0]] else {
                     throw ModelPortError("\(path): the model has \(names.count) outputs; write an .npz instead")
                 }
-                try NumpyFormat.write(t.tensor, to: path)
+                try NumpyFormat.write(typed(names[0], t), to: path)
             } else if path.lowercased().hasSuffix(".npz") {
-                try NumpyArchive.write(names.compactMap { n in outputs[n].map { (n, $0.tensor) } }, to: path)
+                try NumpyArchive.write(names.compactMap { n in outputs[n].map { (n, typed(n, $0)) } }, to: path)
             } else {
                 throw ModelPortError("\(path): unsupported output file (use .npy or .npz)")
             }

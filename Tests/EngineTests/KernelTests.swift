@@ -107,3 +107,20 @@ struct PlanTests {
         #expect(out["c"]?.data == [1, 2, 3, 4, 5, 6])
     }
 }
+
+@Suite("host tensors")
+struct HostTensorTests {
+    @Test("values written as a declared integer or bool type truncate, clamp and map NaN to 0")
+    func typedOutputs() {
+        let t = HostTensor(shape: [5], data: [2.7, -2.7, .nan, 1e20, -1e20])
+        #expect(t.tensor(as: .int64).integersForTest == [2, -2, 0, Int(Int64.max), Int(Int64.min)])
+        #expect(t.tensor(as: .uint8).bytes == [2, 0, 0, 255, 0])
+        #expect(t.tensor(as: .bool).bytes == [1, 1, 1, 1, 1])
+        #expect(HostTensor(shape: [2], data: [0, -0.0]).tensor(as: .bool).bytes == [0, 0])
+        #expect(t.tensor(as: .float32).floats().prefix(2) == [2.7, -2.7])
+    }
+}
+
+private extension Tensor {
+    var integersForTest: [Int] { bytes.withUnsafeBytes { $0.bindMemory(to: Int64.self).map { Int($0) } } }
+}
