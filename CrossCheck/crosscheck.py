@@ -3,7 +3,8 @@
 Every Keras fixture is converted with `modelport convert` (opsets 13 and 17, NHWC and NCHW
 inputs), checked with onnx.checker (full_check) and run in onnxruntime on the inputs Keras was
 given; the outputs must match Keras' own (Fixtures/keras/NAME.keras2.output(s)) within 1e-5.
-Then every tf2onnx-made fixture (Fixtures/onnx/NAME.opsetN.onnx) is run by `modelport run` on
+The Fixtures/keras_extra model (Normalization, LayerScale, Keras 3 operation layers) is converted
+and checked the same way. Then every tf2onnx-made fixture (Fixtures/onnx/NAME.opsetN.onnx) is run by `modelport run` on
 the same inputs and must match Keras within 1e-5 too.
 Run by `make test` when a Python with onnx and onnxruntime is available:
 
@@ -86,6 +87,30 @@ def main():
                     ok = worst <= 1e-5
                     failures += 0 if ok else 1
                     print(f"{'ok  ' if ok else 'FAIL'} {label}: checker ok, max |onnxruntime - keras| {worst:.2e}, {transposes} Transpose")
+        # Normalization, LayerScale and Keras 3 operation layers (Fixtures/keras_extra), each file kind.
+        extra = os.path.join(ROOT, "Fixtures", "keras_extra")
+        for file, flavour in (("preprocess.k2.h5", "k2"), ("preprocess.k3.keras", "k3"), ("preprocess.k3.h5", "k3")):
+            label = f"keras_extra {file}"
+            out = os.path.join(tmp, file + ".onnx")
+            r = subprocess.run([args.modelport, "convert", os.path.join(extra, file), out], capture_output=True, text=True)
+            checks += 1
+            if r.returncode != 0:
+                print(f"FAIL {label}: convert exited {r.returncode}: {r.stderr.strip()}")
+                failures += 1
+                continue
+            try:
+                onnx.checker.check_model(out, full_check=True)
+            except Exception as e:  # noqa: BLE001
+                print(f"FAIL {label}: onnx.checker: {e}")
+                failures += 1
+                continue
+            sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+            x = np.load(os.path.join(extra, "preprocess.input.npy"))
+            y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+            worst = float(np.max(np.abs(y - np.load(os.path.join(extra, f"preprocess.{flavour}.output.npy")))))
+            ok = worst <= 1e-5
+            failures += 0 if ok else 1
+            print(f"{'ok  ' if ok else 'FAIL'} {label}: checker ok, max |onnxruntime - keras| {worst:.2e}")
         for name in TF2ONNX:
             for opset in (13, 17):
                 model = os.path.join(ROOT, "Fixtures", "onnx", f"{name}.opset{opset}.onnx")
