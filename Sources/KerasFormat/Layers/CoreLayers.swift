@@ -30,11 +30,20 @@ func registerCoreLayers(_ r: inout [String: KerasLayerConverter]) {
         // `invert`, x · max(√variance, ε) + mean. Adapted statistics are weights, given ones config.
         let x = try call.x
         let s = b.shape(x)
+        // `axis=None` (saved as [] or null) keeps no axis: one mean and variance for every value.
+        let global = (call.config.json["axis"]?.isNull ?? false) || call.config.json["axis"]?.array?.isEmpty == true
         let axes = call.config.json["axis"]?.array?.compactMap(\.int) ?? call.config.json["axis"]?.int.map { [$0] } ?? [-1]
-        guard axes.count == 1, let axis = s.axis(axes[0]), axis == s.rank - 1, let features = s[axis] else {
-            throw KerasError.unsupportedLayer(call.config.file, layer: call.name, className: call.className,
-                                              reason: "normalising over axis \(axes) of \(s) is not supported (the last axis only)")
+        let features: Int
+        if global {
+            features = 1
+        } else {
+            guard axes.count == 1, let axis = s.axis(axes[0]), axis == s.rank - 1, let last = s[axis] else {
+                throw KerasError.unsupportedLayer(call.config.file, layer: call.name, className: call.className,
+                                                  reason: "normalising over axis \(axes) of \(s) is not supported (the last axis, or none)")
+            }
+            features = last
         }
+        let statShape = global ? [] : [features]
         func configVector(_ key: String) -> [Float]? {
             guard let v = call.config.json[key], v.double != nil || v.array != nil else { return nil }
             let values = v.double.map { [Float($0)] } ?? v.array?.compactMap(\.double).map(Float.init) ?? []
@@ -45,7 +54,7 @@ func registerCoreLayers(_ r: inout [String: KerasLayerConverter]) {
         if let m = configVector("mean"), let v = configVector("variance") {
             mean = m; variance = v
         } else {
-            let p = try b.parameters(call, [(role: "mean", shape: [features], trainable: false), (role: "variance", shape: [features], trainable: false),
+            let p = try b.parameters(call, [(role: "mean", shape: statShape, trainable: false), (role: "variance", shape: statShape, trainable: false),
                                             (role: "count", shape: [], trainable: false)])
             guard let m = b.parameterTensor(p[0])?.floats(), let v = b.parameterTensor(p[1])?.floats() else { throw call.config.fail("missing statistics") }
             mean = m; variance = v
@@ -54,12 +63,12 @@ func registerCoreLayers(_ r: inout [String: KerasLayerConverter]) {
         guard mean.count == features, variance.count == features else { throw call.config.fail("mean/variance do not have \(features) values") }
         let scale = variance.map { max($0.squareRoot(), 1e-7) }
         if try call.config.bool("invert", default: false) {
-            let scaled = try b.add(.elementwise(.multiply), [x, b.constant(call, Tensor(shape: [features], floats: scale), role: "std")], call: call, suffix: "scaled")
-            return [try b.add(.elementwise(.add), [scaled, b.constant(call, Tensor(shape: [features], floats: mean), role: "mean_offset")], call: call)]
+            let scaled = try b.add(.elementwise(.multiply), [x, b.constant(call, Tensor(shape: statShape, floats: scale), role: "std")], call: call, suffix: "scaled")
+            return [try b.add(.elementwise(.add), [scaled, b.constant(call, Tensor(shape: statShape, floats: mean), role: "mean_offset")], call: call)]
         }
-        let centred = try b.add(.elementwise(.subtract), [x, meanName ?? b.constant(call, Tensor(shape: [features], floats: mean), role: "mean_offset")],
+        let centred = try b.add(.elementwise(.subtract), [x, meanName ?? b.constant(call, Tensor(shape: statShape, floats: mean), role: "mean_offset")],
                                 call: call, suffix: "centred")
-        return [try b.add(.elementwise(.multiply), [centred, b.constant(call, Tensor(shape: [features], floats: scale.map { 1 / $0 }), role: "inverse_std")],
+        return [try b.add(.elementwise(.multiply), [centred, b.constant(call, Tensor(shape: statShape, floats: scale.map { 1 / $0 }), role: "inverse_std")],
                           call: call)]
     }
     r["LayerScale"] = { b, call in
