@@ -40,6 +40,30 @@ public final class HDF5File {
         handle = h
     }
 
+    /// Creates a file that lives in memory only; `image()` gives its bytes. Writers use it so
+    /// that writing to disk is one plain write whose failure (a full disk) is an ordinary error.
+    public init(inMemoryNamed name: String) throws {
+        _ = librarySetUp
+        self.path = name
+        guard let fapl = Handle(H5Pcreate(mp_H5P_FILE_ACCESS()), .propertyList),
+              H5Pset_fapl_core(fapl.id, 1 << 20, false) >= 0,
+              let h = Handle(H5Fcreate(name, mp_H5F_ACC_TRUNC(), mp_H5P_DEFAULT(), fapl.id), .file) else {
+            throw HDF5Error.cannotCreate(file: name)
+        }
+        handle = h
+    }
+
+    /// The bytes of the whole file, as they would be on disk.
+    public func image() throws -> [UInt8] {
+        guard H5Fflush(handle.id, H5F_SCOPE_GLOBAL) >= 0 else { throw HDF5Error.writeFailed(file: path, path: "/") }
+        let size = H5Fget_file_image(handle.id, nil, 0)
+        guard size >= 0 else { throw HDF5Error.writeFailed(file: path, path: "/") }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let written = bytes.withUnsafeMutableBytes { H5Fget_file_image(handle.id, $0.baseAddress, size) }
+        guard written == size else { throw HDF5Error.writeFailed(file: path, path: "/") }
+        return bytes
+    }
+
     /// True when the file at `path` has an HDF5 signature.
     public static func isHDF5(_ path: String) -> Bool {
         _ = librarySetUp

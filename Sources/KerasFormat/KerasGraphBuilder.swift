@@ -7,9 +7,17 @@ enum KerasFlavour: Sendable { case keras2, keras3 }
 protocol KerasWeightSource {
     /// The layer's variables in Keras' creation order (`kernel, bias`; `gamma, beta,
     /// moving_mean, moving_variance`), found by its path of model names, outermost first.
-    func weights(layerPath: [String], roles: [String]) throws -> [(name: String, tensor: Tensor)]
+    func weights(layerPath: [String], roles: [String]) throws -> [LoadedWeight]
     /// Checks that the file holds no weights for layers the architecture lacks.
     func checkAllUsed(layerPaths: Set<[String]>) throws
+}
+
+/// A variable read from a weights file: its Keras name, where the file keeps it, its value.
+struct LoadedWeight {
+    let name: String
+    /// The dataset's absolute path in the HDF5 file.
+    let path: String
+    let tensor: Tensor
 }
 
 /// One call of a Keras layer, as the converters see it.
@@ -40,6 +48,8 @@ final class KerasGraphBuilder {
     /// Index in `graph.layers` of each layer, by its path; a layer is listed once however often it is called.
     private var layerIndex: [[String]: Int] = [:]
     private var calledLayers = Set<[String]>()
+    /// The graph parameter each weights-file dataset became, by the dataset's path.
+    private(set) var parameterByDatasetPath: [String: String] = [:]
 
     init(file: String, flavour: KerasFlavour, weights: KerasWeightSource) {
         self.file = file
@@ -300,7 +310,10 @@ final class KerasGraphBuilder {
         let layerTrainable = trainable && (config["trainable"]?.bool ?? true)
         let isFirstCall = calledLayers.insert(layerPath).inserted
         register(SourceLayer(name: name, className: className, parent: path.last), path: layerPath)
-        if isFirstCall, let i = layerIndex[layerPath] { graph.layers[i].inbound = inbound }
+        if isFirstCall, let i = layerIndex[layerPath] {
+            graph.layers[i].inbound = inbound
+            graph.layers[i].config = layer
+        }
         let outputs: [String]
         if Self.modelClasses.contains(className) {
             outputs = try buildModel(className: className, config: config, path: layerPath, inputs: inputs, trainable: layerTrainable)
@@ -380,6 +393,7 @@ final class KerasGraphBuilder {
             let name = uniqueName("\(call.name)/\(spec.role)")
             graph.parameters.append(Parameter(name: name, tensor: weight.tensor, trainable: spec.trainable && call.trainable,
                                               layer: call.name, sourceName: weight.name))
+            parameterByDatasetPath[weight.path] = name
             shapes[name] = Shape(spec.shape.map { Optional($0) })
             names.append(name)
         }

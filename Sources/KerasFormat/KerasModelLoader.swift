@@ -18,6 +18,8 @@ public enum KerasFileKind: String, Sendable {
 
     public var holdsArchitecture: Bool { self == .kerasH5 || self == .kerasV3 || self == .kerasJSON }
     public var holdsWeights: Bool { self != .kerasJSON }
+    /// The model file format, for a kind that holds weights.
+    public var format: SourceFormat? { SourceFormat(rawValue: rawValue) }
 }
 
 /// Loads Keras models of every format into a ModelIR graph.
@@ -63,19 +65,34 @@ public enum KerasModelLoader {
             let root = try hdf5 { try HDF5File(reading: path).root }
             let config = try modelConfig(fromH5Root: root, file: path)
             let weights = root.kind(of: "model_weights") == .group ? try hdf5 { try root.group("model_weights") } : root
-            graph = try build(config: config, file: path, weights: Keras2WeightSource(group: weights, file: path),
-                              flavour: flavour(of: config, version: try root.attribute("keras_version")?.stringValue))
+            let configFlavour = flavour(of: config, version: try hdf5 { try root.attribute("keras_version")?.stringValue })
+            let built = try build(config: config, file: path, weights: Keras2WeightSource(group: weights, file: path), flavour: configFlavour)
+            graph = built.graph
             graph.metadata.frameworkVersion = try hdf5 { try root.attribute("keras_version")?.stringValue }
             graph.metadata.backend = try hdf5 { try root.attribute("backend")?.stringValue }
-            if let text = try hdf5({ try root.attribute("training_config")?.stringValue }) {
-                graph.metadata.trainingConfig = try? normalizedTrainingConfig(JSONValue(parsing: text))
+            let trainingText = try hdf5 { try root.attribute("training_config")?.stringValue }
+            if let trainingText {
+                graph.metadata.trainingConfig = try? normalizedTrainingConfig(JSONValue(parsing: trainingText))
+            }
+            graph.metadata.source.modelConfig = try hdf5 { try root.attribute("model_config")?.stringValue }
+            graph.metadata.source.modelConfigIsKeras3 = configFlavour == .keras3
+            graph.metadata.source.trainingConfig = trainingText
+            graph.metadata.source.weights = try snapshot(weights, built.parameterPaths, file: path)
+            if root.kind(of: "optimizer_weights") == .group {
+                graph.metadata.source.optimizerWeights = try snapshot(try hdf5 { try root.group("optimizer_weights") }, [:], file: path)
             }
         case .kerasV3:
             let archive = try KerasArchive(path: path)
             defer { archive.removeTemporaryFiles() }
             let weightsRoot = try hdf5 { try HDF5File(reading: archive.weightsPath).root }
-            graph = try build(config: archive.config, file: path, weights: Keras3WeightSource(root: weightsRoot, file: path, config: archive.config), flavour: .keras3)
+            let built = try build(config: archive.config, file: path,
+                                  weights: Keras3WeightSource(root: weightsRoot, file: path, config: archive.config), flavour: .keras3)
+            graph = built.graph
             graph.metadata.frameworkVersion = archive.metadata?["keras_version"]?.string
+            graph.metadata.source.modelConfig = archive.configText
+            graph.metadata.source.modelConfigIsKeras3 = true
+            graph.metadata.source.fileMetadata = archive.metadataText
+            graph.metadata.source.weights = try snapshot(weightsRoot, built.parameterPaths, file: path)
             graph.metadata.backend = "keras3"
             if let compile = archive.config["compile_config"], !compile.isNull {
                 graph.metadata.trainingConfig = normalizedTrainingConfig(compile)
@@ -85,24 +102,38 @@ public enum KerasModelLoader {
             let arch = try architectureConfig(architecture)
             let root = try hdf5 { try HDF5File(reading: path).root }
             let source: KerasWeightSource = kind == .kerasH5Weights ? Keras2WeightSource(group: root, file: path) : Keras3WeightSource(root: root, file: path, config: arch.config)
-            graph = try build(config: arch.config, file: path, weights: source, flavour: arch.flavour)
+            let built = try build(config: arch.config, file: path, weights: source, flavour: arch.flavour)
+            graph = built.graph
             graph.metadata.frameworkVersion = try hdf5 { try root.attribute("keras_version")?.stringValue } ?? arch.version
             graph.metadata.backend = try hdf5 { try root.attribute("backend")?.stringValue }
             graph.metadata.trainingConfig = arch.trainingConfig
+            graph.metadata.source.modelConfig = arch.configText
+            graph.metadata.source.modelConfigIsKeras3 = arch.flavour == .keras3
+            graph.metadata.source.trainingConfig = arch.trainingConfigText
+            graph.metadata.source.fileMetadata = arch.fileMetadata
+            graph.metadata.source.weights = try snapshot(root, built.parameterPaths, file: path)
             graph.metadata.extra["architecture"] = architecture
         case .kerasJSON:
             throw KerasError.unrecognizedFile(path, reason: "a JSON architecture without weights; load the weights file with --architecture \(path)")
         }
-        graph.metadata.format = kind.rawValue
+        graph.metadata.format = kind.format ?? .none
         return graph
     }
 
-    static func build(config: JSONValue, file: String, weights: KerasWeightSource, flavour: KerasFlavour) throws -> Graph {
+    static func build(config: JSONValue, file: String, weights: KerasWeightSource, flavour: KerasFlavour) throws
+        -> (graph: Graph, parameterPaths: [String: String]) {
         do {
-            return try KerasGraphBuilder(file: file, flavour: flavour, weights: weights).build(modelConfig: config)
+            let builder = KerasGraphBuilder(file: file, flavour: flavour, weights: weights)
+            let graph = try builder.build(modelConfig: config)
+            return (graph, builder.parameterByDatasetPath)
         } catch let e as HDF5Error {
             throw KerasError.hdf5(e)
         }
+    }
+
+    /// The weights tree as the file holds it, for writing the model back to its own format.
+    static func snapshot(_ group: HDF5Group, _ parameters: [String: String], file: String) throws -> StoredGroup {
+        try hdf5 { try StoredGroup(hdf5: group, parameters: parameters) }
     }
 
     /// Runs HDF5 work, turning its errors into Keras errors.
@@ -129,6 +160,10 @@ public enum KerasModelLoader {
         var flavour: KerasFlavour
         var version: String?
         var trainingConfig: JSONValue?
+        /// The texts as the file holds them, kept for writing back.
+        var configText: String
+        var trainingConfigText: String?
+        var fileMetadata: String?
     }
 
     /// The model config held by an architecture file: a full `.h5`, a `.keras` or a JSON file.
@@ -138,14 +173,18 @@ public enum KerasModelLoader {
             let root = try hdf5 { try HDF5File(reading: path).root }
             let config = try modelConfig(fromH5Root: root, file: path)
             let version = try hdf5 { try root.attribute("keras_version")?.stringValue }
-            let training = try hdf5 { try root.attribute("training_config")?.stringValue }.flatMap { try? JSONValue(parsing: $0) }
+            let trainingText = try hdf5 { try root.attribute("training_config")?.stringValue }
+            let training = trainingText.flatMap { try? JSONValue(parsing: $0) }
             return Architecture(config: config, flavour: flavour(of: config, version: version), version: version,
-                                trainingConfig: training.map(normalizedTrainingConfig))
+                                trainingConfig: training.map(normalizedTrainingConfig),
+                                configText: try hdf5 { try root.attribute("model_config")?.stringValue } ?? "",
+                                trainingConfigText: trainingText)
         case .kerasV3:
             let archive = try KerasArchive(path: path, extractWeights: false)
             defer { archive.removeTemporaryFiles() }
             return Architecture(config: archive.config, flavour: .keras3, version: archive.metadata?["keras_version"]?.string,
-                                trainingConfig: archive.config["compile_config"].flatMap { $0.isNull ? nil : normalizedTrainingConfig($0) })
+                                trainingConfig: archive.config["compile_config"].flatMap { $0.isNull ? nil : normalizedTrainingConfig($0) },
+                                configText: archive.configText, fileMetadata: archive.metadataText)
         case .kerasJSON:
             let text: String
             do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
@@ -157,7 +196,8 @@ public enum KerasModelLoader {
             }
             let version = config["keras_version"]?.string
             return Architecture(config: config, flavour: flavour(of: config, version: version), version: version,
-                                trainingConfig: config["compile_config"].flatMap { $0.isNull ? nil : normalizedTrainingConfig($0) })
+                                trainingConfig: config["compile_config"].flatMap { $0.isNull ? nil : normalizedTrainingConfig($0) },
+                                configText: text)
         case .kerasH5Weights, .kerasV3Weights:
             throw KerasError.unrecognizedFile(path, reason: "holds weights only and cannot serve as the architecture")
         }
@@ -167,7 +207,9 @@ public enum KerasModelLoader {
 /// A `.keras` archive, with its weights extracted to a temporary file for libhdf5.
 struct KerasArchive {
     let config: JSONValue
+    let configText: String
     let metadata: JSONValue?
+    let metadataText: String?
     let weightsPath: String
     private let temporaryDirectory: URL?
 
@@ -187,10 +229,12 @@ struct KerasArchive {
         guard let configData = try read("config.json") else {
             throw KerasError.notAKerasFile(path, reason: "the archive has no config.json")
         }
-        do { config = try JSONValue(parsing: String(decoding: configData, as: UTF8.self)) } catch {
+        configText = String(decoding: configData, as: UTF8.self)
+        do { config = try JSONValue(parsing: configText) } catch {
             throw KerasError.invalidConfig(path, reason: "config.json is not valid JSON (\(error))")
         }
-        metadata = try read("metadata.json").flatMap { try? JSONValue(parsing: String(decoding: $0, as: UTF8.self)) }
+        metadataText = try read("metadata.json").map { String(decoding: $0, as: UTF8.self) }
+        metadata = metadataText.flatMap { try? JSONValue(parsing: $0) }
         guard extractWeights else {
             weightsPath = ""
             temporaryDirectory = nil

@@ -22,7 +22,7 @@ struct Keras2WeightSource: KerasWeightSource {
         (try g.chunkedStringArray("weight_names")) ?? []
     }
 
-    func weights(layerPath: [String], roles: [String]) throws -> [(name: String, tensor: Tensor)] {
+    func weights(layerPath: [String], roles: [String]) throws -> [LoadedWeight] {
         guard let top = layerPath.first, group.kind(of: top) == .group else {
             if roles.isEmpty { return [] }
             throw KerasError.weightsMismatch(file, reason: "the file has no weights for layer '\(layerPath.last ?? "")'")
@@ -30,10 +30,7 @@ struct Keras2WeightSource: KerasWeightSource {
         let g = try group.group(top)
         var names = try weightNames(g)
         if layerPath.count > 1, let inner = layerPath.last {
-            names = names.filter { name in
-                let parts = name.split(separator: "/")
-                return parts.count >= 2 && parts[parts.count - 2] == inner
-            }
+            names = Self.names(of: inner, in: names)
         }
         // Order by role where every name ends in a known role (`kernel:0`); keeps Keras' order otherwise.
         func role(_ name: String) -> String {
@@ -43,10 +40,24 @@ struct Keras2WeightSource: KerasWeightSource {
             names.sort { (roles.firstIndex(of: role($0)) ?? 0) < (roles.firstIndex(of: role($1)) ?? 0) }
         }
         return try names.map { name in
-            do { return (name, try Tensor(try g.readDataset(name))) } catch let e as HDF5Error {
+            do { return LoadedWeight(name: name, path: "\(g.path)/\(name)", tensor: try Tensor(try g.readDataset(name))) } catch let e as HDF5Error {
                 throw KerasError.hdf5(e)
             }
         }
+    }
+
+    /// The weight names of an inner layer of a nested model: `inner/kernel:0`, possibly under
+    /// the nested model's own name. Layer names may hold `/` (MobileNetV3's `Conv/BatchNorm`),
+    /// so a name belongs to the layer whose full name is everything before its last part —
+    /// exactly, or else as the end of a longer prefix.
+    static func names(of inner: String, in names: [String]) -> [String] {
+        func stem(_ name: String) -> Substring {
+            guard let slash = name.lastIndex(of: "/") else { return "" }
+            return name[..<slash]
+        }
+        let exact = names.filter { stem($0) == inner }
+        if !exact.isEmpty { return exact }
+        return names.filter { stem($0).hasSuffix("/" + inner) }
     }
 
     func checkAllUsed(layerPaths: Set<[String]>) throws {
@@ -150,14 +161,17 @@ struct Keras3WeightSource: KerasWeightSource {
         return try g.group("vars").memberNames().filter { Int($0) != nil }.sorted { Int($0)! < Int($1)! }
     }
 
-    func weights(layerPath: [String], roles: [String]) throws -> [(name: String, tensor: Tensor)] {
+    func weights(layerPath: [String], roles: [String]) throws -> [LoadedWeight] {
         guard let g = try resolve(layerPath) else {
             if roles.isEmpty { return [] }
             throw KerasError.weightsMismatch(file, reason: "the file has no weights for layer '\(layerPath.joined(separator: "/"))'")
         }
         let v = try g.group("vars")
         return try vars(g).map { index in
-            do { return ("\(v.path)/\(index)", try Tensor(try v.readDataset(index))) } catch let e as HDF5Error {
+            do {
+                let path = "\(v.path)/\(index)"
+                return LoadedWeight(name: path, path: path, tensor: try Tensor(try v.readDataset(index)))
+            } catch let e as HDF5Error {
                 throw KerasError.hdf5(e)
             }
         }

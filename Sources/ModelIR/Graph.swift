@@ -61,6 +61,8 @@ public struct SourceLayer: Hashable, Sendable {
     public var parameters: [String]
     /// Whether `model.layers` lists it (a Sequential model's implicit InputLayer is hidden).
     public var listed: Bool
+    /// The layer's entry in the source config (`class_name`, `config`, …), kept verbatim.
+    public var config: JSONValue?
 
     public init(name: String, className: String, parent: String? = nil, inbound: [String] = [], outputs: [String] = [], parameters: [String] = [], listed: Bool = true) {
         self.name = name; self.className = className; self.parent = parent; self.inbound = inbound
@@ -70,8 +72,7 @@ public struct SourceLayer: Hashable, Sendable {
 
 /// What the source file says about the model beyond its graph.
 public struct ModelMetadata: Equatable, Sendable {
-    /// `keras-h5`, `keras-h5-weights`, `keras-v3`, `keras-v3-weights`, `onnx`.
-    public var format: String = ""
+    public var format: SourceFormat = .none
     public var modelName: String = ""
     /// `Sequential`, `Functional`, …
     public var modelClass: String = ""
@@ -79,8 +80,10 @@ public struct ModelMetadata: Equatable, Sendable {
     public var backend: String?
     /// Loss, optimizer and metrics, as the framework's JSON gives them.
     public var trainingConfig: JSONValue?
-    /// Anything else worth keeping verbatim (the config JSON, metadata.json).
+    /// Anything else worth keeping verbatim (the architecture file a weights file was read with).
     public var extra: [String: String] = [:]
+    /// The source file's own configs and weights tree, for saving back to its format.
+    public var source = SourceRecord()
     public init() {}
 }
 

@@ -3,7 +3,7 @@ extension Graph {
     public func printed() -> String {
         let shapes = (try? verify()) ?? [:]
         let parameterNames = Set(parameters.map(\.name))
-        var lines = ["graph \(metadata.modelName.isEmpty ? "model" : metadata.modelName) (\(metadata.format))"]
+        var lines = ["graph \(metadata.modelName.isEmpty ? "model" : metadata.modelName) (\(metadata.format.rawValue))"]
         for input in inputs { lines.append("  input  \(input.name): \(input.dtype.rawValue) \(input.shape)") }
         for node in nodes {
             let args = node.inputs.map { $0.isEmpty ? "_" : (parameterNames.contains($0) ? "@" + $0 : "%" + $0) }

@@ -61,7 +61,7 @@ extension Model {
         }
         let dtypes = Dictionary(graph.inputs.map { ($0.name, $0.dtype) }, uniquingKeysWith: { a, _ in a })
         return ModelSummary(
-            format: graph.metadata.format, modelName: graph.metadata.modelName, modelClass: graph.metadata.modelClass,
+            format: graph.metadata.format.rawValue, modelName: graph.metadata.modelName, modelClass: graph.metadata.modelClass,
             frameworkVersion: graph.metadata.frameworkVersion, backend: graph.metadata.backend,
             inputs: graph.inputs.map { .init(name: $0.name, shape: $0.shape, dtype: $0.dtype) },
             outputs: graph.outputs.map { .init(name: $0, shape: shapes[$0] ?? Shape([]), dtype: dtypes[$0] ?? .float32) },

@@ -91,7 +91,7 @@ public enum ONNXModelLoader {
         let folded = Set(b.bindings.keys.filter { !read.contains($0) || b.parameterNames.contains($0) })
         graph.inputs.removeAll { folded.contains($0.name) }
         graph.layers.removeAll { folded.contains($0.name) && $0.className == "Input" }
-        graph.metadata.format = "onnx"
+        graph.metadata.format = .onnx
         graph.metadata.modelName = g.name.isEmpty ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : g.name
         graph.metadata.modelClass = "ONNX graph"
         graph.metadata.frameworkVersion = "IR \(model.irVersion), opset \(opset)" + (model.producerName.isEmpty ? "" : ", \(model.producerName) \(model.producerVersion)")

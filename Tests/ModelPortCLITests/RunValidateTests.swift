@@ -238,7 +238,7 @@ struct ConvertCommandTests {
     }
 
     @Test func unsupportedTargetAndOpset() throws {
-        let a = try ModelPortBinary.run(["convert", Fixtures.keras("mlp.h5"), "/tmp/x.h5"])
+        let a = try ModelPortBinary.run(["convert", Fixtures.keras("mlp.h5"), "/tmp/x.txt"])
         #expect(a.status == 2 && a.stderrLines.first?.hasPrefix("error: ") == true)
         let b = try ModelPortBinary.run(["convert", Fixtures.keras("mlp.h5"), "/tmp/x.onnx", "--opset", "9"])
         #expect(b.status == 2 && b.stderrLines.first?.hasPrefix("error: ") == true)
