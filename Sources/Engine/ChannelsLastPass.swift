@@ -44,6 +44,7 @@ enum ChannelsLastPass {
         case .depthwiseConvolution(let c): return c.layout
         case .transposedConvolution(let c): return c.layout
         case .pooling(let p): return p.layout
+        case .imageResize(let r): return r.layout
         case .globalPooling(_, let l, _), .flatten(let l), .zeroPadding(_, let l), .cropping(_, let l), .upSampling(_, _, let l): return l
         default: return nil
         }
@@ -55,6 +56,7 @@ enum ChannelsLastPass {
         case .depthwiseConvolution(var c): c.layout = .channelsLast; return .depthwiseConvolution(c)
         case .transposedConvolution(var c): c.layout = .channelsLast; return .transposedConvolution(c)
         case .pooling(var p): p.layout = .channelsLast; return .pooling(p)
+        case .imageResize(var r): r.layout = .channelsLast; return .imageResize(r)
         case let .globalPooling(k, _, keep): return .globalPooling(kind: k, layout: .channelsLast, keepDims: keep)
         case .flatten: return .flatten(layout: .channelsLast)
         case let .zeroPadding(p, _): return .zeroPadding(pads: p, layout: .channelsLast)

@@ -264,6 +264,7 @@ public final class InferenceSession {
                 case let .axisMap(map, fill): AxisMap.run(map, xp, shape: x.shape, yp, outShape: outShape, fill: fill)
                 case let .gather(axis, indices): GatherKernel.run(xp, shape: x.shape, axis: axis, indices: indices, yp)
                 case .resize(let r): ResizeKernel.run(r, xp, shape: x.shape, yp, outShape: outShape)
+                case .imageResize(let r): ImageResizeKernel.run(r, xp, shape: x.shape, yp)
                 case .matMul: MatMulKernel.run(ins[0], ins[1], yp, outShape: outShape, threads: threads)
                 case let .maxPoolIndices(k, columnMajor): k.argmax(xp, shape: x.shape, yp, outShape: outShape, columnMajor: columnMajor)
                 case .concatenate(let axis):
@@ -328,6 +329,7 @@ extension Step {
             }
         case .gather: return "gather"
         case .resize(let r): return "resize \(r.mode.rawValue)"
+        case .imageResize(let r): return "resize \(r.interpolation.rawValue)"
         case .matMul: return "matmul"
         case .maxPoolIndices: return "max pool indices"
         case .argReduce(let largest, _, _): return largest ? "argmax" : "argmin"

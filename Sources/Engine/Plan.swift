@@ -27,6 +27,7 @@ enum Kernel {
     case axisMap(AxisMap, fill: Float)
     case gather(axis: Int, indices: [Int])
     case resize(Resize)
+    case imageResize(ImageResize)
     case matMul
     case maxPoolIndices(NDPoolingKernel, columnMajor: Bool)
     case transposedND(NDTransposedConvolutionKernel)
@@ -101,7 +102,7 @@ struct Planner {
 
         for (index, node) in g.nodes.enumerated() where !consumed.contains(index) {
             switch node.op {
-            case .dropout, .identity:
+            case .dropout, .augmentation, .identity:
                 aliases[node.outputs[0]] = resolve(node.inputs[0])
                 continue
             default: break
@@ -317,7 +318,8 @@ struct Planner {
         case .unary(let f): return .unary(f)
         case let .reduce(f, axes, keep): return .reduce(f, axes: axes, keepDims: keep)
         case .concatenate(let axis): return .concatenate(axis: axis)
-        case .dropout, .identity: return .reshape
+        case .dropout, .augmentation, .identity: return .reshape
+        case .imageResize(let r): return .imageResize(r)
         case let .stridedSlice(starts, ends, steps, axes): return .axisMap(.stridedSlice(starts: starts, ends: ends, steps: steps, axes: axes), fill: 0)
         case let .pad(pads, mode, value): return .axisMap(.pad(pads: pads, mode: mode), fill: value)
         case .expand: return .axisMap(.expand, fill: 0)

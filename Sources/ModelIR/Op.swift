@@ -152,6 +152,55 @@ public struct Resize: Hashable, Sendable, Codable {
     }
 }
 
+/// Keras' image `Resizing` as TensorFlow computes it (`tf.image.resize`, half-pixel centres):
+/// every interpolation Keras offers, optionally after a centred crop (`crop_to_aspect_ratio`) or
+/// a constant pad (`pad_to_aspect_ratio`) to the target's aspect ratio.
+public struct ImageResize: Hashable, Sendable, Codable {
+    public enum Interpolation: String, Hashable, Sendable, Codable, CaseIterable {
+        case bilinear, nearest, bicubic, area, lanczos3, lanczos5, gaussian, mitchellcubic
+    }
+    public enum AspectRatio: Hashable, Sendable, Codable {
+        /// Stretch the whole image to the target size.
+        case stretch
+        /// Crop the largest centred window of the target's aspect ratio first.
+        case crop
+        /// Pad with `fill` to the target's aspect ratio first (Keras 3).
+        case pad(fill: Float)
+    }
+    public var height: Int
+    public var width: Int
+    public var interpolation: Interpolation
+    /// Widen the kernel when down-sampling (Keras 3's `antialias`).
+    public var antialias: Bool
+    public var aspectRatio: AspectRatio
+    public var layout: Layout
+
+    public init(height: Int, width: Int, interpolation: Interpolation, antialias: Bool = false,
+                aspectRatio: AspectRatio = .stretch, layout: Layout = .channelsLast) {
+        self.height = height; self.width = width; self.interpolation = interpolation
+        self.antialias = antialias; self.aspectRatio = aspectRatio; self.layout = layout
+    }
+}
+
+/// Keras' random image augmentation layers. They are the identity at inference, as in Keras;
+/// kept as what they are so training can make them active and writers can write them back.
+public struct Augmentation: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable {
+        case flip = "RandomFlip", rotation = "RandomRotation", zoom = "RandomZoom"
+        case translation = "RandomTranslation", contrast = "RandomContrast"
+        case brightness = "RandomBrightness", crop = "RandomCrop"
+    }
+    public var kind: Kind
+    /// The layer's ranges as Keras gives them (`factor`, or height then width factors), each as
+    /// lower and upper bound.
+    public var factors: [Float]
+    public var seed: Int?
+
+    public init(kind: Kind, factors: [Float], seed: Int?) {
+        self.kind = kind; self.factors = factors; self.seed = seed
+    }
+}
+
 /// How `Op.pad` fills the border.
 public enum PadMode: String, Hashable, Sendable, Codable {
     case constant, reflect, edge, wrap
@@ -179,6 +228,10 @@ public enum Op: Hashable, Sendable, Codable {
     case prelu(sharedAxes: [Int])
     /// Identity at inference: Dropout, SpatialDropout, GaussianNoise, GaussianDropout.
     case dropout(kind: String, rate: Float)
+    /// Identity at inference: RandomFlip, RandomRotation, … (see `Augmentation`).
+    case augmentation(Augmentation)
+    /// Keras `Resizing` (and CenterCrop when it must resample).
+    case imageResize(ImageResize)
     /// Collapses every axis after the batch; channels-first input is first made channels-last, as Keras does.
     case flatten(layout: Layout)
     /// Target shape after the batch axis; one entry may be -1.
@@ -243,6 +296,8 @@ public enum Op: Hashable, Sendable, Codable {
         case .activation(let a): return "Activation(\(a.kerasName))"
         case .prelu: return "PReLU"
         case .dropout(let kind, _): return kind
+        case .augmentation(let a): return a.kind.rawValue
+        case .imageResize: return "Resizing"
         case .flatten: return "Flatten"
         case .reshape, .reshapeAll: return "Reshape"
         case .transpose: return "Transpose"

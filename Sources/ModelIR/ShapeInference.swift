@@ -124,8 +124,17 @@ extension Op {
             }
             return [x]
 
-        case .prelu, .dropout, .rescaling, .unary, .identity:
+        case .prelu, .dropout, .augmentation, .rescaling, .unary, .identity:
             return [x]
+
+        case .imageResize(let r):
+            guard x.rank == 4 else { throw ShapeError("Resizing needs an image batch (rank 4), got \(x)") }
+            guard r.height > 0, r.width > 0 else { throw ShapeError("Resizing to \(r.height)x\(r.width) is empty") }
+            var out = x
+            let axes = r.layout.spatialAxes(rank: 4)
+            out[axes[0]] = r.height
+            out[axes[1]] = r.width
+            return [out]
 
         case .flatten:
             return [Shape([x[0], x.sampleElementCount])]

@@ -129,7 +129,7 @@ extension ModelSummary {
             var parts: [String] = []
             if let loss = t["loss"], !loss.isNull { parts.append("loss \(loss.string ?? loss.description)") }
             if let opt = t["optimizer"]?.string {
-                parts.append("optimizer \(opt)" + (t["learning_rate"]?.double.map { " (learning_rate \($0))" } ?? ""))
+                parts.append("optimizer \(opt)" + (t["learning_rate"]?.double.map { " (learning_rate \(Self.hyperparameter($0)))" } ?? ""))
             }
             if let m = t["metrics"]?.array, !m.isEmpty { parts.append("metrics " + m.compactMap(\.string).joined(separator: ", ")) }
             lines.append("Training config: " + parts.joined(separator: "; "))
@@ -137,5 +137,12 @@ extension ModelSummary {
             lines.append("Training config: none (the file was saved without compile())")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A hyperparameter as Keras shows it: Keras keeps them as float32, which its JSON writes in
+    /// full (`0.0010000000474974513`); the shortest float32 spelling is what the user typed.
+    static func hyperparameter(_ v: Double) -> String {
+        let single = Float(v)
+        return Double(single) == v ? "\(single)" : "\(v)"
     }
 }

@@ -90,6 +90,55 @@ private struct Writer {
         transposed = layouts.first.map { $0 == .channelsLast } ?? true
     }
 
+    /// Keras `Resizing` as ONNX Resize, for the methods ONNX computes as TensorFlow does
+    /// (bilinear and nearest with half-pixel centres, antialiased bilinear and bicubic), after a
+    /// Slice for `crop_to_aspect_ratio`.
+    mutating func exportImageResize(_ r: ImageResize, _ n: Node, x: String, out: String, layer: String,
+                                    fail: (String) -> ONNXExportError) throws {
+        guard let inShape = shapes[n.inputs[0]], inShape.rank == 4,
+              let h = inShape[r.layout.spatialAxes(rank: 4)[0]], let w = inShape[r.layout.spatialAxes(rank: 4)[1]] else {
+            throw fail("Resizing needs a known image size to export")
+        }
+        var attrs: [Onnx_AttributeProto] = [attr("coordinate_transformation_mode", "half_pixel")]
+        switch (r.interpolation, r.antialias) {
+        case (.bilinear, false): attrs.append(attr("mode", "linear"))
+        case (.nearest, _): attrs += [attr("mode", "nearest"), attr("nearest_mode", "round_prefer_ceil")]
+        case (.bilinear, true), (.bicubic, true):
+            guard options.opset >= 18 else { throw fail("antialiased resizing needs opset 18 or newer") }
+            attrs += [attr("mode", r.interpolation == .bilinear ? "linear" : "cubic"), attr("exclude_outside", 1),
+                      attr("antialias", 1)]
+            if r.interpolation == .bicubic { attrs.append(attr("cubic_coeff_a", Float(-0.5))) }
+        default:
+            throw fail("ONNX Resize has no equivalent of TensorFlow's '\(r.interpolation.rawValue)' resampling")
+        }
+        var source = x, height = h, width = w
+        switch r.aspectRatio {
+        case .stretch: break
+        case .pad: throw fail("pad_to_aspect_ratio has no ONNX export yet")
+        case .crop:
+            let cropH = max(min(h, Int(Float(w * r.height) / Float(r.width))), 1)
+            let cropW = max(min(w, Int(Float(h * r.width) / Float(r.height))), 1)
+            let (top, left) = ((h - cropH) / 2, (w - cropW) / 2)
+            let axes = r.layout.spatialAxes(rank: 4).map { physicalAxis($0, rank: 4) }
+            let cropped = out + "/crop"
+            node("Slice", [x, ints(layer + "/crop_starts", [top, left]), ints(layer + "/crop_ends", [top + cropH, left + cropW]),
+                           ints(layer + "/crop_axes", axes)], [cropped], name: n.name + "/crop")
+            (source, height, width) = (cropped, cropH, cropW)
+        }
+        var scales = [Float](repeating: 1, count: 4)
+        let axes = r.layout.spatialAxes(rank: 4).map { physicalAxis($0, rank: 4) }
+        scales[axes[0]] = Float(r.height) / Float(height)
+        scales[axes[1]] = Float(r.width) / Float(width)
+        if options.opset >= 18 {
+            // Sizes, not float scales: floor(in × float32(out/in)) can come out one short.
+            attrs.append(attr("axes", ints: axes))
+            node("Resize", [source, "", "", ints(layer + "/sizes", [r.height, r.width])], [out], name: n.name, attrs)
+        } else {
+            let s = initializer(unique(layer + "/scales"), Tensor(shape: [4], floats: scales))
+            node("Resize", [source, "", s], [out], name: n.name, attrs)
+        }
+    }
+
     // MARK: Layout
 
     func rank(_ v: String) -> Int { shapes[v]?.rank ?? 0 }
@@ -285,8 +334,10 @@ private struct Writer {
         let layer = n.layer ?? n.name
         func fail(_ why: String) -> ONNXExportError { ONNXExportError("layer '\(layer)' (\(n.op.displayName)) cannot be exported: \(why)") }
         switch n.op {
-        case .identity, .dropout:
+        case .identity, .dropout, .augmentation:
             aliases[out] = x
+        case .imageResize(let r):
+            try exportImageResize(r, n, x: x, out: out, layer: layer, fail: fail)
         case .dense(let units):
             guard var kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
             if let order = physicalFlatten[n.inputs[0]] {

@@ -5,4 +5,6 @@ enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
     static func keras(_ name: String) -> String { root.appendingPathComponent("keras").appendingPathComponent(name).path }
+    /// Fixtures/transfer (make_transfer_fixtures.py): the transfer-learning and preprocessing models.
+    static func transfer(_ name: String) -> String { root.appendingPathComponent("transfer").appendingPathComponent(name).path }
 }

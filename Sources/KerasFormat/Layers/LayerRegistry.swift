@@ -13,6 +13,7 @@ let kerasLayerConverters: [String: KerasLayerConverter] = {
     registerActivationLayers(&registry)
     registerMergingLayers(&registry)
     registerTFOpLambda(&registry)
+    registerPreprocessingLayers(&registry)
     return registry
 }()
 
