@@ -123,19 +123,23 @@ struct Keras2FilePlan {
 
     init(_ graph: Graph) throws {
         let source = graph.metadata.source
-        let fromKeras2 = graph.metadata.format == .kerasH5 || graph.metadata.format == .kerasH5Weights
-        guard fromKeras2, let tree = source.weights else {
-            throw KerasWriteError.cannotExpress(
-                "writing a \(graph.metadata.format.rawValue) model as a Keras 2 file is not supported yet")
+        switch graph.metadata.format {
+        case .kerasH5, .kerasH5Weights:
+            guard let tree = source.weights else { throw KerasWriteError.cannotExpress("the model's weights tree was not kept at load") }
+            weights = tree
+            optimizerWeights = source.optimizerWeights
+            if let b = graph.metadata.backend { backend = b }
+            if let v = graph.metadata.frameworkVersion { kerasVersion = v }
+            trainingConfig = source.trainingConfig
+            modelConfig = source.modelConfigIsKeras3 ? "" : source.modelConfig ?? ""
+        case .onnx, .none:
+            let keras = try KerasLayerGraph(expressing: graph)
+            modelConfig = keras.keras2Config().description
+            weights = keras.keras2Weights()
+        case .kerasV3, .kerasV3Weights:
+            throw KerasWriteError.cannotExpress("writing a Keras 3 model as a Keras 2 file is not supported yet")
         }
-        weights = tree
-        optimizerWeights = source.optimizerWeights
-        if let b = graph.metadata.backend { backend = b }
-        if let v = graph.metadata.frameworkVersion { kerasVersion = v }
-        modelConfig = source.modelConfig ?? ""
-        trainingConfig = source.trainingConfig
-        if source.modelConfigIsKeras3 { modelConfig = "" }
-        if modelConfig.isEmpty, graph.metadata.format == .kerasH5 { throw KerasWriteError.needsArchitecture }
+        if modelConfig.isEmpty { throw KerasWriteError.needsArchitecture }
     }
 }
 
@@ -147,22 +151,41 @@ struct Keras3FilePlan {
 
     init(_ graph: Graph, needsConfig: Bool) throws {
         let source = graph.metadata.source
-        guard graph.metadata.format.isKeras3, let tree = source.weights else {
-            throw KerasWriteError.cannotExpress(
-                "writing a \(graph.metadata.format.rawValue) model as a Keras 3 file is not supported yet")
-        }
-        weights = tree
-        if needsConfig {
-            guard let config = source.modelConfig, source.modelConfigIsKeras3 else { throw KerasWriteError.needsArchitecture }
-            modelConfig = config
-            fileMetadata = source.fileMetadata ?? Self.metadata(version: graph.metadata.frameworkVersion ?? "3.15.1")
+        switch graph.metadata.format {
+        case .kerasV3, .kerasV3Weights:
+            guard let tree = source.weights else { throw KerasWriteError.cannotExpress("the model's weights tree was not kept at load") }
+            weights = tree
+            if needsConfig {
+                guard let config = source.modelConfig, source.modelConfigIsKeras3 else { throw KerasWriteError.needsArchitecture }
+                modelConfig = config
+                fileMetadata = source.fileMetadata ?? Self.metadata(version: graph.metadata.frameworkVersion ?? "3.15.1")
+            }
+        case .onnx, .none:
+            let keras = try KerasLayerGraph(expressing: graph)
+            var config = keras.keras3Config()
+            config["compile_config"] = .null
+            modelConfig = JSONValue.object(config).description
+            fileMetadata = Self.metadata(version: "3.15.1")
+            weights = keras.keras3Weights()
+        case .kerasH5, .kerasH5Weights:
+            throw KerasWriteError.cannotExpress("writing a Keras 2 model as a Keras 3 file is not supported yet")
         }
     }
 
     static func metadata(version: String) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
         return "{\"keras_version\": \(JSONValue.string(version)), \"date_saved\": \(JSONValue.string(formatter.string(from: Date())))}"
+    }
+}
+
+extension KerasLayerGraph {
+    /// The Keras layers for a graph with no Keras config, or the writer's error.
+    init(expressing graph: Graph) throws {
+        do { try self.init(translating: graph) } catch let e as NoKerasEquivalent {
+            throw KerasWriteError.cannotExpress(e.message)
+        }
     }
 }
