@@ -31,17 +31,35 @@ test: deps
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	@$(MAKE) --no-print-directory crosscheck
 
-# onnx.checker and onnxruntime on what `convert` writes: with the reference venv when present,
-# else (on CI) onnx and onnxruntime installed with pip into .build-venv; skipped, saying so,
-# when neither can be had.
+# The cross-checks with the real tools, on what `convert` writes: CrossCheck/crosscheck.py (ONNX:
+# onnx.checker and onnxruntime) and CrossCheck/keras_crosscheck.py (Keras files: tf_keras and
+# Keras 3). They use the reference venv when it has what they import, else .build-venv; on CI
+# (CI set) .build-venv is created and filled with pip (about 2 minutes). Without onnx and
+# onnxruntime both are skipped, saying so; with them but without TensorFlow and Keras only the
+# Keras cross-check is.
 CROSSCHECK_VENV := $(CURDIR)/.build-venv
+CROSSCHECK_PIP := onnx==1.23.2 onnxruntime numpy tensorflow-cpu==2.21.0 tf-keras==2.21.0 keras==3.15.1 h5py==3.14.0
+CROSSCHECK_ONNX := import onnx, onnxruntime
+CROSSCHECK_KERAS := import onnx, onnxruntime, tensorflow, tf_keras, keras, h5py
+CROSSCHECK_MODELPORT ?= $(CURDIR)/.build/release/modelport
 crosscheck:
 	@py=""; \
-	if [ -x "$(REFERENCE_VENV)/bin/python" ] && "$(REFERENCE_VENV)/bin/python" -c "import onnx, onnxruntime" 2>/dev/null; then py="$(REFERENCE_VENV)/bin/python"; \
-	elif [ -x "$(CROSSCHECK_VENV)/bin/python" ] && "$(CROSSCHECK_VENV)/bin/python" -c "import onnx, onnxruntime" 2>/dev/null; then py="$(CROSSCHECK_VENV)/bin/python"; \
-	elif [ -n "$$CI" ] && python3 -m venv "$(CROSSCHECK_VENV)" >/dev/null 2>&1 && "$(CROSSCHECK_VENV)/bin/pip" install -q onnx==1.23.2 onnxruntime numpy >/dev/null 2>&1; then py="$(CROSSCHECK_VENV)/bin/python"; fi; \
+	for venv in "$(REFERENCE_VENV)" "$(CROSSCHECK_VENV)"; do \
+	  if [ -z "$$py" ] && [ -x "$$venv/bin/python" ] && "$$venv/bin/python" -c "$(CROSSCHECK_KERAS)" 2>/dev/null; then py="$$venv/bin/python"; fi; \
+	done; \
+	if [ -z "$$py" ] && [ -n "$$CI" ]; then \
+	  echo "crosscheck: installing $(CROSSCHECK_PIP) into $(CROSSCHECK_VENV)"; \
+	  python3 -m venv "$(CROSSCHECK_VENV)" && "$(CROSSCHECK_VENV)/bin/pip" install -q $(CROSSCHECK_PIP) && py="$(CROSSCHECK_VENV)/bin/python"; \
+	fi; \
+	for venv in "$(REFERENCE_VENV)" "$(CROSSCHECK_VENV)"; do \
+	  if [ -z "$$py" ] && [ -x "$$venv/bin/python" ] && "$$venv/bin/python" -c "$(CROSSCHECK_ONNX)" 2>/dev/null; then py="$$venv/bin/python"; fi; \
+	done; \
 	if [ -z "$$py" ]; then echo "crosscheck skipped: no Python with onnx and onnxruntime (create $(REFERENCE_VENV), see Fixtures/README.md)"; exit 0; fi; \
-	$(SWIFT) build -c release --product modelport >/dev/null && "$$py" CrossCheck/crosscheck.py --modelport "$(CURDIR)/.build/release/modelport"
+	$(SWIFT) build -c release --product modelport >/dev/null || exit 1; \
+	status=0; "$$py" CrossCheck/crosscheck.py --modelport "$(CROSSCHECK_MODELPORT)" || status=1; \
+	if "$$py" -c "$(CROSSCHECK_KERAS)" 2>/dev/null; then "$$py" CrossCheck/keras_crosscheck.py --modelport "$(CROSSCHECK_MODELPORT)" || status=1; \
+	else echo "keras crosscheck skipped: $$py has no tensorflow, tf_keras, keras and h5py (see Fixtures/requirements.txt)"; fi; \
+	exit $$status
 
 # Regenerates Fixtures/ with the real Keras (needs the reference venv, see Fixtures/README.md).
 fixtures:

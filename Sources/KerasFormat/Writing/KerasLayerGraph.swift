@@ -27,3 +27,40 @@ struct KerasLayerGraph {
 
     func layer(_ name: String) -> Layer? { layers.first { $0.name == name } }
 }
+
+extension KerasLayerGraph {
+    /// The layers in the order Keras lists `model.layers` for this graph (tf_keras' and Keras 3's
+    /// `map_graph`): by depth from the outputs, deepest (the inputs) first, ties in the order a
+    /// depth-first walk from the outputs first reaches them. Weights files are laid out in
+    /// that order, so the config must list the layers in it too.
+    func orderedAsKeras() -> KerasLayerGraph {
+        let byName = Dictionary(layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var indices: [String: Int] = [:]
+        var finished = Set<String>()
+        var postOrder: [String] = []
+        func visit(_ name: String) {
+            guard !finished.contains(name) else { return }
+            if indices[name] == nil { indices[name] = indices.count }
+            for source in byName[name]?.inbound ?? [] { visit(source) }
+            finished.insert(name)
+            postOrder.append(name)
+        }
+        outputs.forEach(visit)
+        var depths: [String: Int] = [:]
+        for name in postOrder.reversed() {
+            let depth = depths[name, default: 0]
+            depths[name] = depth
+            for source in byName[name]?.inbound ?? [] { depths[source] = max(depths[source, default: 0], depth + 1) }
+        }
+        for input in inputs where depths[input] == nil {
+            depths[input] = 0
+            indices[input] = -1
+        }
+        var copy = self
+        copy.layers = layers.filter { depths[$0.name] != nil }.sorted {
+            let (a, b) = (depths[$0.name, default: 0], depths[$1.name, default: 0])
+            return a != b ? a > b : indices[$0.name, default: 0] < indices[$1.name, default: 0]
+        }
+        return copy
+    }
+}

@@ -13,7 +13,7 @@ extension KerasLayerGraph {
     init(translating graph: Graph) throws {
         var t = IRToKeras(graph: graph)
         try t.run()
-        self = t.result
+        self = t.result.orderedAsKeras()
     }
 }
 
@@ -152,7 +152,10 @@ private struct IRToKeras {
     mutating func emit(_ node: Node, _ className: String, _ config: [String: JSONValue], _ inbound: [String], moved: Bool,
                        weights: [(role: String, tensor: Tensor)] = []) {
         let out = node.outputs[0]
-        let name = add(className, config, inbound, name: node.layer ?? node.name, shape: kerasShape(out, moved: moved), weights: weights)
+        // A layer that computes a model output takes the output's name, so `run` and `validate`
+        // find it under the name the ONNX graph gave it.
+        let base = graph.outputs.contains(out) ? out : node.layer ?? node.name
+        let name = add(className, config, inbound, name: base, shape: kerasShape(out, moved: moved), weights: weights)
         values[out] = Value(layer: name, channelsMoved: moved)
     }
 
@@ -400,7 +403,7 @@ private struct IRToKeras {
         if x.channelsMoved, bias.shape.count >= 2, bias.shape[bias.shape.count - (r - 1)] != channels, channels != 1 { return false }
         result.layers[index].config["use_bias"] = .bool(true)
         result.layers[index].weights.append(("bias", Tensor(shape: [channels], floats: bias.floats())))
-        values[node.outputs[0]] = x
+        values[node.outputs[0]] = Value(layer: nameForOutput(index, node.outputs[0]), channelsMoved: x.channelsMoved)
         return true
     }
 
@@ -444,11 +447,20 @@ private struct IRToKeras {
         weights.append(("moving_variance", Tensor(shape: [channels], floats: Array(repeating: 1 - epsilon, count: channels))))
         let config: [String: JSONValue] = ["axis": .number(-1), "momentum": .number(0.99), "epsilon": .number(Double(epsilon)),
                                            "center": .bool(shift != nil), "scale": .bool(scale != nil)]
-        let name = add("BatchNormalization", config, [x.layer], name: node.layer ?? node.name,
-                       shape: kerasShape(node.outputs[0], moved: x.channelsMoved), weights: weights)
+        add("BatchNormalization", config, [x.layer], name: node.layer ?? node.name,
+            shape: kerasShape(node.outputs[0], moved: x.channelsMoved), weights: weights)
         result.layers[result.layers.count - 1].trainable = false
-        values[last.outputs[0]] = Value(layer: name, channelsMoved: x.channelsMoved)
+        values[last.outputs[0]] = Value(layer: nameForOutput(result.layers.count - 1, last.outputs[0]), channelsMoved: x.channelsMoved)
         return true
+    }
+
+    /// Renames the layer at `index` after `value` when that is a model output (the layer was
+    /// named for an earlier node it has absorbed the value's node into). No layer reads it yet.
+    mutating func nameForOutput(_ index: Int, _ value: String) -> String {
+        guard graph.outputs.contains(value) else { return result.layers[index].name }
+        usedNames.remove(result.layers[index].name)
+        result.layers[index].name = unique(value)
+        return result.layers[index].name
     }
 
     mutating func dense(_ node: Node, units: Int) throws {
