@@ -392,7 +392,7 @@ final class KerasGraphBuilder {
             }
             let name = uniqueName("\(call.name)/\(spec.role)")
             graph.parameters.append(Parameter(name: name, tensor: weight.tensor, trainable: spec.trainable && call.trainable,
-                                              layer: call.name, sourceName: weight.name))
+                                              layer: call.name, sourceName: weight.name, role: spec.role))
             parameterByDatasetPath[weight.path] = name
             shapes[name] = Shape(spec.shape.map { Optional($0) })
             names.append(name)

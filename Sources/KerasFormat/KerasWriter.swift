@@ -118,7 +118,7 @@ struct Keras2FilePlan {
     var kerasVersion = "2.21.0"
     var modelConfig = ""
     var trainingConfig: String?
-    var weights: StoredGroup
+    var weights = StoredGroup()
     var optimizerWeights: StoredGroup?
 
     init(_ graph: Graph) throws {
@@ -137,9 +137,32 @@ struct Keras2FilePlan {
             modelConfig = keras.keras2Config().description
             weights = keras.keras2Weights()
         case .kerasV3, .kerasV3Weights:
-            throw KerasWriteError.cannotExpress("writing a Keras 3 model as a Keras 2 file is not supported yet")
+            try translate(keras3: graph)
         }
         if modelConfig.isEmpty { throw KerasWriteError.needsArchitecture }
+    }
+
+    /// A Keras 3 model in tf_keras' dialect: its config translated, its weights laid out anew,
+    /// its optimizer state carried over.
+    private mutating func translate(keras3 graph: Graph) throws {
+        let source = graph.metadata.source
+        guard let text = source.modelConfig, let parsed = try? JSONValue(parsing: text) else { throw KerasWriteError.needsArchitecture }
+        var config = parsed
+        var compile: JSONValue?
+        if source.modelConfigIsKeras3 {
+            compile = parsed["compile_config"].flatMap { $0.isNull ? nil : $0 }
+            let translated = try KerasGenerationConfig(graph).keras2(fromKeras3: parsed)
+            config = translated.model
+            trainingConfig = translated.training?.description
+        } else {
+            trainingConfig = source.trainingConfig
+        }
+        modelConfig = config.description
+        let layout = KerasGenerationWeights(graph: graph).keras2Tree(config)
+        weights = layout.tree
+        if let optimizer = source.weights?.group("optimizer"), let state = KerasOptimizerState(training: compile) {
+            optimizerWeights = state.keras2Group(fromKeras3: optimizer, trainable: layout.trainable)
+        }
     }
 }
 
@@ -147,7 +170,7 @@ struct Keras2FilePlan {
 struct Keras3FilePlan {
     var modelConfig = ""
     var fileMetadata = ""
-    var weights: StoredGroup
+    var weights = StoredGroup()
 
     init(_ graph: Graph, needsConfig: Bool) throws {
         let source = graph.metadata.source
@@ -168,7 +191,24 @@ struct Keras3FilePlan {
             fileMetadata = Self.metadata(version: "3.15.1")
             weights = keras.keras3Weights()
         case .kerasH5, .kerasH5Weights:
-            throw KerasWriteError.cannotExpress("writing a Keras 2 model as a Keras 3 file is not supported yet")
+            try translate(keras2: graph)
+        }
+    }
+
+    /// A tf_keras model in Keras 3's dialect: its config translated (with a compile config from
+    /// its training config), its weights laid out by Keras 3's keys, its optimizer state carried over.
+    private mutating func translate(keras2 graph: Graph) throws {
+        let source = graph.metadata.source
+        guard let text = source.modelConfig, let parsed = try? JSONValue(parsing: text) else { throw KerasWriteError.needsArchitecture }
+        let training = source.trainingConfig.flatMap { try? JSONValue(parsing: $0) }
+        let config = source.modelConfigIsKeras3 ? parsed : try KerasGenerationConfig(graph).keras3(fromKeras2: parsed, training: training)
+        modelConfig = config.description
+        fileMetadata = Self.metadata(version: "3.15.1")
+        let layout = KerasGenerationWeights(graph: graph).keras3Tree(config)
+        weights = layout.tree
+        if let optimizer = source.optimizerWeights, let state = KerasOptimizerState(training: training),
+           let group = state.keras3Group(fromKeras2: optimizer, trainable: layout.trainable) {
+            weights.members.insert(.group("optimizer", group), at: 1)
         }
     }
 

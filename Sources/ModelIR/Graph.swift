@@ -21,10 +21,13 @@ public struct Parameter: Equatable, Sendable {
     /// A constant operand written into the graph (`x * 2.0`), not a model weight: never
     /// trained, not counted as a parameter.
     public var isConstant: Bool
+    /// What the weight is to its layer, in Keras' words (`kernel`, `moving_mean`), when known.
+    public var role: String?
 
-    public init(name: String, tensor: Tensor, trainable: Bool, layer: String? = nil, sourceName: String? = nil, isConstant: Bool = false) {
+    public init(name: String, tensor: Tensor, trainable: Bool, layer: String? = nil, sourceName: String? = nil, isConstant: Bool = false,
+                role: String? = nil) {
         self.name = name; self.tensor = tensor; self.trainable = trainable && !isConstant
-        self.layer = layer; self.sourceName = sourceName; self.isConstant = isConstant
+        self.layer = layer; self.sourceName = sourceName; self.isConstant = isConstant; self.role = role
     }
 }
 

@@ -4,7 +4,11 @@ import Foundation
 public enum JSONValue: Hashable, Sendable, Codable, CustomStringConvertible {
     case null
     case bool(Bool)
+    /// A number written without a fraction or exponent (`3`), or one made in Swift.
     case number(Double)
+    /// A number written with a fraction or an exponent (`0.0`, `1e-07`), kept apart so a config
+    /// written back still says `0.0` where Keras wrote it (Keras 3 checks some values are floats).
+    case float(Double)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -33,9 +37,14 @@ public enum JSONValue: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     public var string: String? { if case .string(let s) = self { return s }; return nil }
-    public var double: Double? { if case .number(let n) = self { return n }; return nil }
+    public var double: Double? {
+        switch self {
+        case .number(let n), .float(let n): return n
+        default: return nil
+        }
+    }
     public var int: Int? {
-        if case .number(let n) = self, n.isFinite, n == n.rounded(), abs(n) < 1e15 { return Int(n) }
+        if let n = double, n.isFinite, n == n.rounded(), abs(n) < 1e15 { return Int(n) }
         return nil
     }
     public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
@@ -51,6 +60,12 @@ public enum JSONValue: Hashable, Sendable, Codable, CustomStringConvertible {
         case .number(let n):
             if n.isFinite, n == n.rounded(), abs(n) < 1e15 { return String(Int(n)) }
             return n.isFinite ? "\(n)" : "null"
+        case .float(let n):
+            // Python's json spelling, which Keras reads back (NaN and Infinity included).
+            if n.isNaN { return "NaN" }
+            if n.isInfinite { return n > 0 ? "Infinity" : "-Infinity" }
+            if n == n.rounded(), abs(n) < 1e15 { return "\(Int(n)).0" }
+            return "\(n)"
         case .string(let s): return JSONValue.quote(s)
         case .array(let a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
         case .object(let o):
@@ -145,22 +160,23 @@ struct JSONParser {
             if literal("true") { return .bool(true) }
             if literal("false") { return .bool(false) }
             if literal("null") { return .null }
-            if literal("NaN") { return .number(.nan) }
-            if literal("Infinity") { return .number(.infinity) }
-            if literal("-Infinity") { return .number(-.infinity) }
-            return .number(try parseNumber())
+            if literal("NaN") { return .float(.nan) }
+            if literal("Infinity") { return .float(.infinity) }
+            if literal("-Infinity") { return .float(-.infinity) }
+            return try parseNumber()
         }
     }
 
-    mutating func parseNumber() throws -> Double {
+    mutating func parseNumber() throws -> JSONValue {
         let start = i
         while i < bytes.count, let c = Optional(bytes[i]),
               (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
                 || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
             i += 1
         }
-        guard i > start, let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else { throw fail("invalid number") }
-        return d
+        let text = String(decoding: bytes[start..<i], as: UTF8.self)
+        guard i > start, let d = Double(text) else { throw fail("invalid number") }
+        return text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) ? .float(d) : .number(d)
     }
 
     mutating func parseString() throws -> String {

@@ -70,6 +70,14 @@ public struct StoredGroup: Equatable, Sendable {
         return nil
     }
 
+    /// The array at a `/`-separated path.
+    public func array(at path: String) -> Member? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard let first = parts.first else { return nil }
+        if parts.count == 1 { return members.first { $0.name == first } }
+        return group(first)?.array(at: parts.dropFirst().joined(separator: "/"))
+    }
+
     /// Every graph parameter the tree refers to.
     public var parameterNames: [String] {
         members.flatMap { member -> [String] in

@@ -91,3 +91,80 @@ struct KerasRoundTripTests {
         #expect(sameOptimizer)
     }
 }
+
+/// tf_keras files written as Keras 3 ones and back: configs translated, weights laid out by the
+/// other generation's rules, optimizer state carried over (CrossCheck loads them in both).
+@Suite("Keras 2 ⇄ Keras 3")
+struct KerasGenerationTests {
+    static let models = ["mlp", "seed_sigmoid", "functional", "nested", "mobilenet_transfer"]
+
+    func write(_ model: Model, _ format: SourceFormat, _ name: String, in dir: URL) throws -> Model {
+        let path = dir.appendingPathComponent(name).path
+        try model.save(to: path, format: format)
+        return try Model.load(path)
+    }
+
+    @Test("weights and outputs survive both ways", arguments: models)
+    func bothWays(model name: String) throws {
+        let dir = try KerasRoundTripTests.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let k2 = try Model.load(Fixtures.keras("\(name).h5"))
+        let k3 = try write(k2, .kerasV3, "\(name).keras", in: dir)
+        let back = try write(k3, .kerasH5, "\(name).h5", in: dir)
+        for model in [k3, back] {
+            #expect(model.graph.parameterCount == k2.graph.parameterCount)
+            let same = zip(model.graph.parameters, k2.graph.parameters).allSatisfy { $0.tensor == $1.tensor && $0.trainable == $1.trainable }
+            #expect(same && model.graph.parameters.count == k2.graph.parameters.count, "every weight, in Keras' order")
+            #expect(model.graph.metadata.trainingConfig?["loss"] == k2.graph.metadata.trainingConfig?["loss"])
+        }
+    }
+
+    @Test("the optimizer state goes along: counter and slots")
+    func optimizerState() throws {
+        let dir = try KerasRoundTripTests.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let k2 = try Model.load(Fixtures.keras("functional.h5"))
+        let k3 = try write(k2, .kerasV3, "functional.keras", in: dir)
+        let source = try #require(k2.graph.metadata.source.optimizerWeights)
+        let vars = try #require(k3.graph.metadata.source.weights?.group("optimizer")?.group("vars"))
+        let trainable = k2.graph.parameters.filter(\.trainable).count
+        // Adam: [iteration, learning_rate, (m, v) per trainable variable].
+        #expect(vars.members.count == 2 + 2 * trainable)
+        guard case .tensor(_, let iteration)? = vars.members.first(where: { $0.name == "0" }),
+              case .tensor(_, let k2Iteration)? = source.array(at: "iteration:0") else {
+            Issue.record("no iteration counter")
+            return
+        }
+        #expect(iteration == k2Iteration)
+        guard case .tensor(_, let firstSlot)? = vars.members.first(where: { $0.name == "2" }),
+              case .tensor(_, let k2Slot)? = source.array(at: "Adam/m/conv_s2/kernel:0") else {
+            Issue.record("no first slot")
+            return
+        }
+        #expect(firstSlot == k2Slot)
+        let back = try write(k3, .kerasH5, "functional.h5", in: dir)
+        let again = try #require(back.graph.metadata.source.optimizerWeights)
+        #expect(again.attribute("weight_names") == source.attribute("weight_names"))
+        guard case .tensor(_, let slot)? = again.array(at: "Adam/m/conv_s2/kernel:0") else {
+            Issue.record("no slot after the round trip")
+            return
+        }
+        #expect(slot == k2Slot)
+    }
+
+    @Test("what the other generation cannot express is refused, naming the layer",
+          arguments: [("activations.h5", SourceFormat.kerasV3, "hard_sigmoid"), ("tfop.h5", .kerasV3, "TFOpLambda"),
+                      ("activations.keras", .kerasH5, "hard_sigmoid")])
+    func refusals(file: String, format: SourceFormat, mentions: String) throws {
+        let dir = try KerasRoundTripTests.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out").path
+        do {
+            try Model.load(Fixtures.keras(file)).save(to: out, format: format)
+            Issue.record("written, should be refused")
+        } catch {
+            #expect("\(error)".contains(mentions) && "\(error)".contains(out), "\(error)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+}

@@ -205,7 +205,7 @@ private struct IRToKeras {
             emit(node, "Concatenate", ["axis": .number(Double(a))], xs.map(\.layer), moved: xs[0].channelsMoved)
         case .rescaling(let scale, let offset):
             let x = try data(node)
-            emit(node, "Rescaling", ["scale": .number(Double(scale)), "offset": .number(Double(offset))], [x.layer], moved: x.channelsMoved)
+            emit(node, "Rescaling", ["scale": .float(Double(scale)), "offset": .float(Double(offset))], [x.layer], moved: x.channelsMoved)
         case .depthwiseConvolution, .transposedConvolution, .layerNormalization, .prelu, .zeroPadding, .cropping, .slice,
              .upSampling, .unary, .reduce, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul,
              .maxPoolIndices, .argReduce, .imageResize:
@@ -309,7 +309,7 @@ private struct IRToKeras {
         if let beta { weights.append(("beta", beta)) }
         weights += [("moving_mean", mean), ("moving_variance", variance)]
         let config: [String: JSONValue] = [
-            "axis": .number(-1), "momentum": .number(Double(momentum)), "epsilon": .number(Double(epsilon)),
+            "axis": .number(-1), "momentum": .float(Double(momentum)), "epsilon": .float(Double(epsilon)),
             "center": .bool(beta != nil), "scale": .bool(gamma != nil),
         ]
         emit(node, "BatchNormalization", config, [x.layer], moved: x.channelsMoved, weights: weights)
@@ -319,13 +319,13 @@ private struct IRToKeras {
         let x = try data(node)
         switch a {
         case .leakyRelu(let alpha):
-            emit(node, "LeakyReLU", ["alpha": .number(Double(alpha)), "negative_slope": .number(Double(alpha))], [x.layer], moved: x.channelsMoved)
+            emit(node, "LeakyReLU", ["alpha": .float(Double(alpha)), "negative_slope": .float(Double(alpha))], [x.layer], moved: x.channelsMoved)
         case .relu(let maxValue, let slope, let threshold) where maxValue != nil || slope != 0 || threshold != 0:
-            var config: [String: JSONValue] = ["negative_slope": .number(Double(slope)), "threshold": .number(Double(threshold))]
-            config["max_value"] = maxValue.map { .number(Double($0)) } ?? .null
+            var config: [String: JSONValue] = ["negative_slope": .float(Double(slope)), "threshold": .float(Double(threshold))]
+            config["max_value"] = maxValue.map { .float(Double($0)) } ?? .null
             emit(node, "ReLU", config, [x.layer], moved: x.channelsMoved)
         case .clip(let lower, let upper) where lower == 0:
-            emit(node, "ReLU", ["max_value": .number(Double(upper)), "negative_slope": .number(0), "threshold": .number(0)],
+            emit(node, "ReLU", ["max_value": .float(Double(upper)), "negative_slope": .float(0), "threshold": .float(0)],
                  [x.layer], moved: x.channelsMoved)
         case .softmax(let axis), .logSoftmax(let axis):
             guard let r = shapes[node.inputs[0]]?.rank else { throw fail(node, "unknown rank") }
@@ -445,7 +445,7 @@ private struct IRToKeras {
         if let b = shift { weights.append(("beta", Tensor(shape: [channels], floats: b))) }
         weights.append(("moving_mean", Tensor(shape: [channels], floats: Array(repeating: 0, count: channels))))
         weights.append(("moving_variance", Tensor(shape: [channels], floats: Array(repeating: 1 - epsilon, count: channels))))
-        let config: [String: JSONValue] = ["axis": .number(-1), "momentum": .number(0.99), "epsilon": .number(Double(epsilon)),
+        let config: [String: JSONValue] = ["axis": .number(-1), "momentum": .float(0.99), "epsilon": .float(Double(epsilon)),
                                            "center": .bool(shift != nil), "scale": .bool(scale != nil)]
         add("BatchNormalization", config, [x.layer], name: node.layer ?? node.name,
             shape: kerasShape(node.outputs[0], moved: x.channelsMoved), weights: weights)
@@ -504,6 +504,6 @@ private struct IRToKeras {
         case .divide where i == 0: (scale, offset) = (1 / v, 0)
         default: throw fail(node, "only scaling and shifting by a constant has a Keras layer (Rescaling)")
         }
-        emit(node, "Rescaling", ["scale": .number(Double(scale)), "offset": .number(Double(offset))], [x.layer], moved: x.channelsMoved)
+        emit(node, "Rescaling", ["scale": .float(Double(scale)), "offset": .float(Double(offset))], [x.layer], moved: x.channelsMoved)
     }
 }
