@@ -244,3 +244,81 @@ struct ConvertCommandTests {
         #expect(b.status == 2 && b.stderrLines.first?.hasPrefix("error: ") == true)
     }
 }
+
+/// Writing Keras files from the command line: the format from OUT's name, nothing half-written.
+@Suite("convert to Keras files")
+struct ConvertToKerasTests {
+    @Test("each Keras kind from OUT's name, loadable again", arguments: ["m.h5", "m_weights.h5", "m.keras", "m.weights.h5"])
+    func eachKind(_ name: String) throws {
+        let dir = try temporaryFolder()
+        let out = dir.appendingPathComponent(name).path
+        let r = try ModelPortBinary.run(["convert", Fixtures.keras("mlp.h5"), out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let architecture = name.contains("weights") ? ["--architecture", Fixtures.keras(name.hasSuffix(".weights.h5") ? "mlp.keras" : "mlp.h5")] : []
+        let v = try ModelPortBinary.run(["validate", out, "--inputs", Fixtures.keras("mlp.input.npy"),
+                                         "--expected", Fixtures.keras("mlp.keras2.output.npy")] + architecture)
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == [name], "no temporary file left")
+    }
+
+    @Test func existingTargetNeedsForce() throws {
+        let dir = try temporaryFolder()
+        let out = dir.appendingPathComponent("m.keras").path
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
+        try expectCleanFailure(["convert", Fixtures.keras("mlp.h5"), out], naming: out, mentions: ["--force"])
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "keep me")
+    }
+
+    @Test func onnxOpWithoutKerasLayer() throws {
+        let dir = try temporaryFolder()
+        let out = dir.appendingPathComponent("old.keras").path
+        try expectCleanFailure(["convert", Fixtures.root.appendingPathComponent("onnx/old_opset.onnx").path, out],
+                               naming: out, mentions: ["Upsample_0", "no Keras equivalent"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    @Test func unwritableFolder() throws {
+        let out = "/proc/modelport-cannot-write-here/m.h5"
+        try expectCleanFailure(["convert", Fixtures.keras("mlp.h5"), out], naming: out, mentions: ["cannot write"])
+    }
+
+    /// Runs `/bin/<tool> arguments`; true on exit 0.
+    static func system(_ tool: String, _ arguments: [String]) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/\(tool)")
+        p.arguments = arguments
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
+    /// A 64 KB tmpfs for `body`, when this machine lets a test mount one (root with the capability).
+    static func withTinyDisk(_ body: (URL) throws -> Void) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-full-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        guard system("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.path]) else { return }
+        defer {
+            _ = system("umount", [dir.path])
+            try? FileManager.default.removeItem(at: dir)
+        }
+        try body(dir)
+    }
+
+    static let canMountTinyDisk: Bool = {
+        var mounted = false
+        try? withTinyDisk { _ in mounted = true }
+        return mounted
+    }()
+
+    @Test("a full disk: exit 2, nothing half-written", .enabled(if: canMountTinyDisk, "needs root and a tmpfs mount"),
+          arguments: ["seed.h5", "seed.keras"])
+    func fullDisk(_ name: String) throws {
+        try Self.withTinyDisk { dir in
+            let out = dir.appendingPathComponent(name).path
+            try expectCleanFailure(["convert", Fixtures.keras(name.hasSuffix(".keras") ? "seed_sigmoid.keras" : "seed_sigmoid.h5"), out],
+                                   naming: out, mentions: ["space"])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "nothing half-written")
+        }
+    }
+}

@@ -51,6 +51,35 @@ struct ONNXToKerasTests {
         }
     }
 
+    @Test("ONNX → Keras → ONNX computes what the source did, within 1e-6",
+          arguments: [("torch_cnn", "torch_cnn"), ("seed_sigmoid.opset17", "seed_sigmoid"), ("mlp.opset17", "mlp")])
+    func roundTrip(model: String, inputs: String) throws {
+        let source = try Model.load(Self.onnx("\(model).onnx"))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-onnx-rt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let keras = dir.appendingPathComponent("m.keras").path, onnx = dir.appendingPathComponent("m.onnx").path
+        try source.save(to: keras, format: .kerasV3)
+        try Model.load(keras).save(to: onnx, format: .onnx)
+        let back = try Model.load(onnx)
+        let arrays = try NumpyArchive.read(Self.onnx("\(inputs).inputs.npz"))
+        func run(_ m: Model, channelsLast: Bool) throws -> [HostTensor] {
+            var feed: [String: Tensor] = [:]
+            for (input, array) in zip(m.graph.inputs, arrays) { feed[input.name] = channelsLast ? Self.channelsLast(array.tensor) : array.tensor }
+            let out = try m.predict(try m.prepareInputs(feed, source: "inputs"), session: try m.session(threads: 1))
+            return try m.graph.outputs.map { try #require(out[$0]) }
+        }
+        let want = try run(source, channelsLast: false)
+        // The Keras model (and so its ONNX export) takes channels_last images.
+        let got = try run(back, channelsLast: back.graph.inputs.first.map { $0.shape.rank == 4 && $0.shape[3] == arrays[0].tensor.shape[1] } ?? false)
+        #expect(got.count == want.count)
+        for (g, w) in zip(got, want) {
+            #expect(g.shape == w.shape)
+            let error = zip(g.data, w.data).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(error <= 1e-6, "max abs error \(error)")
+        }
+    }
+
     @Test("depthwise and grouped kernels take Keras' layouts")
     func kernelLayouts() throws {
         // OIHW [C·M, 1, kh, kw] → [kh, kw, C, M]: output channel c·M + m.
