@@ -13,14 +13,38 @@ public enum NumpyArchive {
         }
         var result: [(String, Tensor)] = []
         for entry in archive where entry.type == .file {
-            var data = Data()
-            do { _ = try archive.extract(entry, skipCRC32: false) { data.append($0) } } catch {
-                throw DataIOError(path, "cannot extract '\(entry.path)' (truncated or damaged archive)")
-            }
+            let member = "\(path):\(entry.path)"
+            let data = try extractArray(entry, from: archive, member: member)
             let name = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
-            result.append((name, try NumpyFormat.decode([UInt8](data), file: "\(path):\(entry.path)")))
+            result.append((name, try NumpyFormat.decode([UInt8](data), file: member)))
         }
         return result
+    }
+
+    /// Stops an extraction once the array is complete.
+    private struct Complete: Error {}
+
+    /// A member's bytes, read no further than its `.npy` header says the array needs, so a
+    /// member that inflates far past its array (a decompression bomb) costs nothing.
+    static func extractArray(_ entry: Entry, from archive: Archive, member: String) throws -> Data {
+        var data = Data()
+        var needed: Int?
+        do {
+            // A member that ends with its array is read to its end, so its checksum is verified.
+            _ = try archive.extract(entry, skipCRC32: false) { chunk in
+                data.append(chunk)
+                if needed == nil { needed = try NumpyFormat.totalLength(header: [UInt8](data.prefix(65_536)), file: member) }
+                if let needed, data.count > needed { throw Complete() }
+                if needed == nil, data.count > 65_536 + 12 { throw DataIOError(member, "the .npy header is too long") }
+            }
+        } catch is Complete {
+            return data.prefix(needed ?? data.count)
+        } catch let e as DataIOError {
+            throw e
+        } catch {
+            throw DataIOError(member, "cannot extract it (truncated or damaged archive)")
+        }
+        return data
     }
 
     /// Writes arrays as a `.npz` (deflated when `compressed`), atomically.

@@ -28,8 +28,11 @@ public enum NumpyFormat {
         let header = String(decoding: data[headerStart..<(headerStart + headerLength)], as: UTF8.self)
         let (descr, fortran, shape) = try parseHeader(header, file: file)
         let (dtype, swap) = try parseDescr(descr, file: file)
-        let count = shape.reduce(1, *)
-        let byteCount = count * dtype.byteCount
+        let byteCount: Int
+        do { byteCount = try Sizes.byteCount(shape, elementSize: dtype.byteCount) } catch let e as SizeError {
+            throw DataIOError(file, e.message)
+        }
+        let count = byteCount / dtype.byteCount
         let start = headerStart + headerLength
         guard data.count - start >= byteCount else {
             throw DataIOError(file, "the data is truncated: shape \(shape) of \(dtype.rawValue) needs \(byteCount) bytes, the file has \(data.count - start)")
@@ -42,6 +45,24 @@ public enum NumpyFormat {
         var tensor = try Tensor(dtype: dtype, shape: shape, bytes: bytes)
         if fortran, shape.count > 1 { tensor = fortranToC(tensor) }
         return tensor
+    }
+
+    /// The length of the whole `.npy` image (header and data) once `header` holds its header,
+    /// nil while it is still incomplete; throws when the header is invalid or the array too large.
+    static func totalLength(header data: [UInt8], file: String) throws -> Int? {
+        guard data.count >= 12 else { return nil }
+        guard Array(data[0..<6]) == magic else { throw DataIOError(file, "not a .npy file (no \\x93NUMPY magic)") }
+        let headerLength = data[6] == 1 ? Int(data[8]) | Int(data[9]) << 8
+            : Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
+        let headerStart = data[6] == 1 ? 10 : 12
+        guard headerLength <= 65_536 else { throw DataIOError(file, "the .npy header is too long (\(headerLength) bytes)") }
+        guard data.count >= headerStart + headerLength else { return nil }
+        let header = String(decoding: data[headerStart..<(headerStart + headerLength)], as: UTF8.self)
+        let (descr, _, shape) = try parseHeader(header, file: file)
+        let (dtype, _) = try parseDescr(descr, file: file)
+        do { return headerStart + headerLength + (try Sizes.byteCount(shape, elementSize: dtype.byteCount)) } catch let e as SizeError {
+            throw DataIOError(file, e.message)
+        }
     }
 
     /// Encodes a tensor as a version 1.0 `.npy` image, C order, little-endian.

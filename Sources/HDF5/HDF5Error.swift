@@ -9,6 +9,8 @@ public enum HDF5Error: Error, Equatable, CustomStringConvertible {
     case unsupportedType(file: String, path: String, detail: String)
     case readFailed(file: String, path: String)
     case writeFailed(file: String, path: String)
+    /// A dataset whose claimed size overflows or passes the caller's limit.
+    case tooLarge(file: String, path: String, shape: [Int], limit: Int)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum HDF5Error: Error, Equatable, CustomStringConvertible {
         case let .unsupportedType(file, path, detail): return "\(file): '\(path)' has an unsupported HDF5 type (\(detail))"
         case let .readFailed(file, path): return "\(file): cannot read '\(path)' (the file may be truncated or damaged)"
         case let .writeFailed(file, path): return "\(file): cannot write '\(path)'"
+        case let .tooLarge(file, path, shape, limit):
+            return "\(file): dataset '\(path)' of shape \(shape) is too large (more than \(limit) bytes, the memory budget; see --max-memory)"
         }
     }
 }

@@ -88,8 +88,9 @@ public final class HDF5Group {
 
     // MARK: Datasets
 
-    /// Reads a whole dataset at a relative path.
-    public func readDataset(_ name: String) throws -> HDF5Array {
+    /// Reads a whole dataset at a relative path; one claiming more than `limit` bytes (or an
+    /// overflowing size) is refused before anything is allocated.
+    public func readDataset(_ name: String, limit: Int = .max) throws -> HDF5Array {
         let full = childPath(name)
         guard kind(of: name) == .dataset,
               let dataset = Handle(H5Dopen2(handle.id, name, mp_H5P_DEFAULT()), .dataset) else {
@@ -103,8 +104,17 @@ public final class HDF5Group {
             throw HDF5Error.unsupportedType(file: file.path, path: full, detail: "class \(H5Tget_class(fileType.id).rawValue), \(H5Tget_size(fileType.id)) bytes")
         }
         let shape = try dimensions(of: space, path: full)
-        let count = shape.reduce(1, *)
-        var bytes = [UInt8](repeating: 0, count: count * elementType.byteCount)
+        var count = 1, tooLarge = false
+        for d in shape {
+            let (p, overflow) = count.multipliedReportingOverflow(by: d)
+            tooLarge = tooLarge || overflow
+            count = p
+        }
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: elementType.byteCount)
+        guard !tooLarge, !overflow, byteCount <= limit else {
+            throw HDF5Error.tooLarge(file: file.path, path: full, shape: shape, limit: limit)
+        }
+        var bytes = [UInt8](repeating: 0, count: byteCount)
         if count > 0 {
             guard let memType = elementType.makeMemoryType() else { throw HDF5Error.readFailed(file: file.path, path: full) }
             let status = bytes.withUnsafeMutableBytes {

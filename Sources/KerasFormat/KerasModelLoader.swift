@@ -206,6 +206,10 @@ public enum KerasModelLoader {
 
 /// A `.keras` archive, with its weights extracted to a temporary file for libhdf5.
 struct KerasArchive {
+    /// The largest config.json or metadata.json read: the biggest keras.applications config is
+    /// a few MB.
+    static let configLimit = 64 << 20
+
     let config: JSONValue
     let configText: String
     let metadata: JSONValue?
@@ -218,29 +222,38 @@ struct KerasArchive {
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
             throw KerasError.unrecognizedFile(path, reason: "not a readable zip archive (a .keras file is a zip; this one is truncated or damaged)")
         }
-        func read(_ name: String) throws -> Data? {
+        /// A member, read no further than `limit` bytes (the archive's claimed sizes may lie).
+        func read(_ name: String, limit: Int) throws -> Data? {
             guard let entry = archive[name] else { return nil }
+            struct TooLarge: Error {}
             var data = Data()
-            do { _ = try archive.extract(entry, skipCRC32: false) { data.append($0) } } catch {
+            do {
+                _ = try archive.extract(entry, skipCRC32: false) { chunk in
+                    guard data.count + chunk.count <= limit else { throw TooLarge() }
+                    data.append(chunk)
+                }
+            } catch is TooLarge {
+                throw KerasError.unrecognizedFile(path, reason: "\(name) inflates to more than \(Sizes.describe(limit)), too large for a \(name)")
+            } catch {
                 throw KerasError.unrecognizedFile(path, reason: "cannot extract \(name) from the archive (truncated or damaged)")
             }
             return data
         }
-        guard let configData = try read("config.json") else {
+        guard let configData = try read("config.json", limit: Self.configLimit) else {
             throw KerasError.notAKerasFile(path, reason: "the archive has no config.json")
         }
         configText = String(decoding: configData, as: UTF8.self)
         do { config = try JSONValue(parsing: configText) } catch {
             throw KerasError.invalidConfig(path, reason: "config.json is not valid JSON (\(error))")
         }
-        metadataText = try read("metadata.json").map { String(decoding: $0, as: UTF8.self) }
+        metadataText = try read("metadata.json", limit: Self.configLimit).map { String(decoding: $0, as: UTF8.self) }
         metadata = metadataText.flatMap { try? JSONValue(parsing: $0) }
         guard extractWeights else {
             weightsPath = ""
             temporaryDirectory = nil
             return
         }
-        guard let weights = try read("model.weights.h5") else {
+        guard let weights = try read("model.weights.h5", limit: Sizes.budget) else {
             throw KerasError.notAKerasFile(path, reason: "the archive has no model.weights.h5")
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-\(UUID().uuidString)")

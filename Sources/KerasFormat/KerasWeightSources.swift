@@ -40,7 +40,7 @@ struct Keras2WeightSource: KerasWeightSource {
             names.sort { (roles.firstIndex(of: role($0)) ?? 0) < (roles.firstIndex(of: role($1)) ?? 0) }
         }
         return try names.map { name in
-            do { return LoadedWeight(name: name, path: "\(g.path)/\(name)", tensor: try Tensor(try g.readDataset(name))) } catch let e as HDF5Error {
+            do { return LoadedWeight(name: name, path: "\(g.path)/\(name)", tensor: try Tensor(try g.readDataset(name, limit: Sizes.budget))) } catch let e as HDF5Error {
                 throw KerasError.hdf5(e)
             }
         }
@@ -170,7 +170,7 @@ struct Keras3WeightSource: KerasWeightSource {
         return try vars(g).map { index in
             do {
                 let path = "\(v.path)/\(index)"
-                return LoadedWeight(name: path, path: path, tensor: try Tensor(try v.readDataset(index)))
+                return LoadedWeight(name: path, path: path, tensor: try Tensor(try v.readDataset(index, limit: Sizes.budget)))
             } catch let e as HDF5Error {
                 throw KerasError.hdf5(e)
             }

@@ -20,7 +20,7 @@ extension StoredGroup {
                 if let parameter = parameters[path] {
                     members.append(.parameter(name, parameter: parameter))
                 } else {
-                    members.append(.tensor(name, try Tensor(try g.readDataset(name))))
+                    members.append(.tensor(name, try Tensor(try g.readDataset(name, limit: Sizes.budget))))
                 }
             case .other, nil:
                 continue

@@ -6,9 +6,22 @@ public struct ShapeError: Error, Equatable, CustomStringConvertible {
 }
 
 extension Op {
-    /// Output shapes for the given input shapes (an absent optional input is `nil`).
+    /// Output shapes for the given input shapes (an absent optional input is `nil`), after
+    /// checking the op's attributes and that every output fits in the memory budget.
     /// Throws `ShapeError`. (Untyped `throws`: typed throws miscompiled in release builds here.)
     public func outputShapes(_ inputs: [Shape?]) throws -> [Shape] {
+        try validateAttributes()
+        for case let s? in inputs where s.dims.contains(where: { ($0 ?? 0) < 0 || ($0 ?? 0) > Shape.largestDimension }) {
+            throw ShapeError("the input shape \(s) has a dimension out of range")
+        }
+        let outputs = try inferredShapes(inputs)
+        for s in outputs {
+            do { try Sizes.checkInferred(s) } catch let e as SizeError { throw ShapeError("its output \(s): \(e.message)") }
+        }
+        return outputs
+    }
+
+    private func inferredShapes(_ inputs: [Shape?]) throws -> [Shape] {
         guard let x = inputs.first ?? nil else { throw ShapeError("the first input is missing") }
         func param(_ i: Int) -> Shape? { i < inputs.count ? inputs[i] : nil }
         func same(_ a: Int?, _ b: Int?) -> Bool { a == nil || b == nil || a == b }

@@ -12,13 +12,18 @@ public struct Tensor: Equatable, Sendable {
         case sizeMismatch(shape: [Int], dtype: DType, byteCount: Int)
         public var description: String {
             switch self {
-            case let .sizeMismatch(shape, dtype, n): return "a \(dtype) tensor of shape \(shape) needs \(shape.reduce(1, *) * dtype.byteCount) bytes, got \(n)"
+            case let .sizeMismatch(shape, dtype, n):
+                guard let need = try? Sizes.elementCount(shape).multipliedReportingOverflow(by: dtype.byteCount), !need.overflow else {
+                    return "a \(dtype) tensor of shape \(shape) is too large"
+                }
+                return "a \(dtype) tensor of shape \(shape) needs \(need.partialValue) bytes, got \(n)"
             }
         }
     }
 
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
-        guard bytes.count == shape.reduce(1, *) * dtype.byteCount else {
+        let need = (try? Sizes.elementCount(shape)).map { $0.multipliedReportingOverflow(by: dtype.byteCount) }
+        guard let need, !need.overflow, need.partialValue == bytes.count else {
             throw TensorError.sizeMismatch(shape: shape, dtype: dtype, byteCount: bytes.count)
         }
         self.dtype = dtype

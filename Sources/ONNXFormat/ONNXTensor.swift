@@ -34,8 +34,10 @@ struct ONNXTensorReader {
         }
         let shape = t.dims.map { Int($0) }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw ONNXError.unreadable(file, reason: "initializer '\(name)' has a negative dimension") }
-        let count = shape.reduce(1, *)
-        let byteCount = count * dtype.byteCount
+        let byteCount: Int
+        do { byteCount = try Sizes.byteCount(shape, elementSize: dtype.byteCount) } catch let e as SizeError {
+            throw ONNXError.unreadable(file, reason: "initializer '\(name)': \(e.message)")
+        }
         var bytes: [UInt8]
         if t.dataLocation == .external {
             bytes = try external(t, name: name, byteCount: byteCount)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Engine
+import ModelIR
 import ModelPort
 
 /// `modelport`: load, check and convert classifiers trained in Keras or ONNX.
@@ -37,12 +38,34 @@ func selectOpenBLASKernels() {
     // execv returns only on failure: carry on with the generic kernels.
 }
 
+/// Takes `--max-memory SIZE` (any command): the most one tensor may take, `512M`, `4G` or bytes.
+/// Files that claim more are refused before anything is allocated (`Sizes.budget`).
+func memoryBudgetApplied(_ arguments: [String]) throws -> [String] {
+    var rest: [String] = []
+    var i = 0
+    while i < arguments.count {
+        let a = arguments[i]
+        if a == "--max-memory" || a.hasPrefix("--max-memory=") {
+            let value = a == "--max-memory" ? (i + 1 < arguments.count ? arguments[i + 1] : "") : String(a.dropFirst("--max-memory=".count))
+            guard let bytes = Sizes.parseBytes(value) else {
+                throw ValidationError("--max-memory needs a size such as 512M, 4G or a number of bytes, got '\(value)'")
+            }
+            Sizes.budget = bytes
+            i += a == "--max-memory" ? 2 : 1
+            continue
+        }
+        rest.append(a)
+        i += 1
+    }
+    return rest
+}
+
 /// Runs the command; user errors become one line on stderr and exit code 2.
 func runModelPort() {
     selectOpenBLASKernels()
     let command: ParsableCommand
     do {
-        command = try ModelPortCommand.parseAsRoot()
+        command = try ModelPortCommand.parseAsRoot(try memoryBudgetApplied(Array(CommandLine.arguments.dropFirst())))
     } catch {
         if ModelPortCommand.exitCode(for: error) == .success { ModelPortCommand.exit(withError: error) }
         let message = ModelPortCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"

@@ -49,6 +49,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             return
         }
         let shape = dims.map { if case .value(let v) = $0 { return v }; return 0 }
+        do { _ = try Sizes.byteCount(shape, elementSize: 8) } catch let e as SizeError { throw b.fail(n, e.message) }
         if fill?.dtype == .int64 { b.constants[n.outputs[0]] = Tensor(int64: Array(repeating: Int(v), count: shape.reduce(1, *)), shape: shape) } else {
             b.constants[n.outputs[0]] = Tensor(shape: shape, floats: Array(repeating: v, count: shape.reduce(1, *)))
         }
@@ -392,7 +393,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 fastScales = zip(sz, s.dims).map { size, d in (size.flatMap { size in d.map { Float(size) / Float($0) } }) ?? 0 }
             }
             if let f = fastScales, rank >= 3, rank <= 4, f[0] == 1, f[1] == 1, !antialias, n.string("keep_aspect_ratio_policy", "stretch") == "stretch",
-               f.dropFirst(2).allSatisfy({ $0 >= 1 && $0 == $0.rounded() }), let interpolation = fastInterpolation(mode: mode, transform: transform,
+               f.dropFirst(2).allSatisfy({ $0 >= 1 && $0 <= 64 && $0 == $0.rounded() }), let interpolation = fastInterpolation(mode: mode, transform: transform,
                nearestMode: nearestMode, scales: f.dropFirst(2).map { Int($0) }) {
                 try b.add(.upSampling(size: f.dropFirst(2).map { Int($0) }, interpolation: interpolation, layout: .channelsFirst), [x],
                           output: n.outputs[0], node: n)

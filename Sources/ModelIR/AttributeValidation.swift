@@ -1,0 +1,67 @@
+extension Shape {
+    /// No dimension a real model has comes near this; larger ones are refused before any
+    /// arithmetic on them can overflow.
+    public static let largestDimension = 1 << 40
+}
+
+extension Op {
+    /// Checks the attributes a file gave: windows, strides and dilations of at least 1, one
+    /// entry per spatial axis, pads and crops not negative, a positive unit count. A hostile
+    /// or damaged file then gets an error naming its layer, never a division by zero.
+    public func validateAttributes() throws {
+        func positive(_ name: String, _ v: [Int], count: Int? = nil) throws {
+            if let count, v.count != count { throw ShapeError("\(name) \(v) should have \(count) entries") }
+            guard v.allSatisfy({ $0 >= 1 && $0 <= Shape.largestDimension }) else { throw ShapeError("\(name) \(v) must be at least 1") }
+        }
+        func nonNegative(_ name: String, _ v: [Int]) throws {
+            guard v.allSatisfy({ $0 >= 0 && $0 <= Shape.largestDimension }) else { throw ShapeError("\(name) \(v) must not be negative") }
+        }
+        func pads(_ p: Padding) throws { if case .explicit(let v) = p { try nonNegative("pads", v) } }
+        switch self {
+        case .dense(let units): try positive("units", [units])
+        case .convolution(let c):
+            try positive("kernel size", c.kernelSize)
+            try positive("strides", c.strides, count: c.spatialRank)
+            try positive("dilations", c.dilations, count: c.spatialRank)
+            try positive("filters", [c.filters])
+            try positive("groups", [c.groups])
+            guard c.filters % c.groups == 0 else { throw ShapeError("groups \(c.groups) does not divide the \(c.filters) filters") }
+            try pads(c.padding)
+        case .depthwiseConvolution(let c):
+            try positive("kernel size", c.kernelSize)
+            try positive("strides", c.strides, count: c.kernelSize.count)
+            try positive("dilations", c.dilations, count: c.kernelSize.count)
+            try positive("depth multiplier", [c.depthMultiplier])
+            try pads(c.padding)
+        case .transposedConvolution(let c):
+            try positive("kernel size", c.kernelSize)
+            try positive("strides", c.strides, count: c.kernelSize.count)
+            try positive("dilations", c.dilations, count: c.kernelSize.count)
+            try positive("filters", [c.filters])
+            try nonNegative("output padding", c.outputPadding ?? [])
+            try pads(c.padding)
+        case .pooling(let p), .maxPoolIndices(let p, _):
+            try positive("pool size", p.poolSize)
+            try positive("strides", p.strides, count: p.poolSize.count)
+            try positive("dilations", p.dilations ?? [], count: p.dilations == nil ? nil : p.poolSize.count)
+            try pads(p.padding)
+        case .zeroPadding(let p, _), .cropping(let p, _): try nonNegative("padding", p.flatMap { $0 })
+        case .upSampling(let size, _, _): try positive("size", size)
+        case .stridedSlice(_, _, let steps, _):
+            guard !steps.contains(0) else { throw ShapeError("slice steps \(steps) must not be 0") }
+        case .tile(let repeats): try nonNegative("repeats", repeats)
+        case .imageResize(let r): try positive("size", [r.height, r.width])
+        case .resize(let r):
+            guard r.scales.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw ShapeError("scales \(r.scales) must be positive") }
+            try nonNegative("sizes", r.sizes.compactMap { $0 })
+        case .reshape(let target), .reshapeAll(let target):
+            guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 && $0 <= Shape.largestDimension }) else {
+                throw ShapeError("invalid target shape \(target)")
+            }
+        case .globalPooling, .batchNormalization, .layerNormalization, .activation, .prelu, .dropout, .augmentation, .flatten,
+             .transpose, .slice, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .gather, .expand,
+             .batchShape, .pad, .matMul, .argReduce:
+            break
+        }
+    }
+}
