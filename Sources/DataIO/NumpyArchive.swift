@@ -21,11 +21,11 @@ public enum NumpyArchive {
         return result
     }
 
-    /// Stops an extraction once the array is complete.
+    /// Stops an extraction that goes on past the array.
     private struct Complete: Error {}
 
-    /// A member's bytes, read no further than its `.npy` header says the array needs, so a
-    /// member that inflates far past its array (a decompression bomb) costs nothing.
+    /// A member's bytes, read no further than its `.npy` header says the array needs: a member
+    /// that inflates past its array (a decompression bomb) is refused after one chunk.
     static func extractArray(_ entry: Entry, from archive: Archive, member: String) throws -> Data {
         var data = Data()
         var needed: Int?
@@ -38,7 +38,7 @@ public enum NumpyArchive {
                 if needed == nil, data.count > 65_536 + 12 { throw DataIOError(member, "the .npy header is too long") }
             }
         } catch is Complete {
-            return data.prefix(needed ?? data.count)
+            throw DataIOError(member, "the member goes on past its \(needed ?? 0)-byte array (a decompression bomb or a damaged archive)")
         } catch let e as DataIOError {
             throw e
         } catch {

@@ -14,12 +14,28 @@ enum SymbolicDim: Equatable {
     /// among them makes "batch × product"; anything else is unknown.
     static func product(_ dims: [SymbolicDim]) -> SymbolicDim {
         dims.reduce(.value(1)) { acc, d in
+            // A product that overflows is no size at all: unknown, and refused where it is needed.
+            func times(_ a: Int, _ b: Int) -> Int? {
+                let (p, overflow) = a.multipliedReportingOverflow(by: b)
+                return overflow ? nil : p
+            }
             switch (acc, d) {
-            case let (.value(a), .value(x)): return .value(a * x)
+            case let (.value(a), .value(x)): return times(a, x).map(SymbolicDim.value) ?? .unknown
             case let (.value(a), .batch), let (.batch, .value(a)): return a == 1 ? .batch : .batchTimes(a)
-            case let (.value(a), .batchTimes(k)), let (.batchTimes(k), .value(a)): return .batchTimes(a * k)
+            case let (.value(a), .batchTimes(k)), let (.batchTimes(k), .value(a)): return times(a, k).map(SymbolicDim.batchTimes) ?? .unknown
             default: return .unknown
             }
+        }
+    }
+}
+
+extension SymbolicDim: CustomStringConvertible {
+    var description: String {
+        switch self {
+        case .value(let v): return "\(v)"
+        case .batch: return "batch"
+        case .batchTimes(let k): return "\(k)·batch"
+        case .unknown: return "?"
         }
     }
 }

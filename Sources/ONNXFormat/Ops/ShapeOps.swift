@@ -193,7 +193,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 default: full.append(-1)
                 }
             }
-            guard full.filter({ $0 == -1 }).count <= 1 else { throw b.fail(n, "the target shape \(target) has more than one size known only at run time") }
+            guard full.filter({ $0 == -1 }).count <= 1 else { throw b.fail(n, "the target shape [\(target.map(\.description).joined(separator: ", "))] has more than one -1 or size known only at run time") }
             try b.add(.reshapeAll(targetShape: full), [x], output: n.outputs[0], node: n)
             return
         }

@@ -1,0 +1,173 @@
+"""Hostile and malformed files for ModelPort's bad-input tests (Fixtures/hostile/).
+
+Each file is wrong in one way: a shape that overflows, a zero stride or window, a size far
+past the bytes present, a decompression bomb. Keras files start from a real fixture
+(Fixtures/keras/channels_first.h5, mlp.h5) with one config value changed. Every file is a few
+kilobytes; the bombs inflate to hundreds of megabytes. manifest.json lists each file with the
+command to run and what is wrong with it. Deterministic: a rerun writes identical files.
+
+    ~/venvs/ref/bin/python Fixtures/make_hostile_fixtures.py
+"""
+import io
+import json
+import os
+import shutil
+import struct
+import zipfile
+import zlib
+
+import h5py
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "hostile")
+KERAS = os.path.join(HERE, "keras")
+MANIFEST = []
+
+
+def record(name, command, what):
+    MANIFEST.append({"file": name, "command": command, "what": what})
+
+
+def npy_header(descr, shape, fortran=False):
+    text = "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }" % (
+        descr, fortran, "".join(f"{d}, " for d in shape))
+    text += " " * (63 - (len(text) + 10) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode()
+
+
+def write(name, data):
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
+
+
+def npy_files():
+    write("npy_shape_overflow.npy", npy_header("<f4", (2**32, 2**32, 16)) + bytes(16))
+    record("npy_shape_overflow.npy", "run", "a shape whose element count overflows Int64")
+    write("npy_claims_terabytes.npy", npy_header("<f4", (2**20, 2**20)) + bytes(64))
+    record("npy_claims_terabytes.npy", "run", "4 TiB claimed, 64 bytes present")
+    write("npy_negative_dim.npy", npy_header("<f4", (-3, 20)) + bytes(64))
+    record("npy_negative_dim.npy", "run", "a negative dimension")
+    write("npy_header_past_end.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", 60000) + b"{'descr'")
+    record("npy_header_past_end.npy", "run", "a header length past the end of the file")
+
+
+def deflated_zip_member(name, head, zeros):
+    """A zip with one deflated member: `head`, then `zeros` zero bytes, streamed."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = compressor.compress(head)
+    chunk = bytes(1 << 20)
+    crc = zlib.crc32(head)
+    for _ in range(zeros >> 20):
+        body += compressor.compress(chunk)
+        crc = zlib.crc32(chunk, crc)
+    body += compressor.flush()
+    size = len(head) + (zeros >> 20 << 20)
+    raw = name.encode()
+    local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(body), size, len(raw), 0) + raw
+    central = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(body), size,
+                          len(raw), 0, 0, 0, 0, 0, 0) + raw
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(body), 0)
+    return local + body + central + end
+
+
+def npz_files():
+    array = io.BytesIO()
+    np.save(array, np.ones((2, 20), np.float32))
+    # The member holds a valid 2 x 20 array, then 256 MiB of zeros after it.
+    write("npz_bomb.npz", deflated_zip_member("features.npy", array.getvalue(), 256 << 20))
+    record("npz_bomb.npz", "run", "a member that inflates to 256 MiB after a 160-byte array")
+
+
+def keras_archive_files():
+    config = b'{"class_name": "Sequential", "config": {"layers": []}}'
+    write("keras_config_bomb.keras", deflated_zip_member("config.json", config, 200 << 20))
+    record("keras_config_bomb.keras", "inspect", "a config.json that inflates to 200 MiB")
+
+
+def edited_h5(name, source, edit, what):
+    path = os.path.join(OUT, name)
+    shutil.copy(os.path.join(KERAS, source), path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        edit(config["config"]["layers"])
+        f.attrs["model_config"] = json.dumps(config)
+    record(name, "inspect", what)
+
+
+def layer(layers, cls):
+    return next(l for l in layers if l["class_name"] == cls)["config"]
+
+
+def keras_files():
+    edited_h5("keras_conv_strides0.h5", "channels_first.h5", lambda ls: layer(ls, "Conv2D").update(strides=[0, 0]),
+              "Conv2D strides [0, 0]")
+    edited_h5("keras_conv_dilation0.h5", "channels_first.h5", lambda ls: layer(ls, "Conv2D").update(dilation_rate=[0, 0]),
+              "Conv2D dilation_rate [0, 0]")
+    edited_h5("keras_conv_groups0.h5", "channels_first.h5", lambda ls: layer(ls, "Conv2D").update(groups=0),
+              "Conv2D groups 0")
+    edited_h5("keras_pool_size0.h5", "channels_first.h5", lambda ls: layer(ls, "MaxPooling2D").update(pool_size=[0, 0]),
+              "MaxPooling2D pool_size [0, 0]")
+    edited_h5("keras_pool_strides0.h5", "channels_first.h5", lambda ls: layer(ls, "MaxPooling2D").update(strides=[0, 0]),
+              "MaxPooling2D strides [0, 0]")
+    edited_h5("keras_input_huge.h5", "channels_first.h5",
+              lambda ls: layer(ls, "InputLayer").update(batch_input_shape=[None, 3, 2**40, 2**40]),
+              "an input of 2^40 x 2^40 pixels")
+    edited_h5("keras_dense_units_huge.h5", "mlp.h5", lambda ls: layer(ls, "Dense").update(units=2**40),
+              "Dense units 2^40")
+    edited_h5("keras_reshape_two_wildcards.h5", "mlp.h5",
+              lambda ls: ls.insert(2, {"class_name": "Reshape", "config": {"name": "r", "target_shape": [-1, -1]}}),
+              "a Reshape with two -1")
+
+
+def onnx_model(name, nodes, inputs, outputs, initializers, what, command="inspect"):
+    graph = helper.make_graph(nodes, name.split(".")[0], inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_hostile_fixtures")
+    model.ir_version = 8
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(model.SerializeToString())
+    record(name, command, what)
+
+
+def onnx_files():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")
+    onnx_model("onnx_conv_strides0.onnx", [helper.make_node("Conv", ["x", "w"], ["y"], strides=[0, 0])], [x], [y], [w],
+               "Conv strides [0, 0]")
+    onnx_model("onnx_conv_group0.onnx", [helper.make_node("Conv", ["x", "w"], ["y"], group=0)], [x], [y], [w], "Conv group 0")
+    onnx_model("onnx_maxpool_kernel0.onnx", [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[0, 0])], [x], [y], [],
+               "MaxPool kernel_shape [0, 0]")
+    huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**40, 2**40], raw_data=bytes(16))
+    onnx_model("onnx_initializer_huge.onnx", [helper.make_node("Add", ["x", "w"], ["y"])], [x], [y], [huge],
+               "an initializer of 2^40 x 2^40 with 16 bytes of data")
+    shape = numpy_helper.from_array(np.array([2**30, 2**30], np.int64), "s")
+    onnx_model("onnx_constant_of_shape_huge.onnx", [helper.make_node("ConstantOfShape", ["s"], ["y"])], [], [y], [shape],
+               "ConstantOfShape asking for 2^60 elements")
+    scales = numpy_helper.from_array(np.array([1, 1, 1e9, 1e9], np.float32), "scales")
+    onnx_model("onnx_resize_scales_huge.onnx", [helper.make_node("Resize", ["x", "", "scales"], ["y"])], [x], [y], [scales],
+               "Resize with scales of 1e9")
+    target = numpy_helper.from_array(np.array([-1, -1], np.int64), "t")
+    onnx_model("onnx_reshape_two_wildcards.onnx", [helper.make_node("Reshape", ["x", "t"], ["y"])], [x], [y], [target],
+               "Reshape with two -1")
+    onnx_model("onnx_transpose_bad_perm.onnx", [helper.make_node("Transpose", ["x"], ["y"], perm=[0, 1, 2, 7])], [x], [y], [],
+               "Transpose perm out of range")
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    npy_files()
+    npz_files()
+    keras_archive_files()
+    keras_files()
+    onnx_files()
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        json.dump(MANIFEST, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

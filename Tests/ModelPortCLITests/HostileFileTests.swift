@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+/// Hostile and malformed files (Fixtures/hostile, made by make_hostile_fixtures.py): each gets
+/// exit 2 and one `error:` line naming it, within seconds and far less than a gigabyte —
+/// never a trap, an abort or a runaway allocation.
+@Suite("hostile files are refused cleanly")
+struct HostileFileTests {
+    struct Entry: CustomTestStringConvertible, Sendable {
+        var file: String
+        var command: String
+        var what: String
+        var testDescription: String { "\(file): \(what)" }
+    }
+
+    static let folder = Fixtures.root.appendingPathComponent("hostile")
+
+    static let entries: [Entry] = {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("manifest.json")),
+              let list = try? JSONSerialization.jsonObject(with: data) as? [[String: String]] else { return [] }
+        return list.compactMap { e in
+            guard let file = e["file"], let command = e["command"], let what = e["what"] else { return nil }
+            return Entry(file: file, command: command, what: what)
+        }
+    }()
+
+    @Test func theManifestListsEveryFile() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.folder.path).filter { $0 != "manifest.json" }
+        #expect(Set(files) == Set(Self.entries.map(\.file)))
+        #expect(Self.entries.count >= 20)
+    }
+
+    @Test("exit 2, one error line, bounded time and memory", arguments: entries)
+    func refused(_ e: Entry) throws {
+        let path = Self.folder.appendingPathComponent(e.file).path
+        let arguments = e.command == "run" ? ["run", Fixtures.keras("mlp.h5"), "--input", path] : [e.command, path]
+        let start = Date()
+        try expectCleanFailure(arguments, naming: path)
+        #expect(Date().timeIntervalSince(start) < 20, "an answer within seconds")
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        // ru_maxrss is in kilobytes on Linux: the largest child so far.
+        #expect(usage.ru_maxrss < 1_000_000, "peak memory \(usage.ru_maxrss / 1024) MB")
+    }
+}
