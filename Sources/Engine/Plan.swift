@@ -59,6 +59,9 @@ enum ShapeArgument {
 struct Planner {
     let graph: Graph
     let optimize: Bool
+    /// The first node that reads each value as its data input, and the graph outputs, for fusion.
+    var firstReader: [String: Int] = [:]
+    var graphOutputs = Set<String>()
     var slots: [String: Int] = [:]
     var aliases: [String: String] = [:]
     var constants: [Int: HostTensor] = [:]
@@ -96,6 +99,9 @@ struct Planner {
         var consumers: [String: Int] = [:]
         for node in g.nodes { for i in node.inputs where !i.isEmpty { consumers[i, default: 0] += 1 } }
         for o in g.outputs { consumers[o, default: 0] += 1 }
+        // Dictionaries, not scans: graphs come with 10^5 nodes.
+        for (j, node) in g.nodes.enumerated() { if let first = node.inputs.first, firstReader[first] == nil { firstReader[first] = j } }
+        graphOutputs = Set(g.outputs)
         let shapes: [String: Shape]
         do { shapes = try g.verify() } catch let e as GraphError { throw EngineError.graph(e) }
         var consumed = Set<Int>()
@@ -174,8 +180,8 @@ struct Planner {
     }
 
     func followingNode(of value: String, consumers: [String: Int], nodes: [Node]) -> (Int, Node)? {
-        guard consumers[value] == 1, !graph.outputs.contains(value) else { return nil }
-        guard let j = nodes.firstIndex(where: { $0.inputs.first == value }) else { return nil }
+        guard consumers[value] == 1, !graphOutputs.contains(value) else { return nil }
+        guard let j = firstReader[value] else { return nil }
         return (j, nodes[j])
     }
 

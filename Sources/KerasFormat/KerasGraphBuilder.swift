@@ -280,7 +280,13 @@ final class KerasGraphBuilder {
         guard let dims = (config["batch_input_shape"] ?? config["batch_shape"])?.array else {
             throw KerasError.invalidConfig(file, reason: "input layer '\(name)' has no shape")
         }
-        let shape = Shape(dims.map(\.int))
+        let shape = Shape(try dims.map { d -> Int? in
+            if d.isNull { return nil }
+            guard let v = d.int, v >= 0, v <= Shape.largestDimension else {
+                throw KerasError.invalidConfig(file, reason: "input layer '\(name)' has a dimension out of range (\(d))")
+            }
+            return v
+        })
         let dtypeName = config["dtype"]?.string ?? config["dtype"]?["config"]?["name"]?.string ?? "float32"
         guard let dtype = DType(kerasName: dtypeName) else {
             throw KerasError.invalidConfig(file, reason: "input layer '\(name)' has an unsupported dtype '\(dtypeName)'")

@@ -84,9 +84,19 @@ public enum KerasModelLoader {
         case .kerasV3:
             let archive = try KerasArchive(path: path)
             defer { archive.removeTemporaryFiles() }
-            let weightsRoot = try hdf5 { try HDF5File(reading: archive.weightsPath).root }
-            let built = try build(config: archive.config, file: path,
+            let weightsRoot: HDF5Group
+            do { weightsRoot = try HDF5File(reading: archive.weightsPath).root } catch {
+                throw KerasError.unrecognizedFile(path, reason: "its model.weights.h5 cannot be read (truncated, damaged or not HDF5)")
+            }
+            let built: (graph: Graph, parameterPaths: [String: String])
+            do {
+                built = try build(config: archive.config, file: path,
                                   weights: Keras3WeightSource(root: weightsRoot, file: path, config: archive.config), flavour: .keras3)
+            } catch KerasError.hdf5(let e) {
+                // HDF5 names the extracted temporary file; the user knows the .keras.
+                let reason = e.description.replacingOccurrences(of: archive.weightsPath + ": ", with: "")
+                throw KerasError.unrecognizedFile(path, reason: "model.weights.h5: \(reason)")
+            }
             graph = built.graph
             graph.metadata.frameworkVersion = archive.metadata?["keras_version"]?.string
             graph.metadata.source.modelConfig = archive.configText

@@ -2,6 +2,8 @@ extension Shape {
     /// No dimension a real model has comes near this; larger ones are refused before any
     /// arithmetic on them can overflow.
     public static let largestDimension = 1 << 40
+    /// The largest kernel, pool window, stride or dilation accepted: real models stay far below.
+    public static let largestWindow = 1 << 16
 }
 
 extension Op {
@@ -9,35 +11,36 @@ extension Op {
     /// entry per spatial axis, pads and crops not negative, a positive unit count. A hostile
     /// or damaged file then gets an error naming its layer, never a division by zero.
     public func validateAttributes() throws {
-        func positive(_ name: String, _ v: [Int], count: Int? = nil) throws {
+        func positive(_ name: String, _ v: [Int], count: Int? = nil, limit: Int = Shape.largestWindow) throws {
             if let count, v.count != count { throw ShapeError("\(name) \(v) should have \(count) entries") }
-            guard v.allSatisfy({ $0 >= 1 && $0 <= Shape.largestDimension }) else { throw ShapeError("\(name) \(v) must be at least 1") }
+            guard v.allSatisfy({ $0 >= 1 }) else { throw ShapeError("\(name) \(v) must be at least 1") }
+            guard v.allSatisfy({ $0 <= limit }) else { throw ShapeError("\(name) \(v) is too large (at most \(limit))") }
         }
         func nonNegative(_ name: String, _ v: [Int]) throws {
             guard v.allSatisfy({ $0 >= 0 && $0 <= Shape.largestDimension }) else { throw ShapeError("\(name) \(v) must not be negative") }
         }
         func pads(_ p: Padding) throws { if case .explicit(let v) = p { try nonNegative("pads", v) } }
         switch self {
-        case .dense(let units): try positive("units", [units])
+        case .dense(let units): try positive("units", [units], limit: Shape.largestDimension)
         case .convolution(let c):
             try positive("kernel size", c.kernelSize)
             try positive("strides", c.strides, count: c.spatialRank)
             try positive("dilations", c.dilations, count: c.spatialRank)
-            try positive("filters", [c.filters])
-            try positive("groups", [c.groups])
+            try positive("filters", [c.filters], limit: Shape.largestDimension)
+            try positive("groups", [c.groups], limit: Shape.largestDimension)
             guard c.filters % c.groups == 0 else { throw ShapeError("groups \(c.groups) does not divide the \(c.filters) filters") }
             try pads(c.padding)
         case .depthwiseConvolution(let c):
             try positive("kernel size", c.kernelSize)
             try positive("strides", c.strides, count: c.kernelSize.count)
             try positive("dilations", c.dilations, count: c.kernelSize.count)
-            try positive("depth multiplier", [c.depthMultiplier])
+            try positive("depth multiplier", [c.depthMultiplier], limit: Shape.largestDimension)
             try pads(c.padding)
         case .transposedConvolution(let c):
             try positive("kernel size", c.kernelSize)
             try positive("strides", c.strides, count: c.kernelSize.count)
             try positive("dilations", c.dilations, count: c.kernelSize.count)
-            try positive("filters", [c.filters])
+            try positive("filters", [c.filters], limit: Shape.largestDimension)
             try nonNegative("output padding", c.outputPadding ?? [])
             try pads(c.padding)
         case .pooling(let p), .maxPoolIndices(let p, _):
@@ -50,7 +53,7 @@ extension Op {
         case .stridedSlice(_, _, let steps, _):
             guard !steps.contains(0) else { throw ShapeError("slice steps \(steps) must not be 0") }
         case .tile(let repeats): try nonNegative("repeats", repeats)
-        case .imageResize(let r): try positive("size", [r.height, r.width])
+        case .imageResize(let r): try positive("size", [r.height, r.width], limit: Shape.largestDimension)
         case .resize(let r):
             guard r.scales.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw ShapeError("scales \(r.scales) must be positive") }
             try nonNegative("sizes", r.sizes.compactMap { $0 })

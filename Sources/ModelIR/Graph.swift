@@ -112,15 +112,28 @@ public struct Graph: Sendable {
     public var trainableParameterCount: Int { parameters.filter(\.trainable).reduce(0) { $0 + $1.tensor.count } }
 
     /// Parameters owned by a layer and, for a nested model, by every layer inside it.
-    public func parameters(ofLayer name: String) -> [Parameter] {
-        var owned = Set<String>()
-        var frontier = [name]
-        var seen = Set<String>()
-        while let layerName = frontier.popLast() {
-            guard seen.insert(layerName).inserted else { continue }
-            for layer in layers where layer.name == layerName { owned.formUnion(layer.parameters) }
-            for layer in layers where layer.parent == layerName { frontier.append(layer.name) }
+    public func parameters(ofLayer name: String) -> [Parameter] { parametersOfEveryLayer()[name] ?? [] }
+
+    /// `parameters(ofLayer:)` for every layer at once, in time linear in the graph's size.
+    public func parametersOfEveryLayer() -> [String: [Parameter]] {
+        let byName = Dictionary(parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var children: [String: [String]] = [:]
+        var direct: [String: [String]] = [:]
+        for layer in layers {
+            direct[layer.name, default: []] += layer.parameters
+            if let parent = layer.parent { children[parent, default: []].append(layer.name) }
         }
-        return parameters.filter { owned.contains($0.name) && !$0.isConstant }
+        var result: [String: [Parameter]] = [:]
+        func owned(_ name: String, _ visiting: inout Set<String>) -> [String] {
+            guard visiting.insert(name).inserted else { return [] }
+            return (direct[name] ?? []) + (children[name] ?? []).flatMap { owned($0, &visiting) }
+        }
+        for layer in layers where result[layer.name] == nil {
+            var visiting = Set<String>()
+            var seen = Set<String>()
+            let names = owned(layer.name, &visiting).filter { seen.insert($0).inserted }
+            result[layer.name] = names.compactMap { byName[$0] }.filter { !$0.isConstant }
+        }
+        return result
     }
 }

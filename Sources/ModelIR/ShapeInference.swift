@@ -21,6 +21,11 @@ extension Op {
         return outputs
     }
 
+    /// A product of sizes that may not overflow.
+    static func product(_ v: [Int]) throws -> Int {
+        do { return try Sizes.elementCount(v) } catch let e as SizeError { throw ShapeError(e.message) }
+    }
+
     private func inferredShapes(_ inputs: [Shape?]) throws -> [Shape] {
         guard let x = inputs.first ?? nil else { throw ShapeError("the first input is missing") }
         func param(_ i: Int) -> Shape? { i < inputs.count ? inputs[i] : nil }
@@ -153,7 +158,7 @@ extension Op {
             return [Shape([x[0], x.sampleElementCount])]
 
         case .reshape(let target):
-            let known = target.filter { $0 != -1 }.reduce(1, *)
+            let known = try Self.product(target.filter { $0 != -1 })
             guard target.filter({ $0 == -1 }).count <= 1, known > 0 || target.contains(0) else { throw ShapeError("invalid target shape \(target)") }
             var out: [Int?] = target.map { $0 == -1 ? nil : $0 }
             if let n = x.sampleElementCount {
@@ -169,7 +174,7 @@ extension Op {
         case .reshapeAll(let target):
             guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }) else { throw ShapeError("invalid target shape \(target)") }
             var out: [Int?] = target.map { $0 == -1 ? nil : $0 }
-            let known = target.filter { $0 != -1 }.reduce(1, *)
+            let known = try Self.product(target.filter { $0 != -1 })
             if let n = x.elementCount {
                 if let wild = target.firstIndex(of: -1) {
                     guard known > 0, n % known == 0 else { throw ShapeError("cannot reshape \(x) to \(target)") }

@@ -29,6 +29,10 @@ extension Model {
             guard fits else {
                 throw ModelPortError("\(source): input '\(input.name)' has shape \(Shape(t.shape.map { Optional($0) })), the model expects \(input.shape)")
             }
+            let batchAxis = input.shape.rank > 0 && input.shape[0] == nil
+            guard !batchAxis || t.shape.first != 0 else {
+                throw ModelPortError("\(source): input '\(input.name)' has no samples (its shape is \(Shape(t.shape.map { Optional($0) })))")
+            }
             result[input.name] = HostTensor(t)
         }
         return result

@@ -51,8 +51,9 @@ extension Model {
         }
         visit(nil, depth: 0)
         var rows: [ModelSummary.LayerRow] = []
+        let parametersByLayer = graph.parametersOfEveryLayer()
         for (layer, d) in ordered {
-            let owned = graph.parameters(ofLayer: layer.name)
+            let owned = parametersByLayer[layer.name] ?? []
             rows.append(.init(name: layer.name, type: layer.className,
                               outputShapes: layer.outputs.map { shapes[$0] ?? Shape([]) },
                               parameters: owned.reduce(0) { $0 + $1.tensor.count },

@@ -176,10 +176,11 @@ final class ONNXGraphBuilder {
         dtypes[output] = .float32
         let layer = SourceLayer(name: node.name, className: node.proto.opType, inbound: inputs.filter { !$0.isEmpty && !parameterNames.contains($0) },
                                 outputs: [output], parameters: inputs.filter { parameterNames.contains($0) })
-        if let i = graph.layers.firstIndex(where: { $0.name == node.name }) {
+        if let i = layerIndex[node.name] {
             graph.layers[i].outputs = [output]
             graph.layers[i].parameters += layer.parameters
         } else {
+            layerIndex[node.name] = graph.layers.count
             graph.layers.append(layer)
         }
     }
@@ -188,6 +189,8 @@ final class ONNXGraphBuilder {
     func temporary(_ node: ONNXNode, _ suffix: String) -> String { "\(node.name)/\(suffix)" }
 
     var usedNodeNames = Set<String>()
+    /// Where each ONNX node's layer sits in `graph.layers` (a dictionary: graphs have 10^5 nodes).
+    var layerIndex: [String: Int] = [:]
     func uniqueNodeName(_ base: String) -> String {
         var name = base
         var i = 1

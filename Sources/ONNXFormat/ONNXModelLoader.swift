@@ -54,6 +54,7 @@ public enum ONNXModelLoader {
             b.graph.layers.append(SourceLayer(name: input.name, className: "Input", outputs: [input.name]))
             if let bound = bindings[input.name] { b.bindings[input.name] = bound }
         }
+        guard !g.output.isEmpty else { throw ONNXError.unreadable(path, reason: "the graph has no outputs") }
         for node in try sorted(g.node, available: Set(g.input.map(\.name)).union(g.initializer.map(\.name)), file: path) {
             let n = ONNXNode(proto: node, opset: opset)
             if !(node.domain.isEmpty || node.domain == "ai.onnx") {
@@ -100,14 +101,17 @@ public enum ONNXModelLoader {
         return graph
     }
 
-    static func valueInfo(_ v: Onnx_ValueInfoProto, file: String) throws -> (Shape, DType) {
-        let t = v.type.tensorType
+    static func valueInfo(_ vi: Onnx_ValueInfoProto, file: String) throws -> (Shape, DType) {
+        let t = vi.type.tensorType
         guard let dtype = DType(onnx: t.elemType) else {
-            throw ONNXError.unreadable(file, reason: "input '\(v.name)' has element type \(t.elemType), which ModelPort does not read")
+            throw ONNXError.unreadable(file, reason: "input '\(vi.name)' has element type \(t.elemType), which ModelPort does not read")
         }
-        let dims: [Int?] = t.shape.dim.map { d in
-            if case .dimValue(let v)? = d.value, v >= 0 { return Int(v) }
-            return nil
+        let dims: [Int?] = try t.shape.dim.map { d in
+            guard case .dimValue(let v)? = d.value else { return nil }
+            guard v >= 0, v <= Int64(Shape.largestDimension) else {
+                throw ONNXError.unreadable(file, reason: "the value '\(vi.name)' has a dimension out of range (\(v))")
+            }
+            return Int(v)
         }
         return (Shape(dims), dtype)
     }

@@ -88,8 +88,9 @@ func registerMathOps(_ r: inout [String: ONNXConverter]) {
               start.isFinite, limit.isFinite else {
             throw b.fail(n, "a Range whose start, limit or delta is computed at run time (or a zero delta) is not supported")
         }
-        let count = max(0, Int(((limit - start) / delta).rounded(.up)))
-        guard count <= 1 << 24 else { throw b.fail(n, "Range of \(count) elements is too long") }
+        let length = ((Double(limit) - Double(start)) / Double(delta)).rounded(.up)
+        guard length <= Double(1 << 24) else { throw b.fail(n, "Range of \(length) elements is too long") }
+        let count = max(0, Int(length))
         let values = (0..<count).map { start + Float($0) * delta }
         let integral = b.constants[n.inputs[0]].map { !$0.dtype.isFloatingPoint } ?? (b.symbolic[n.inputs[0]] != nil)
         b.constants[n.outputs[0]] = integral ? Tensor(int64: values.map { Int($0) }, shape: [count]) : Tensor(shape: [count], floats: values)

@@ -109,6 +109,11 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             b.symbolic[n.outputs[0]] = v
             return
         }
+        let outRank = b.shape(n.inputs[0]).rank + axes.count
+        let normalised = axes.map { $0 < 0 ? $0 + outRank : $0 }
+        guard Set(normalised).count == axes.count, normalised.allSatisfy({ (0..<outRank).contains($0) }) else {
+            throw b.fail(n, "axes \(axes) are repeated or out of range for a rank-\(outRank) result")
+        }
         try reshapeTo(b, n, newShape: { s in
             var dims = s.dims
             let rank = dims.count + axes.count
@@ -120,6 +125,10 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
         // A shape entry known up to the batch size stays symbolic.
         if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
+        let inRank = b.shape(n.inputs[0]).rank
+        if let axes, !axes.allSatisfy({ (-inRank..<inRank).contains($0) }) {
+            throw b.fail(n, "axes \(axes) are out of range for a rank-\(inRank) input")
+        }
         try reshapeTo(b, n, newShape: { s in
             let rank = s.rank
             let drop = Set((axes ?? s.dims.indices.filter { s.dims[$0] == 1 }).map { $0 < 0 ? $0 + rank : $0 })
@@ -130,6 +139,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         let x = try b.value(n, 0)
         let s = b.shape(x)
         var axis = n.int("axis", 1)
+        guard (-s.rank...s.rank).contains(axis) else { throw b.fail(n, "axis \(axis) is out of range for \(s)") }
         if axis < 0 { axis += s.rank }
         if axis == 1 { try b.add(.flatten(layout: .channelsLast), [x], output: n.outputs[0], node: n); return }
         try reshapeTo(b, n, newShape: { s in
