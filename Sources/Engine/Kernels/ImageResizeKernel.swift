@@ -26,38 +26,33 @@ enum ImageResizeKernel {
         let rows = axis(r, input: height, other: width, output: r.height, otherOutput: r.width)
         let cols = axis(r, input: width, other: height, output: r.width, otherOutput: r.height)
         let fill: Float = if case .pad(let f) = r.aspectRatio { f } else { 0 }
-        // Rows: [B, H, W, C] → [B, outH, W, C].
+        // Rows: [B, H, W·C] → [B, outH, W·C]; then columns: [B·outH, W, C] → [B·outH, outW, C].
         var middle = [Float](repeating: 0, count: batch * r.height * width * channels)
-        let line = width * channels
-        for b in 0..<batch {
-            for o in 0..<r.height {
-                let dst = (b * r.height + o) * line
-                let t = rows.taps[o]
-                for (k, w) in t.weights.enumerated() {
-                    let source = t.first + k - rows.offset
-                    if source < 0 || source >= rows.valid {
-                        for i in 0..<line { middle[dst + i] += w * fill }
-                        continue
-                    }
-                    let src = (b * height + source) * line
-                    for i in 0..<line { middle[dst + i] += w * x[src + i] }
-                }
-            }
+        middle.withUnsafeMutableBufferPointer { m in
+            resample(rows, x, outer: batch, length: height, inner: width * channels, fill: fill, into: m)
         }
-        // Columns: [B, outH, W, C] → [B, outH, outW, C].
-        for row in 0..<(batch * r.height) {
-            for o in 0..<r.width {
-                let dst = (row * r.width + o) * channels
-                for c in 0..<channels { y[dst + c] = 0 }
-                let t = cols.taps[o]
+        middle.withUnsafeBufferPointer { m in
+            resample(cols, m, outer: batch * r.height, length: width, inner: channels, fill: fill, into: y)
+        }
+    }
+
+    /// Resamples the middle axis of a `[outer, length, inner]` array along `axis`'s taps.
+    static func resample(_ axis: Axis, _ x: UnsafeBufferPointer<Float>, outer: Int, length: Int, inner: Int, fill: Float,
+                         into y: UnsafeMutableBufferPointer<Float>) {
+        let output = axis.taps.count
+        for b in 0..<outer {
+            for o in 0..<output {
+                let dst = (b * output + o) * inner
+                for i in 0..<inner { y[dst + i] = 0 }
+                let t = axis.taps[o]
                 for (k, w) in t.weights.enumerated() {
-                    let source = t.first + k - cols.offset
-                    if source < 0 || source >= cols.valid {
-                        for c in 0..<channels { y[dst + c] += w * fill }
+                    let source = t.first + k - axis.offset
+                    if source < 0 || source >= axis.valid {
+                        for i in 0..<inner { y[dst + i] += w * fill }
                         continue
                     }
-                    let src = (row * width + source) * channels
-                    for c in 0..<channels { y[dst + c] += w * middle[src + c] }
+                    let src = (b * length + source) * inner
+                    for i in 0..<inner { y[dst + i] += w * x[src + i] }
                 }
             }
         }
