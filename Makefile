@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := libhdf5-dev libopenblas-dev protobuf-compiler libpng-dev libturbojpeg0-dev zlib1g-dev pkg-config
 REFERENCE_VENV ?= $(HOME)/venvs/ref
 
-.PHONY: deps build demo test test-sanitize crosscheck fixtures clean
+.PHONY: deps build demo test test-sanitize fuzz crosscheck fixtures clean
 
 deps:
 	@missing=""; \
@@ -67,6 +67,22 @@ crosscheck:
 test-sanitize: deps
 	$(SWIFT) build $(TEST_FLAGS) --sanitize=address --build-tests --scratch-path .build-asan
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test $(TEST_FLAGS) --sanitize=address --skip-build --scratch-path .build-asan
+
+# libFuzzer over the readers (Fuzz/: one binary, MODELPORT_FUZZ_TARGET picks the reader), each
+# for FUZZ_SECONDS, seeded from Fixtures/. A crash leaves its input as .build-fuzz/crash-*;
+# make it a file in Fixtures/hostile (make_hostile_fixtures.py) with the fix.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := npy:npy onnx:onnx keras-h5:h5 keras-zip:keras keras-json:json
+fuzz: deps
+	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address --scratch-path ../.build-fuzz
+	@cd .build-fuzz && status=0; for pair in $(FUZZ_TARGETS); do \
+	  target=$${pair%%:*}; ext=$${pair##*:}; corpus=corpus-$$target; mkdir -p $$corpus; \
+	  find ../Fixtures -name "*.$$ext" -size -2M -exec cp {} $$corpus/ \; ; \
+	  ASAN_OPTIONS=detect_leaks=0 MODELPORT_FUZZ_TARGET=$$target MODELPORT_FUZZ_WEIGHTS=$(CURDIR)/Fixtures/keras/mlp_weights.h5 \
+	    ./release/ModelPortFuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -seed=1 $$corpus > fuzz-$$target.log 2>&1 \
+	    && result="no crash" || { result="CRASH (see .build-fuzz/fuzz-$$target.log)"; status=1; }; \
+	  echo "fuzz $$target: $$(grep -o 'Done [0-9]* runs in [0-9]* second' fuzz-$$target.log || echo 'no summary'); $$result"; \
+	done; exit $$status
 
 # Regenerates Fixtures/ with the real Keras (needs the reference venv, see Fixtures/README.md).
 fixtures:

@@ -156,6 +156,18 @@ def onnx_files():
                "Transpose perm out of range")
 
 
+# Found by  (the onnx target): a Slice node with no outputs.
+FUZZ_FOUND = {
+    "fuzz_slice_without_outputs.onnx": ("inspect", "a Slice node with no outputs (found by libFuzzer)", "080812126d6f64656c706f72742d66697874757265733aeb010a2f0a01580a067374617274730a04656e64730804617865730a0573746525731201591a05736c6963652205536c696365120b736c6963655f73746570732a1e0802100742067374617274734a10ffffffffffffffff01000000000000002a1c080210074204656e64734a10f9ffffffffffffff05000000000000002a1c080210074204617865734a10000000000000000002000000000000002a1d08021007420573746570734a10feffffffffffffff02000000000000005a170a015812120a100801120c0a0208060a0208050a02080462170a015912120a100801120c0a0208030a0208050a02080242040a001012"),
+}
+
+
+def fuzz_found_files():
+    for name, (command, what, hex_bytes) in FUZZ_FOUND.items():
+        write(name, bytes.fromhex(hex_bytes))
+        record(name, command, what)
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
@@ -164,6 +176,7 @@ def main():
     keras_archive_files()
     keras_files()
     onnx_files()
+    fuzz_found_files()
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(MANIFEST, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -30,7 +30,13 @@ public struct Shape: Hashable, Sendable, Codable, CustomStringConvertible, Expre
 
     /// Normalises a possibly negative axis for this rank.
     public func axis(_ a: Int) -> Int? {
-        let r = a < 0 ? a + rank : a
-        return (0..<rank).contains(r) ? r : nil
+        guard a >= -rank, a < rank else { return nil }
+        return a < 0 ? a + rank : a
     }
+}
+
+/// An index counted from the end when negative (numpy's, ONNX's), with no overflow: one far
+/// below `-count` stays negative (out of range) instead of wrapping.
+public func fromEnd(_ v: Int, count: Int) -> Int {
+    v < 0 ? (v < -count ? -1 : v + count) : v
 }

@@ -302,7 +302,9 @@ extension Op {
 /// The indices ONNX Slice takes from an axis of `length` elements: `start`, `start + step`, …
 /// before `end`, with negative bounds counted from the end and clamped as ONNX clamps them.
 public func stridedRange(start: Int, end: Int, step: Int, length: Int) -> [Int] {
-    func norm(_ v: Int) -> Int { v < 0 ? v + length : v }
+    // Counted from the end when negative; a start or end far outside the axis (ONNX's INT64_MIN
+    // and INT64_MAX) is first brought near it, so nothing overflows.
+    func norm(_ v: Int) -> Int { v < 0 ? max(v, -length - 1) + length : min(v, length + 1) }
     if step > 0 {
         let s = min(max(norm(start), 0), length), e = min(max(norm(end), 0), length)
         return Array(stride(from: s, to: max(s, e), by: step))

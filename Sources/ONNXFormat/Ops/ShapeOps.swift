@@ -77,7 +77,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             dims = b.shape(n.inputs[0]).dims.enumerated().map { i, d in d.map { .value($0) } ?? (i == 0 ? .batch : .unknown) }
         }
         let start = n.int("start", 0), end = n.attribute("end").map { Int($0.i) } ?? dims.count
-        func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dims.count : v, 0), dims.count) }
+        func clamp(_ v: Int) -> Int { min(max(fromEnd(v, count: dims.count), 0), dims.count) }
         let slice = Array(dims[clamp(start)..<max(clamp(start), clamp(end))])
         b.setVector(n.outputs[0], slice)
     }
@@ -110,7 +110,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             return
         }
         let outRank = b.shape(n.inputs[0]).rank + axes.count
-        let normalised = axes.map { $0 < 0 ? $0 + outRank : $0 }
+        let normalised = axes.map { fromEnd($0, count: outRank) }
         guard Set(normalised).count == axes.count, normalised.allSatisfy({ (0..<outRank).contains($0) }) else {
             throw b.fail(n, "axes \(axes) are repeated or out of range for a rank-\(outRank) result")
         }
@@ -131,7 +131,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         }
         try reshapeTo(b, n, newShape: { s in
             let rank = s.rank
-            let drop = Set((axes ?? s.dims.indices.filter { s.dims[$0] == 1 }).map { $0 < 0 ? $0 + rank : $0 })
+            let drop = Set((axes ?? s.dims.indices.filter { s.dims[$0] == 1 }).map { fromEnd($0, count: rank) })
             return s.dims.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
         })
     }
@@ -246,7 +246,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             let axes = (n.opset >= 10 ? b.constant(n, 3)?.integers : n.ints("axes")) ?? Array(0..<starts.count)
             let stepList = steps ?? Array(repeating: 1, count: starts.count)
             guard axes.count == starts.count, stepList.count == starts.count, !stepList.contains(0),
-                  Set(axes.map { $0 < 0 ? $0 + s.rank : $0 }).count == axes.count, axes.allSatisfy({ s.axis($0) != nil }) else {
+                  Set(axes.map { fromEnd($0, count: s.rank) }).count == axes.count, axes.allSatisfy({ s.axis($0) != nil }) else {
                 throw b.fail(n, "Slice starts \(starts), ends \(ends), axes \(axes), steps \(stepList) do not fit \(s)")
             }
             // Steps, the batch axis, sizes known only at run time or an empty result: the general slice.
@@ -266,7 +266,7 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 let axis = a < 0 ? a + s.rank : a
                 if axis == 0, starts[k] == 0, ends[k] >= Int(Int32.max) || (s[axis].map { ends[k] >= $0 } ?? false) { continue }
                 guard axis >= 1, axis < s.rank, let dim = s[axis] else { throw b.fail(n, "Slice of data needs a known, non-batch axis") }
-                func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dim : v, 0), dim) }
+                func clamp(_ v: Int) -> Int { v < 0 ? max(v, -dim) + dim : min(v, dim) }
                 let lo = clamp(starts[k]), hi = clamp(ends[k])
                 guard lo < hi else { throw b.fail(n, "an empty slice is not supported") }
                 if lo == 0, hi == dim { continue }
