@@ -53,6 +53,8 @@ extension Op {
         case .stridedSlice(_, _, let steps, _):
             guard !steps.contains(0) else { throw ShapeError("slice steps \(steps) must not be 0") }
         case .tile(let repeats): try nonNegative("repeats", repeats)
+        case .pad(let p, _, _):
+            guard p.allSatisfy({ abs($0) <= Shape.largestDimension }) else { throw ShapeError("pads \(p) are too large") }
         case .imageResize(let r): try positive("size", [r.height, r.width], limit: Shape.largestDimension)
         case .resize(let r):
             guard r.scales.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw ShapeError("scales \(r.scales) must be positive") }
@@ -63,7 +65,7 @@ extension Op {
             }
         case .globalPooling, .batchNormalization, .layerNormalization, .activation, .prelu, .dropout, .augmentation, .flatten,
              .transpose, .slice, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .gather, .expand,
-             .batchShape, .pad, .matMul, .argReduce:
+             .batchShape, .matMul, .argReduce:
             break
         }
     }

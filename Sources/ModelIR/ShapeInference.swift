@@ -258,7 +258,7 @@ extension Op {
 
         case .tile(let repeats):
             guard repeats.count == x.rank else { throw ShapeError("Tile repeats \(repeats) do not fit \(x)") }
-            return [Shape(zip(x.dims, repeats).map { d, r in d.map { $0 * r } })]
+            return [Shape(try zip(x.dims, repeats).map { d, r in try d.map { try Self.product([$0, r]) } })]
 
         case let .pad(pads, _, _):
             guard pads.count == 2 * x.rank else { throw ShapeError("pads \(pads) do not fit \(x)") }
