@@ -15,7 +15,8 @@ public struct Shape: Hashable, Sendable, Codable, CustomStringConvertible, Expre
     public var elementCount: Int? {
         dims.reduce(Optional(1)) { acc, d in
             guard let acc, let d else { return nil }
-            return acc * d
+            let (p, overflow) = acc.multipliedReportingOverflow(by: d)
+            return overflow ? nil : p
         }
     }
 

@@ -13,7 +13,9 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
             guard let dims = b.constants[n.inputs[0]]?.shape ?? (known.count == b.shape(n.inputs[0]).rank ? known : nil) else {
                 throw b.fail(n, "the mask output of an input with a size known only at run time is not supported")
             }
-            b.constants[n.outputs[1]] = try Tensor(dtype: .bool, shape: dims, bytes: Array(repeating: 1, count: dims.reduce(1, *)))
+            let count: Int
+            do { count = try Sizes.byteCount(dims, elementSize: 1) } catch let e as SizeError { throw b.fail(n, e.message) }
+            b.constants[n.outputs[1]] = try Tensor(dtype: .bool, shape: dims, bytes: Array(repeating: 1, count: count))
         }
     }
     r["Cast"] = { b, n in
@@ -169,7 +171,9 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 if case .value(let v) = d { return v == 0 && !allowZero ? c.shape[i] : v }
                 return -1
             }
-            if let wild = dims.firstIndex(of: -1) { dims[wild] = c.count / max(1, dims.filter { $0 != -1 }.reduce(1, *)) }
+            if let wild = dims.firstIndex(of: -1) {
+                dims[wild] = c.count / max(1, (try? Sizes.elementCount(dims.filter { $0 != -1 })) ?? 1)
+            }
             b.constants[n.outputs[0]] = try Tensor(dtype: c.dtype, shape: dims, bytes: c.bytes)
             return
         }
@@ -189,7 +193,8 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
         // Axis 0 of the input may not be the batch (a transposed sequence-first tensor): the IR's
         // per-sample Reshape only fits when the sizes after axis 0 hold the same count.
         let restKnown = target.dropFirst().map { d -> Int? in if case .value(let v) = d, v > 0 { return v }; return nil }
-        if keepsBatch, let perSample = s.sampleElementCount, restKnown.allSatisfy({ $0 != nil }), restKnown.reduce(1, { $0 * $1! }) != perSample {
+        if keepsBatch, let perSample = s.sampleElementCount, restKnown.allSatisfy({ $0 != nil }),
+           (try? Sizes.elementCount(restKnown.compactMap { $0 })) != perSample {
             keepsBatch = false
         }
         if !keepsBatch || s.rank > 0 && s[0] != nil || target.dropFirst().contains(where: { if case .value = $0 { return false }; return true }) {
