@@ -40,7 +40,10 @@ struct Keras2WeightSource: KerasWeightSource {
             names.sort { (roles.firstIndex(of: role($0)) ?? 0) < (roles.firstIndex(of: role($1)) ?? 0) }
         }
         return try names.map { name in
-            do { return LoadedWeight(name: name, path: "\(g.path)/\(name)", tensor: try Tensor(try g.readDataset(name, limit: Sizes.budget))) } catch let e as HDF5Error {
+            do {
+                let tensor = try Tensor(try g.readDataset(name, limit: Sizes.budget))
+                return LoadedWeight(name: name, path: "\(g.path)/\(name)", tensor: tensor)
+            } catch let e as HDF5Error {
                 throw KerasError.hdf5(e)
             }
         }

@@ -40,7 +40,7 @@ public enum JSONValue: Hashable, Sendable, Codable, CustomStringConvertible {
     public var double: Double? {
         switch self {
         case .number(let n), .float(let n): return n
-        default: return nil
+        case .null, .bool, .string, .array, .object: return nil
         }
     }
     public var int: Int? {

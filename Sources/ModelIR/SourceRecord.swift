@@ -12,9 +12,6 @@ public enum SourceFormat: String, Sendable, CaseIterable {
     /// A graph built in memory.
     case none = ""
 
-    /// Whether the format is one of Keras 3's (`.keras`, `.weights.h5`) rather than Keras 2's.
-    public var isKeras3: Bool { self == .kerasV3 || self == .kerasV3Weights }
-    public var isKeras: Bool { self != .onnx && self != .none }
     /// Whether a file of this format holds the architecture (not weights only).
     public var holdsArchitecture: Bool { self == .kerasH5 || self == .kerasV3 || self == .onnx }
 }
@@ -76,17 +73,6 @@ public struct StoredGroup: Equatable, Sendable {
         guard let first = parts.first else { return nil }
         if parts.count == 1 { return members.first { $0.name == first } }
         return group(first)?.array(at: parts.dropFirst().joined(separator: "/"))
-    }
-
-    /// Every graph parameter the tree refers to.
-    public var parameterNames: [String] {
-        members.flatMap { member -> [String] in
-            switch member {
-            case .group(_, let g): return g.parameterNames
-            case .parameter(_, let p): return [p]
-            case .tensor: return []
-            }
-        }
     }
 }
 

@@ -108,7 +108,7 @@ private struct Writer {
             attrs += [attr("mode", r.interpolation == .bilinear ? "linear" : "cubic"), attr("exclude_outside", 1),
                       attr("antialias", 1)]
             if r.interpolation == .bicubic { attrs.append(attr("cubic_coeff_a", Float(-0.5))) }
-        default:
+        case (.bicubic, false), (.area, _), (.lanczos3, _), (.lanczos5, _), (.gaussian, _), (.mitchellcubic, _):
             throw fail("ONNX Resize has no equivalent of TensorFlow's '\(r.interpolation.rawValue)' resampling")
         }
         var source = x, height = h, width = w

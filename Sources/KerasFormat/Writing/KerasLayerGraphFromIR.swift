@@ -99,7 +99,11 @@ private struct IRToKeras {
                     if case .softmax = a { return false }
                     if case .logSoftmax = a { return false }
                     frontier += node.outputs
-                default: return false
+                case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
+                     .batchNormalization, .layerNormalization, .prelu, .imageResize, .flatten, .reshape, .reshapeAll,
+                     .transpose, .zeroPadding, .cropping, .slice, .upSampling, .reduce, .concatenate, .stridedSlice,
+                     .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
+                    return false
                 }
             }
         }
@@ -118,7 +122,12 @@ private struct IRToKeras {
             // Moving an axis of size one is a reshape; tf2onnx writes one-channel transposes so.
             let moved = toChannelsFirst ? s[r - 1] : s[1]
             return moved == 1 && Shape(perm.map { s[$0] }).dims.dropFirst() == out.dims.dropFirst()
-        default: return false
+        case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
+             .batchNormalization, .layerNormalization, .activation, .prelu, .dropout, .augmentation, .imageResize, .flatten,
+             .zeroPadding, .cropping, .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate,
+             .identity, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices,
+             .argReduce:
+            return false
         }
     }
 
@@ -502,7 +511,9 @@ private struct IRToKeras {
         case .subtract: (scale, offset) = i == 0 ? (1, -v) : (-1, v)
         case .multiply: (scale, offset) = (v, 0)
         case .divide where i == 0: (scale, offset) = (1 / v, 0)
-        default: throw fail(node, "only scaling and shifting by a constant has a Keras layer (Rescaling)")
+        case .divide, .maximum, .minimum, .power, .average, .equal, .less, .greater, .lessOrEqual, .greaterOrEqual,
+             .and, .or, .xor, .modulo, .remainder, .select:
+            throw fail(node, "only scaling and shifting by a constant has a Keras layer (Rescaling)")
         }
         emit(node, "Rescaling", ["scale": .float(Double(scale)), "offset": .float(Double(offset))], [x.layer], moved: x.channelsMoved)
     }

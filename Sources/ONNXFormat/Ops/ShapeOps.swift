@@ -208,7 +208,10 @@ func registerShapeOps(_ r: inout [String: ONNXConverter]) {
                 default: full.append(-1)
                 }
             }
-            guard full.filter({ $0 == -1 }).count <= 1 else { throw b.fail(n, "the target shape [\(target.map(\.description).joined(separator: ", "))] has more than one -1 or size known only at run time") }
+            guard full.filter({ $0 == -1 }).count <= 1 else {
+                let shown = target.map(\.description).joined(separator: ", ")
+                throw b.fail(n, "the target shape [\(shown)] has more than one -1 or size known only at run time")
+            }
             try b.add(.reshapeAll(targetShape: full), [x], output: n.outputs[0], node: n)
             return
         }
