@@ -21,13 +21,14 @@ public enum BatchNormRecalibration {
             let session = try InferenceSession(graph: g, options: EngineOptions(threads: threads, optimize: false))
             let shapes = try g.verify()
             let rank = shapes[node.inputs[0]]?.rank ?? 2
-            guard axis == rank - 1 || axis == -1 else { continue }
+            let channelAxis = axis < 0 ? axis + rank : axis
+            guard channelAxis >= 0, channelAxis < rank else { continue }
             var stats: ChannelStatistics?
             try source.forEachBatch(size: batchSize) { inputs, _ in
                 let out = try session.run(inputs, keep: [node.inputs[0]])
-                guard let x = out[node.inputs[0]], let c = x.shape.last else { return }
-                if stats == nil { stats = ChannelStatistics(channels: c) }
-                stats?.add(x)
+                guard let x = out[node.inputs[0]] else { return }
+                if stats == nil { stats = ChannelStatistics(for: x, axis: channelAxis) }
+                stats?.add(x, axis: channelAxis)
             }
             guard let s = stats else { continue }
             let mean = s.mean.map(Float.init), variance = s.variance.map(Float.init)

@@ -1,6 +1,7 @@
 import Engine
 
-/// Streaming per-channel statistics over every sample and position (channel = last axis).
+/// Streaming per-channel statistics over every sample and position along one channel axis
+/// (the last for NHWC and Dense outputs, 1 for NCHW).
 struct ChannelStatistics {
     var sum: [Double]
     var sumOfSquares: [Double]
@@ -15,20 +16,35 @@ struct ChannelStatistics {
         minimum = [Float](repeating: .infinity, count: channels)
     }
 
-    mutating func add(_ t: HostTensor) {
+    /// Statistics for `t` with its channels on `axis`, or nil when the axis is not one of its.
+    init?(for t: HostTensor, axis: Int) {
+        guard axis >= 0, axis < t.shape.count else { return nil }
+        self.init(channels: t.shape[axis])
+    }
+
+    /// Adds a batch whose channels lie on `axis` (the last when nil).
+    mutating func add(_ t: HostTensor, axis: Int? = nil) {
         let c = sum.count
-        guard c > 0, t.count % c == 0 else { return }
+        let a = axis ?? t.shape.count - 1
+        guard c > 0, a >= 0, a < t.shape.count, t.shape[a] == c else { return }
+        // Row-major: [outer, channels, inner].
+        let inner = t.shape[(a + 1)...].reduce(1, *)
         t.data.withUnsafeBufferPointer { p in
             var i = 0
             while i < p.count {
                 for ch in 0..<c {
-                    let v = p[i + ch]
-                    sum[ch] += Double(v)
-                    sumOfSquares[ch] += Double(v) * Double(v)
-                    if v > maximum[ch] { maximum[ch] = v }
-                    if v < minimum[ch] { minimum[ch] = v }
+                    var s = 0.0, q = 0.0
+                    var hi = maximum[ch], lo = minimum[ch]
+                    for k in i + ch * inner ..< i + (ch + 1) * inner {
+                        let v = p[k]
+                        s += Double(v)
+                        q += Double(v) * Double(v)
+                        if v > hi { hi = v }
+                        if v < lo { lo = v }
+                    }
+                    sum[ch] += s; sumOfSquares[ch] += q; maximum[ch] = hi; minimum[ch] = lo
                 }
-                i += c
+                i += c * inner
             }
         }
         count += t.count / c

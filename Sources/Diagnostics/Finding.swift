@@ -13,18 +13,24 @@ public struct Finding: Sendable {
     /// A stable kebab-case id (`collapsed-output`, `dead-units`, …).
     public var id: String
     public var severity: Severity
+    /// The layer (Keras) or node (ONNX) the finding is about.
     public var layer: String?
+    /// The Keras layer or PyTorch module an exported node came from, when its name carries it
+    /// (tf2onnx: `sequential/conv_1/Relu` → `conv_1`; torch.onnx: `/features/features.0/Conv` → `features.0`).
+    public var module: String?
     public var message: String
     public var suggestion: String
 
     public init(_ id: String, _ severity: Severity, layer: String? = nil, _ message: String, suggestion: String = "") {
         self.id = id; self.severity = severity; self.layer = layer; self.message = message; self.suggestion = suggestion
+        module = layer.flatMap(sourceModule)
     }
 
     public var json: JSONValue {
         var o: [String: JSONValue] = ["id": .string(id), "severity": .string(severity.rawValue), "message": .string(message),
                                       "suggestion": .string(suggestion)]
         if let layer { o["layer"] = .string(layer) }
+        if let module { o["module"] = .string(module) }
         return .object(o)
     }
 }
@@ -38,4 +44,13 @@ func fmt(_ v: Double, _ digits: Int = 5) -> String {
 
 func percent(_ part: Int, _ whole: Int) -> String {
     whole == 0 ? "0%" : String(format: "%.0f%%", 100 * Double(part) / Double(whole))
+}
+
+/// The layer or module an exported node's scoped name carries: the path component before the
+/// op's own name (`model/dense/Sigmoid` → `dense`, `/classifier/classifier.2/Gemm` →
+/// `classifier.2`); nil for a plain layer name.
+public func sourceModule(_ name: String) -> String? {
+    let parts = name.split(separator: "/")
+    guard parts.count >= 2 else { return nil }
+    return String(parts[parts.count - 2])
 }

@@ -14,7 +14,7 @@ public enum HTMLReport {
         <table><tr><th>Severity</th><th>Id</th><th>Layer</th><th>What</th><th>What to do</th></tr>
         """
         for f in r.findings {
-            body += "<tr class=\"\(f.severity.rawValue)\"><td>\(f.severity.rawValue)</td><td><code>\(f.id)</code></td><td>\(escape(f.layer ?? ""))</td><td>\(escape(f.message))</td><td>\(escape(f.suggestion))</td></tr>\n"
+            body += "<tr class=\"\(f.severity.rawValue)\"><td>\(f.severity.rawValue)</td><td><code>\(f.id)</code></td><td>\(escape(f.layer ?? ""))\(f.module.map { "<br><small>\(escape($0))</small>" } ?? "")</td><td>\(escape(f.message))</td><td>\(escape(f.suggestion))</td></tr>\n"
         }
         body += "</table>\n"
         if r.samples > 0 {
@@ -130,7 +130,7 @@ public enum HTMLReport {
         for (i, l) in layers.enumerated() {
             let y = Double(i) * rowHeight + 4
             let f = l.total == 0 ? 0 : Double(l.dead) / Double(l.total)
-            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(fmt(y + 14, 1))\" text-anchor=\"end\">\(escape(l.layer))</text>"
+            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(fmt(y + 14, 1))\" text-anchor=\"end\">\(escape(sourceModule(l.layer) ?? l.layer))</text>"
             svg += "<rect x=\"\(labelWidth)\" y=\"\(fmt(y, 1))\" width=\"\(barWidth)\" height=\"16\" fill=\"#eee\"/>"
             svg += "<rect x=\"\(labelWidth)\" y=\"\(fmt(y, 1))\" width=\"\(fmt(barWidth * f, 1))\" height=\"16\" fill=\"\(f >= 0.5 ? "#c0392b" : "#e0702b")\"/>"
             svg += "<text x=\"\(labelWidth + barWidth + 8)\" y=\"\(fmt(y + 13, 1))\">\(l.dead)/\(l.total) (\(percent(l.dead, l.total)))</text>"

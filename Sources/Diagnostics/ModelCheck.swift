@@ -24,7 +24,11 @@ public struct CheckReport: Sendable {
          "metrics": .object(metrics.mapValues { $0.isFinite ? .number($0) : .null }),
          "head": .string(head), "samples": .number(Double(samples)),
          "skipped": .array(skipped.map(JSONValue.string)),
-         "dead_units": .array(deadUnits.map { ["layer": .string($0.layer), "dead": .number(Double($0.dead)), "channels": .number(Double($0.total))] })]
+         "dead_units": .array(deadUnits.map { unit in
+             var o: [String: JSONValue] = ["layer": .string(unit.layer), "dead": .number(Double(unit.dead)), "channels": .number(Double(unit.total))]
+             if let module = sourceModule(unit.layer) { o["module"] = .string(module) }
+             return .object(o)
+         })]
     }
 }
 
@@ -36,6 +40,8 @@ public struct CheckOptions: Sendable {
     public var expectsRawPixels = false
     /// Also measure the model with BatchNormalization statistics recomputed from the data.
     public var recalibrate = true
+    /// The training loss, for files without a training configuration (`--loss`).
+    public var loss: TrainingLoss?
     public init() {}
 }
 
@@ -44,9 +50,9 @@ public struct CheckOptions: Sendable {
 public enum ModelCheck {
     public static func run(_ graph: Graph, source: SampleSource?, options: CheckOptions = CheckOptions(),
                            progress: ((String, Int, Int) -> Void)? = nil) throws -> CheckReport {
-        var report = CheckReport(findings: StructuralChecks.run(graph), metrics: [:], head: "", samples: 0, scoresByClass: [[], []],
+        var report = CheckReport(findings: StructuralChecks.run(graph, loss: options.loss), metrics: [:], head: "", samples: 0, scoresByClass: [[], []],
                                  roc: [], bestThreshold: nil, deadUnits: [], batchNorm: [], skipped: [])
-        let head = ClassifierHead(graph: graph)
+        let head = ClassifierHead(graph: graph, loss: options.loss)
         report.head = head.description
         guard let source else {
             report.skipped.append("all data checks (no --inputs/--labels or --data given)")
@@ -70,23 +76,28 @@ public enum ModelCheck {
     }
 
     struct Watch {
-        var reluLayers: [(layer: String, value: String)] = []
-        var batchNorms: [(layer: String, input: String, node: Node)] = []
+        /// ReLU outputs: the layer, the value and its channel axis.
+        var reluLayers: [(layer: String, value: String, axis: Int)] = []
+        /// BatchNormalization nodes: the layer, the input value and its channel axis.
+        var batchNorms: [(layer: String, input: String, node: Node, axis: Int)] = []
         var features: String?
     }
 
     static func watchList(_ graph: Graph, head: ClassifierHead) -> Watch {
         var w = Watch()
+        let shapes = (try? graph.verify()) ?? [:]
+        let axes = graph.channelAxes(shapes: shapes)
         for node in graph.nodes {
-            switch node.op {
-            case .activation(.relu(_, 0, _)): w.reluLayers.append((node.layer ?? node.name, node.outputs[0]))
-            case .batchNormalization: w.batchNorms.append((node.layer ?? node.name, node.inputs[0], node))
-            default: break
+            if case .activation(.relu(_, 0, _)) = node.op, let axis = axes[node.outputs[0]] {
+                w.reluLayers.append((node.layer ?? node.name, node.outputs[0], axis))
+            }
+            if case .batchNormalization(let a, _, _) = node.op {
+                let rank = shapes[node.inputs[0]]?.rank ?? 0
+                let axis = a < 0 ? a + rank : a
+                if axis >= 0, axis < rank { w.batchNorms.append((node.layer ?? node.name, node.inputs[0], node, axis)) }
             }
         }
-        if let logits = head.logits, let dense = graph.nodes.first(where: { $0.outputs.contains(logits) }), case .dense = dense.op {
-            w.features = dense.inputs[0]
-        }
+        w.features = head.features
         return w
     }
 
@@ -112,13 +123,13 @@ public enum ModelCheck {
             if let o = out[head.output] { scores += head.scores(o.data) }
             if let l = head.logits, let z = out[l] { logits += head.kind == .softmax ? stride(from: 0, to: z.count - 1, by: 2).map { z.data[$0 + 1] - z.data[$0] } : z.data }
             labels += y
-            for (layer, value) in watch.reluLayers {
-                guard let t = out[value], let c = t.shape.last else { continue }
-                relu[layer, default: ChannelStatistics(channels: c)].add(t)
+            for (_, value, axis) in watch.reluLayers {
+                guard let t = out[value], let fresh = ChannelStatistics(for: t, axis: axis) else { continue }
+                relu[value, default: fresh].add(t, axis: axis)
             }
-            for (layer, input, _) in watch.batchNorms {
-                guard let t = out[input], let c = t.shape.last else { continue }
-                bn[layer, default: ChannelStatistics(channels: c)].add(t)
+            for (_, input, _, axis) in watch.batchNorms {
+                guard let t = out[input], let fresh = ChannelStatistics(for: t, axis: axis) else { continue }
+                bn[input, default: fresh].add(t, axis: axis)
             }
             if let f = watch.features, let t = out[f] {
                 let per = t.shape.dropFirst().reduce(1, *)
@@ -175,8 +186,8 @@ public enum ModelCheck {
         }
         // Dead ReLU channels.
         var totalDead = 0, totalChannels = 0
-        for (layer, _) in watch.reluLayers {
-            guard let s = relu[layer] else { continue }
+        for (layer, value, _) in watch.reluLayers {
+            guard let s = relu[value] else { continue }
             let dead = s.maximum.filter { $0 <= 0 }.count
             report.deadUnits.append((layer, dead, s.maximum.count))
             totalDead += dead
@@ -231,7 +242,7 @@ public enum ModelCheck {
         // How the first BatchNormalization's moving mean compares with the data's: a ratio near 255 (or 1/255) means a scale mismatch.
         var scaleNote = ""
         var ratio: Double?
-        if let first = watch.batchNorms.first, let s = bn[first.layer],
+        if let first = watch.batchNorms.first, let s = bn[first.input],
            let moving = graph.parameters.first(where: { $0.name == first.node.inputs[3] })?.tensor.floats() {
             let dataMagnitude = s.mean.map(abs).reduce(0, +) / Double(max(1, s.mean.count))
             let movingMagnitude = moving.map { Double(abs($0)) }.reduce(0, +) / Double(max(1, moving.count))
@@ -267,8 +278,8 @@ public enum ModelCheck {
         let params = Dictionary(graph.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var worst: (layer: String, shift: Double, ratio: Double)?
         var lines: [String] = []
-        for (layer, _, node) in watch.batchNorms {
-            guard let s = bn[layer], let movingMean = params[node.inputs[3]]?.tensor.floats(),
+        for (layer, input, node, _) in watch.batchNorms {
+            guard let s = bn[input], let movingMean = params[node.inputs[3]]?.tensor.floats(),
                   let movingVariance = params[node.inputs[4]]?.tensor.floats(), movingMean.count == s.mean.count else { continue }
             let batchMean = s.mean, batchVariance = s.variance
             report.batchNorm.append((layer, batchMean.map(Float.init), movingMean, batchVariance.map(Float.init), movingVariance))

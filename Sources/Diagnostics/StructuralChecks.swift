@@ -2,30 +2,36 @@ import ModelIR
 
 /// Checks that need only the model file: weights, BatchNormalization state, head and loss.
 public enum StructuralChecks {
-    public static func run(_ graph: Graph) -> [Finding] {
+    /// `loss` (given by the user) stands in for a missing training configuration.
+    public static func run(_ graph: Graph, loss: TrainingLoss? = nil) -> [Finding] {
         var findings: [Finding] = []
         findings += weightChecks(graph)
         findings += batchNormChecks(graph)
-        findings += headChecks(graph)
+        findings += headChecks(graph, given: loss)
         return findings
     }
 
     static func weightChecks(_ graph: Graph) -> [Finding] {
         var findings: [Finding] = []
+        // Kernels are what a Dense, Gemm, MatMul or convolution multiplies by, whatever the file calls them.
+        var kernelUser: [String: Node] = [:]
+        for node in graph.nodes where node.inputs.count > 1 && node.op.multipliesByKernel { kernelUser[node.inputs[1]] = kernelUser[node.inputs[1]] ?? node }
+        let users = Dictionary(graph.nodes.flatMap { n in n.inputs.map { ($0, n) } }, uniquingKeysWith: { a, _ in a })
         for p in graph.parameters where !p.isConstant && p.tensor.dtype.isFloatingPoint {
             let values = p.tensor.floats()
+            let layer = p.layer ?? users[p.name].map { $0.layer ?? $0.name }
+            let name = p.name
             let bad = values.filter { !$0.isFinite }.count
             if bad > 0 {
-                findings.append(Finding("nan-weights", .error, layer: p.layer,
-                    "\(p.name) has \(bad) of \(values.count) values that are NaN or infinite",
+                findings.append(Finding("nan-weights", .error, layer: layer,
+                    "\(name) has \(bad) of \(values.count) values that are NaN or infinite",
                     suggestion: "training diverged (learning rate too high, or log(0) in a custom loss); retrain from the last good checkpoint or with a lower learning rate"))
                 continue
             }
-            let role = p.name.split(separator: "/").last ?? ""
-            guard role.hasSuffix("kernel"), values.count > 1, let first = values.first else { continue }
+            guard kernelUser[p.name] != nil, values.count > 1, let first = values.first else { continue }
             if values.allSatisfy({ $0 == first }) {
-                findings.append(Finding("constant-weights", .warning, layer: p.layer,
-                    first == 0 ? "\(p.name) is all zeros: the layer outputs only its bias" : "every value of \(p.name) is \(fmt(Double(first))): its units cannot tell inputs apart",
+                findings.append(Finding("constant-weights", .warning, layer: layer,
+                    first == 0 ? "\(name) is all zeros: the layer outputs only its bias" : "every value of \(name) is \(fmt(Double(first))): its units cannot tell inputs apart",
                     suggestion: "the layer never trained (frozen, or the gradient never reached it); check trainable flags and the initializer"))
             }
         }
@@ -54,22 +60,19 @@ public enum StructuralChecks {
         return findings
     }
 
-    static func headChecks(_ graph: Graph) -> [Finding] {
-        let head = ClassifierHead(graph: graph)
-        guard let config = graph.metadata.trainingConfig, let loss = lossName(config, output: head.layer) else {
-            return [Finding("head-loss-mismatch", .info, layer: head.layer,
-                "no training configuration in the file (saved without compile(), or weights only): the head/loss checks were skipped; the head is \(head.description)",
-                suggestion: "check the full model file (model.save after compile()) to compare head and loss")]
+    static func headChecks(_ graph: Graph, given: TrainingLoss?) -> [Finding] {
+        let head = ClassifierHead(graph: graph, loss: given)
+        if head.kind == .softmax, head.units == 1 { return [softmaxOverOne(head)] }
+        guard let trained = given ?? graph.metadata.trainingConfig.flatMap({ TrainingLoss(configuration: $0, output: head.layer) }) else {
+            let implied = head.impliedLoss.map { ", which implies \($0)" } ?? ""
+            return [Finding("head-loss", .info, layer: head.layer,
+                "no training configuration in the file (an ONNX export, saved without compile(), or weights only): the loss is unknown; the head is \(head.description)\(implied)",
+                suggestion: "give the loss it was trained with (--loss binary_crossentropy, BCEWithLogitsLoss, …) to check the head against it")]
         }
-        let fromLogits = lossFromLogits(config)
+        let loss = trained.name, fromLogits = trained.fromLogits
         var findings: [Finding] = []
-        let isBinaryLoss = loss.contains("binary_crossentropy") || loss == "binarycrossentropy" || loss.contains("binary_focal")
-        let isCategoricalLoss = loss.contains("categorical_crossentropy") || loss == "categoricalcrossentropy"
+        let isBinaryLoss = trained.isBinaryCrossEntropy, isCategoricalLoss = trained.isCategoricalCrossEntropy
         switch head.kind {
-        case .softmax where head.units == 1:
-            findings.append(Finding("head-loss-mismatch", .error, layer: head.layer,
-                "the head is Dense(1, softmax): softmax over one unit is always 1.0, whatever the input",
-                suggestion: "use Dense(1, sigmoid) with binary_crossentropy"))
         case .softmax where head.units == 2 && isBinaryLoss:
             findings.append(Finding("head-loss-mismatch", .error, layer: head.layer,
                 "Dense(2, softmax) trained with \(loss): Keras treats the two units as two independent binary problems and reports binary_accuracy per unit, so the training numbers mislead and the model can settle on predicting one class",
@@ -89,7 +92,17 @@ public enum StructuralChecks {
         default:
             break
         }
+        if findings.isEmpty {
+            findings.append(Finding("head-loss", .info, layer: head.layer,
+                "the head \(head.description) fits the loss \(trained.description)\(given == nil ? "" : " (given with --loss)")"))
+        }
         return findings
+    }
+
+    static func softmaxOverOne(_ head: ClassifierHead) -> Finding {
+        Finding("head-loss-mismatch", .error, layer: head.layer,
+            "the head is Dense(1, softmax): softmax over one unit is always 1.0, whatever the input",
+            suggestion: "use Dense(1, sigmoid) with binary_crossentropy")
     }
 
     /// The loss for an output (by name, for several outputs), lower-cased.
@@ -115,5 +128,19 @@ public enum StructuralChecks {
 
     static func lossFromLogits(_ config: JSONValue) -> Bool {
         config["loss"]?["config"]?["from_logits"]?.bool ?? false
+    }
+}
+
+extension Op {
+    /// Multiplies its input by a kernel given as its second input (Dense, Gemm, MatMul, convolutions).
+    var multipliesByKernel: Bool {
+        switch self {
+        case .dense, .matMul, .convolution, .depthwiseConvolution, .transposedConvolution: return true
+        case .pooling, .globalPooling, .batchNormalization, .layerNormalization, .activation, .prelu, .dropout, .augmentation,
+             .imageResize, .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .slice, .upSampling, .rescaling,
+             .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize,
+             .maxPoolIndices, .argReduce:
+            return false
+        }
     }
 }

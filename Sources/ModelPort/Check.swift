@@ -63,13 +63,14 @@ extension Model {
 
     /// Diagnoses the model: structural checks, and with data the score, activation and
     /// BatchNormalization checks.
-    public func check(data: LabelledData?, batchSize: Int = 32, threads: Int? = nil, recalibrate: Bool = true,
+    public func check(data: LabelledData?, batchSize: Int = 32, threads: Int? = nil, recalibrate: Bool = true, loss: TrainingLoss? = nil,
                       progress: ((String, Int, Int) -> Void)? = nil) throws -> (report: CheckReport, dataDescription: String?) {
         var options = CheckOptions()
         options.batchSize = batchSize
         options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         options.expectsRawPixels = expectsRawPixels
         options.recalibrate = recalibrate
+        options.loss = loss
         let opened = try data.map { try labelledSource($0) }
         do {
             return (try ModelCheck.run(graph, source: opened?.source, options: options, progress: progress), opened?.description)

@@ -20,7 +20,7 @@ public struct ModelSummary: Sendable {
         public var depth: Int
     }
 
-    public var format: String
+    public var format: SourceFormat
     public var modelName: String
     public var modelClass: String
     public var frameworkVersion: String?
@@ -62,7 +62,7 @@ extension Model {
         }
         let dtypes = Dictionary(graph.inputs.map { ($0.name, $0.dtype) }, uniquingKeysWith: { a, _ in a })
         return ModelSummary(
-            format: graph.metadata.format.rawValue, modelName: graph.metadata.modelName, modelClass: graph.metadata.modelClass,
+            format: graph.metadata.format, modelName: graph.metadata.modelName, modelClass: graph.metadata.modelClass,
             frameworkVersion: graph.metadata.frameworkVersion, backend: graph.metadata.backend,
             inputs: graph.inputs.map { .init(name: $0.name, shape: $0.shape, dtype: $0.dtype) },
             outputs: graph.outputs.map { .init(name: $0, shape: shapes[$0] ?? Shape([]), dtype: dtypes[$0] ?? .float32) },
@@ -84,7 +84,7 @@ extension ModelSummary {
                     "inbound": .array(row.inbound.map(JSONValue.string)), "parent": row.parent.map(JSONValue.string) ?? .null,
                     "depth": .number(Double(row.depth))]
         }
-        return ["format": .string(format), "model_name": .string(modelName), "model_class": .string(modelClass),
+        return ["format": .string(format.rawValue), "model_name": .string(modelName), "model_class": .string(modelClass),
                 "framework_version": frameworkVersion.map(JSONValue.string) ?? .null, "backend": backend.map(JSONValue.string) ?? .null,
                 "inputs": .array(inputs.map(tensor)), "outputs": .array(outputs.map(tensor)),
                 "parameters": .number(Double(parameters)), "trainable_parameters": .number(Double(trainableParameters)),
@@ -105,9 +105,9 @@ extension ModelSummary {
         }
         func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
         var lines: [String] = []
-        var header = "Model: \"\(modelName)\" (\(modelClass))  format: \(format)"
-        if let v = frameworkVersion { header += format == "onnx" ? ", \(v)" : ", Keras \(v)" }
-        if let b = backend, format != "onnx" { header += " (\(b))" }
+        var header = "Model: \"\(modelName)\" (\(modelClass))  format: \(format.rawValue)"
+        if let v = frameworkVersion { header += format == .onnx ? ", \(v)" : ", Keras \(v)" }
+        if let b = backend, format != .onnx { header += " (\(b))" }
         lines.append(header)
         for t in inputs { lines.append("Input:  \(t.name)  \(t.dtype.rawValue)  \(t.shape)") }
         for t in outputs { lines.append("Output: \(t.name)  \(t.dtype.rawValue)  \(t.shape)") }
@@ -134,7 +134,7 @@ extension ModelSummary {
             }
             if let m = t["metrics"]?.array, !m.isEmpty { parts.append("metrics " + m.compactMap(\.string).joined(separator: ", ")) }
             lines.append("Training config: " + parts.joined(separator: "; "))
-        } else if format != "onnx" {
+        } else if format != .onnx {
             lines.append("Training config: none (the file was saved without compile())")
         }
         return lines.joined(separator: "\n")

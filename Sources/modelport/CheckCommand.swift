@@ -31,6 +31,8 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Samples per batch.") var batchSize = 32
     @Option(help: "Threads (default: every core).") var threads: Int?
     @Option(help: "The architecture for a weights-only MODEL.") var architecture: String?
+    @Option(help: "The loss the model was trained with, for files without a training configuration (ONNX): binary_crossentropy, BCEWithLogitsLoss, categorical_crossentropy, CrossEntropyLoss, … (Keras or PyTorch names; add _from_logits to a Keras name).")
+    var loss: String?
     @Flag(help: "Skip measuring the model with BatchNormalization statistics recomputed from the data.") var noRecalibration = false
     @Flag(help: "Print JSON (Schemas/check.schema.json).") var json = false
     @Flag(help: "No progress output.") var quiet = false
@@ -39,6 +41,9 @@ struct CheckCommand: ParsableCommand {
         if (inputs == nil) != (labels == nil) { throw ValidationError("--inputs and --labels go together") }
         if data != nil, inputs != nil { throw ValidationError("give either --data or --inputs/--labels, not both") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let loss, TrainingLoss(userName: loss) == nil {
+            throw ValidationError("--loss \(loss) is not a loss check knows; use one of \(TrainingLoss.accepted.keys.sorted().joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -46,6 +51,7 @@ struct CheckCommand: ParsableCommand {
         let source: LabelledData? = data.map { .folder($0) } ?? inputs.map { .arrays(inputs: $0, labels: labels!) }
         let progress = Progress(enabled: !quiet && !json)
         let (result, description) = try loaded.check(data: source, batchSize: batchSize, threads: threads, recalibrate: !noRecalibration,
+                                                     loss: loss.flatMap(TrainingLoss.init(userName:)),
                                                      progress: progress.update)
         progress.finish()
         if let report {
@@ -69,7 +75,7 @@ enum CheckText {
         var lines = ["\(model): head \(r.head)" + (data.map { "; data \($0)" } ?? "")]
         for f in r.findings {
             let tag = f.severity == .error ? "ERROR  " : (f.severity == .warning ? "warning" : "info   ")
-            lines.append("\(tag) \(f.id)" + (f.layer.map { " [\($0)]" } ?? "") + ": \(f.message)")
+            lines.append("\(tag) \(f.id)" + (f.layer.map { " [\($0)\(f.module.map { " (\($0))" } ?? "")]" } ?? "") + ": \(f.message)")
             if !f.suggestion.isEmpty { lines.append("        → \(f.suggestion)") }
         }
         if r.findings.isEmpty { lines.append("no findings") }
