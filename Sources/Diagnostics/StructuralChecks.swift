@@ -7,6 +7,7 @@ public enum StructuralChecks {
         var findings: [Finding] = []
         findings += weightChecks(graph)
         findings += batchNormChecks(graph)
+        findings += foldedBatchNormChecks(graph)
         findings += headChecks(graph, given: loss)
         return findings
     }
@@ -58,6 +59,17 @@ public enum StructuralChecks {
             }
         }
         return findings
+    }
+
+    static func foldedBatchNormChecks(_ graph: Graph) -> [Finding] {
+        let folded = graph.metadata.foldedBatchNormalization.sorted { $0.key < $1.key }
+        guard let first = folded.first else { return [] }
+        let listed = folded.prefix(4).map { "'\($0.key)'" }.joined(separator: ", ") + (folded.count > 4 ? ", …" : "")
+        let evidence = Set(folded.map(\.value)).count == 1 ? first.value : "the exporter's naming and notes"
+        return [Finding("batchnorm-folded", .info, layer: first.key,
+            "the exporter folded BatchNormalization into \(folded.count) convolution\(folded.count == 1 ? "" : "s") (\(listed); seen from \(evidence)): "
+                + "their moving statistics are not in the file, so batchnorm-statistics cannot compare them with the data, and the folded scale and shift keep whatever the statistics were at export",
+            suggestion: "check the model before export (the PyTorch module in eval() against train() outputs, or the Keras file) for stale BatchNorm statistics; export with torch.onnx TrainingMode.PRESERVE to keep BatchNormalization nodes")]
     }
 
     static func headChecks(_ graph: Graph, given: TrainingLoss?) -> [Finding] {

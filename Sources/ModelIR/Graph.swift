@@ -87,6 +87,9 @@ public struct ModelMetadata: Equatable, Sendable {
     public var extra: [String: String] = [:]
     /// The source file's own configs and weights tree, for saving back to its format.
     public var source = SourceRecord()
+    /// Layers (ONNX nodes) into which the exporter folded a BatchNormalization, with the
+    /// evidence: its moving statistics are gone from the file.
+    public var foldedBatchNormalization: [String: String] = [:]
     public init() {}
 }
 

@@ -80,6 +80,7 @@ public enum ONNXModelLoader {
                                            + "\(node.output.count) outputs; it needs at least \(needed) and 1")
             }
             try convert(b, n)
+            if let evidence = foldedBatchNormalizationEvidence(node) { b.graph.metadata.foldedBatchNormalization[n.name] = evidence }
         }
         for output in g.output {
             if let c = b.constants[output.name] {
@@ -160,4 +161,21 @@ public enum ONNXModelLoader {
         }
         return order
     }
+}
+
+/// What shows that an exporter folded a BatchNormalization into this node: the onnxscript
+/// rewriter (torch.onnx's dynamo exporter) notes its rule on the node, tf2onnx names the folded
+/// tensors `…_fused_bn`, and the TorchScript exporter names tensors it computed at export
+/// `onnx::Conv_N` (a module's own weights keep their `features.0.weight` names).
+func foldedBatchNormalizationEvidence(_ node: Onnx_NodeProto) -> String? {
+    guard node.opType == "Conv" || node.opType == "ConvTranspose" else { return nil }
+    if let rule = node.metadataProps.first(where: { $0.value.contains("BatchNorm") }) {
+        return "the exporter's rewriter rule \(rule.value)"
+    }
+    let weights = node.input.dropFirst().prefix(2)
+    if let fused = weights.first(where: { $0.contains("fused_bn") }) { return "tf2onnx's folded weights '\(fused)'" }
+    if let computed = weights.first(where: { $0.hasPrefix("onnx::\(node.opType)_") }) {
+        return "weights computed at export ('\(computed)'), as torch.onnx makes them when it folds a BatchNorm into the convolution"
+    }
+    return nil
 }
