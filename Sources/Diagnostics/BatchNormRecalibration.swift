@@ -32,11 +32,30 @@ public enum BatchNormRecalibration {
             }
             guard let s = stats else { continue }
             let mean = s.mean.map(Float.init), variance = s.variance.map(Float.init)
-            if let i = g.parameters.firstIndex(where: { $0.name == node.inputs[3] }) { g.parameters[i].tensor = Tensor(shape: [mean.count], floats: mean) }
-            if let i = g.parameters.firstIndex(where: { $0.name == node.inputs[4] }) { g.parameters[i].tensor = Tensor(shape: [variance.count], floats: variance) }
+            store(Tensor(shape: [mean.count], floats: mean), as: 3, of: node, in: &g)
+            store(Tensor(shape: [variance.count], floats: variance), as: 4, of: node, in: &g)
             result.append(LayerStatistics(layer: node.layer ?? node.name, mean: mean, variance: variance))
             progress?(k + 1, bnNodes.count)
         }
         return (g, result)
+    }
+
+    /// Replaces a BatchNormalization's statistic. An exporter may have shared that tensor with
+    /// another input (tf2onnx merges equal initializers: a zero beta and a zero moving mean become
+    /// one), so a shared one is not overwritten: the node gets a parameter of its own.
+    static func store(_ t: Tensor, as slot: Int, of node: Node, in g: inout Graph) {
+        let name = node.inputs[slot]
+        guard let i = g.parameters.firstIndex(where: { $0.name == name }),
+              let n = g.nodes.firstIndex(where: { $0.name == node.name }) else { return }
+        let uses = g.nodes.reduce(0) { $0 + $1.inputs.filter { $0 == name }.count }
+        if uses == 1 {
+            g.parameters[i].tensor = t
+            return
+        }
+        var own = g.parameters[i]
+        own.name = "\(name)/\(node.name)/recalibrated"
+        own.tensor = t
+        g.parameters.append(own)
+        g.nodes[n].inputs[slot] = own.name
     }
 }

@@ -23,10 +23,10 @@ public enum HTMLReport {
             body += "<h2>ROC curve</h2>\n" + rocCurve(r.roc, auc: r.metrics["auc"] ?? .nan, scores: r.scoresByClass, threshold: r.bestThreshold)
             body += metricsTable(r.metrics)
         }
-        if !r.deadUnits.isEmpty { body += "<h2>Dead ReLU channels per layer</h2>\n" + deadUnitBars(r.deadUnits) }
+        if !r.deadUnits.isEmpty { body += "<h2>Dead ReLU channels per layer</h2>\n" + deadUnitBars(r.deadUnits, modules: r.modules) }
         if !r.batchNorm.isEmpty {
             body += "<h2>BatchNormalization: data statistics against moving statistics</h2><p>Each dot is a channel: moving mean (x) against the mean of the data reaching the layer (y). On the diagonal the stored statistics fit the data; far from it, inference normalises with the wrong numbers.</p>\n<div class=\"row\">"
-            for b in r.batchNorm { body += bnScatter(b.layer, moving: b.movingMean, data: b.batchMean) }
+            for b in r.batchNorm { body += bnScatter(r.modules[b.layer] ?? b.layer, moving: b.movingMean, data: b.batchMean) }
             body += "</div>\n"
         }
         if !r.skipped.isEmpty { body += "<h2>Skipped</h2><ul>" + r.skipped.map { "<li>\(escape($0))</li>" }.joined() + "</ul>" }
@@ -124,13 +124,13 @@ public enum HTMLReport {
         return "<table class=\"metrics\">" + rows.joined() + "</table>\n"
     }
 
-    static func deadUnitBars(_ layers: [(layer: String, dead: Int, total: Int)]) -> String {
+    static func deadUnitBars(_ layers: [(layer: String, dead: Int, total: Int)], modules: [String: String]) -> String {
         let rowHeight = 24.0, labelWidth = 220.0, barWidth = 560.0
         var svg = "<svg width=\"\(Int(labelWidth + barWidth + 120))\" height=\"\(Int(Double(layers.count) * rowHeight + 10))\" role=\"img\" aria-label=\"dead units\">"
         for (i, l) in layers.enumerated() {
             let y = Double(i) * rowHeight + 4
             let f = l.total == 0 ? 0 : Double(l.dead) / Double(l.total)
-            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(fmt(y + 14, 1))\" text-anchor=\"end\">\(escape(sourceModule(l.layer) ?? l.layer))</text>"
+            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(fmt(y + 14, 1))\" text-anchor=\"end\">\(escape(modules[l.layer] ?? l.layer))</text>"
             svg += "<rect x=\"\(labelWidth)\" y=\"\(fmt(y, 1))\" width=\"\(barWidth)\" height=\"16\" fill=\"#eee\"/>"
             svg += "<rect x=\"\(labelWidth)\" y=\"\(fmt(y, 1))\" width=\"\(fmt(barWidth * f, 1))\" height=\"16\" fill=\"\(f >= 0.5 ? "#c0392b" : "#e0702b")\"/>"
             svg += "<text x=\"\(labelWidth + barWidth + 8)\" y=\"\(fmt(y + 13, 1))\">\(l.dead)/\(l.total) (\(percent(l.dead, l.total)))</text>"

@@ -13,6 +13,8 @@ public struct CheckReport: Sendable {
     public var roc: [(fpr: Double, tpr: Double)]
     public var bestThreshold: Double?
     public var deadUnits: [(layer: String, dead: Int, total: Int)]
+    /// The Keras layer or PyTorch module of each layer named in the report, where known.
+    public var modules: [String: String] = [:]
     public var batchNorm: [(layer: String, batchMean: [Float], movingMean: [Float], batchVariance: [Float], movingVariance: [Float])]
     /// Data checks that could not run, and why.
     public var skipped: [String]
@@ -26,7 +28,7 @@ public struct CheckReport: Sendable {
          "skipped": .array(skipped.map(JSONValue.string)),
          "dead_units": .array(deadUnits.map { unit in
              var o: [String: JSONValue] = ["layer": .string(unit.layer), "dead": .number(Double(unit.dead)), "channels": .number(Double(unit.total))]
-             if let module = sourceModule(unit.layer) { o["module"] = .string(module) }
+             if let module = modules[unit.layer] { o["module"] = .string(module) }
              return .object(o)
          })]
     }
@@ -56,21 +58,26 @@ public enum ModelCheck {
         report.head = head.description
         guard let source else {
             report.skipped.append("all data checks (no --inputs/--labels or --data given)")
-            return sorted(report)
+            return finished(report, graph)
         }
         guard head.isBinary else {
             let why = "the model's output is \(head.description), not Dense(1, sigmoid) or Dense(2, softmax)"
             report.skipped.append("score, threshold, collapse and imbalance checks: \(why)")
             report.findings.append(Finding("threshold", .info, layer: head.layer, "data checks skipped: \(why)",
                                            suggestion: "check reads binary classifiers; the structural checks above still apply"))
-            return sorted(report)
+            return finished(report, graph)
         }
         try dataChecks(graph, head: head, source: source, options: options, report: &report, progress: progress)
-        return sorted(report)
+        return finished(report, graph)
     }
 
-    static func sorted(_ r: CheckReport) -> CheckReport {
+    /// Worst first, and every layer named with the module it came from.
+    static func finished(_ r: CheckReport, _ graph: Graph) -> CheckReport {
         var r = r
+        func module(_ layer: String) -> String? { graph.metadata.sourceModules[layer] ?? sourceModule(layer) }
+        for i in r.findings.indices { r.findings[i].module = r.findings[i].layer.flatMap(module) }
+        for unit in r.deadUnits { r.modules[unit.layer] = module(unit.layer) }
+        for b in r.batchNorm { r.modules[b.layer] = module(b.layer) }
         r.findings = r.findings.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
         return r
     }

@@ -65,7 +65,7 @@ public enum StructuralChecks {
         let folded = graph.metadata.foldedBatchNormalization.sorted { $0.key < $1.key }
         guard let first = folded.first else { return [] }
         let listed = folded.prefix(4).map { "'\($0.key)'" }.joined(separator: ", ") + (folded.count > 4 ? ", …" : "")
-        let evidence = Set(folded.map(\.value)).count == 1 ? first.value : "the exporter's naming and notes"
+        let evidence = first.value + (Set(folded.map(\.value)).count > 1 ? ", …" : "")
         return [Finding("batchnorm-folded", .info, layer: first.key,
             "the exporter folded BatchNormalization into \(folded.count) convolution\(folded.count == 1 ? "" : "s") (\(listed); seen from \(evidence)): "
                 + "their moving statistics are not in the file, so batchnorm-statistics cannot compare them with the data, and the folded scale and shift keep whatever the statistics were at export",

@@ -90,6 +90,10 @@ public struct ModelMetadata: Equatable, Sendable {
     /// Layers (ONNX nodes) into which the exporter folded a BatchNormalization, with the
     /// evidence: its moving statistics are gone from the file.
     public var foldedBatchNormalization: [String: String] = [:]
+    /// The PyTorch module (or Keras layer) each ONNX node came from, where the exporter noted
+    /// it beside the node rather than in its name (torch.onnx's dynamo exporter: `node_relu_1`
+    /// from `features.6`).
+    public var sourceModules: [String: String] = [:]
     public init() {}
 }
 

@@ -81,6 +81,7 @@ public enum ONNXModelLoader {
             }
             try convert(b, n)
             if let evidence = foldedBatchNormalizationEvidence(node) { b.graph.metadata.foldedBatchNormalization[n.name] = evidence }
+            if let module = noteModule(node) { b.graph.metadata.sourceModules[n.name] = module }
         }
         for output in g.output {
             if let c = b.constants[output.name] {
@@ -178,4 +179,15 @@ func foldedBatchNormalizationEvidence(_ node: Onnx_NodeProto) -> String? {
         return "weights computed at export ('\(computed)'), as torch.onnx makes them when it folds a BatchNorm into the convolution"
     }
     return nil
+}
+
+/// The module torch.onnx's dynamo exporter notes on a node: `pkg.torch.onnx.name_scopes` is a
+/// Python list of the module path, ending with the node's own name
+/// (`['', 'features', 'features.6', 'relu_1']` → `features.6`).
+func noteModule(_ node: Onnx_NodeProto) -> String? {
+    guard let scopes = node.metadataProps.first(where: { $0.key == "pkg.torch.onnx.name_scopes" })?.value else { return nil }
+    let parts = scopes.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").map {
+        $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+    }.filter { !$0.isEmpty }
+    return parts.count >= 2 ? parts[parts.count - 2] : nil
 }
