@@ -2,7 +2,7 @@
 # `make test` runs every test. Both install the Debian packages they need when missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libhdf5-dev libopenblas-dev protobuf-compiler libpng-dev libturbojpeg0-dev zlib1g-dev pkg-config
+APT_PACKAGES := libhdf5-dev libopenblas-dev protobuf-compiler libpng-dev libturbojpeg0-dev zlib1g-dev pkg-config libdnnl-dev
 REFERENCE_VENV ?= $(HOME)/venvs/ref
 
 .PHONY: deps build demo test test-sanitize fuzz crosscheck fixtures clean

@@ -41,7 +41,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "Engine", dependencies: ["ModelIR", "CBLAS"]),
+        // oneDNN 2.6 (Debian libdnnl-dev) behind a small C shim: forward convolutions with fused post-ops.
+        .target(
+            name: "CDNNL",
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
+        ),
+        .target(name: "Engine", dependencies: ["ModelIR", "CBLAS", "CDNNL"]),
         .target(
             name: "KerasFormat",
             dependencies: ["ModelIR", "HDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]

@@ -40,11 +40,14 @@ struct ConvolutionKernel {
     var epilogue = Epilogue()
     /// A fused max pooling (window = stride, valid): `outShape` is then the pooled shape.
     var maxPool: [Int]? = nil
+    /// oneDNN's primitives for this convolution (nil: the kernels below run).
+    var accelerated: DNNLConvolution? = DNNLConvolution.enabled ? DNNLConvolution() : nil
 
     /// Rows of im2col per tile: about 256 KB of columns, so a tile stays in L2.
     static let tileBytes = Int(ProcessInfo.processInfo.environment["MODELPORT_TILE_KB"] ?? "") .map { $0 * 1024 } ?? 256 * 1024
 
     func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
+        if let accelerated, accelerated.run(self, x, shape: shape, y, outShape: outShape, threads: threads) { return }
         if let pool = maxPool {
             runPooled(x, shape: shape, y, pooledShape: outShape, pool: pool, threads: threads)
             return

@@ -1,0 +1,32 @@
+// The small C boundary to oneDNN (Debian libdnnl-dev 2.6): a forward convolution over NHWC f32
+// with bias, ReLU and a per-channel affine (a BatchNormalization after the activation) fused as
+// post-ops, optionally followed by max pooling. Swift wraps it in Engine/DNNL.swift.
+#ifndef MP_DNNL_H
+#define MP_DNNL_H
+#include <stddef.h>
+
+typedef struct mp_conv mp_conv;
+
+typedef struct {
+    int n, h, w, ic, oc, kh, kw;
+    int sh, sw, dh, dw;          // strides, dilations (1 = none)
+    int pt, pl, pb, pr;          // pads: top, left, bottom, right (bottom/right may be negative)
+    int groups;
+    int oh, ow;                  // the convolution's output size
+    int relu;                    // fuse max(x, 0) after the bias
+    int pool;                    // then max pooling, window = stride = (pool_h, pool_w), valid
+    int pool_h, pool_w, poh, pow;
+} mp_conv_params;
+
+// weights: kh·kw·(ic/groups)·oc in HWIO order (Keras; for groups > 1 `hwigo`); bias, scale and
+// shift: oc values or NULL. Returns NULL and writes why into err when oneDNN has no implementation.
+mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const float *bias,
+                        const float *scale, const float *shift, char *err, size_t errlen);
+// x: n·h·w·ic, y: n·oh·ow·oc (or n·poh·pow·oc with pooling). Returns 0 on success.
+int mp_conv_run(mp_conv *c, const float *x, float *y);
+// The implementation oneDNN chose (e.g. "brgconv:avx512_core").
+const char *mp_conv_impl(const mp_conv *c);
+void mp_conv_destroy(mp_conv *c);
+// OpenMP threads for the primitives created and run after this call.
+void mp_dnnl_set_threads(int threads);
+#endif

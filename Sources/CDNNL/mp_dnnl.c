@@ -1,0 +1,186 @@
+#include "mp_dnnl.h"
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void omp_set_num_threads(int);
+
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+
+struct mp_conv {
+    dnnl_primitive_t conv, pool;
+    dnnl_memory_t src, weights, bias, dst, scale, shift, pooled;
+    float *between;     // the convolution's output when pooling follows
+    int has_bias, has_affine, scale_index;
+    char impl[96];
+};
+
+void mp_dnnl_set_threads(int threads) { omp_set_num_threads(threads < 1 ? 1 : threads); }
+
+#define CHECK(call, what) do { dnnl_status_t s_ = (call); if (s_ != dnnl_success) { \
+    snprintf(err, errlen, "oneDNN %s failed (status %d)", what, (int)s_); goto fail; } } while (0)
+
+static int ensure_engine(char *err, size_t errlen) {
+    if (engine) return 1;
+    CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine");
+    CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags), "stream");
+    return 1;
+fail:
+    return 0;
+}
+
+static dnnl_memory_t vector_memory(int oc, const float *values, int as_4d, char *err, size_t errlen) {
+    dnnl_memory_desc_t md;
+    dnnl_memory_t m = NULL;
+    if (as_4d) {
+        dnnl_dims_t d = {1, oc, 1, 1};
+        if (dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nhwc) != dnnl_success) return NULL;
+    } else {
+        dnnl_dims_t d = {oc};
+        if (dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_a) != dnnl_success) return NULL;
+    }
+    if (dnnl_memory_create(&m, &md, engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) {
+        snprintf(err, errlen, "oneDNN memory failed");
+        return NULL;
+    }
+    void *h = NULL;
+    dnnl_memory_get_data_handle(m, &h);
+    memcpy(h, values, sizeof(float) * (size_t)oc);
+    return m;
+}
+
+mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const float *bias,
+                        const float *scale, const float *shift, char *err, size_t errlen) {
+    if (!ensure_engine(err, errlen)) return NULL;
+    mp_conv *c = calloc(1, sizeof(mp_conv));
+    dnnl_primitive_desc_t pd = NULL, wpd = NULL, ppd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_memory_t user_weights = NULL;
+    dnnl_primitive_t reorder = NULL;
+    if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
+    dnnl_memory_desc_t src_md, dst_md, any_w, bias_md, user_w_md;
+    dnnl_dims_t src_d = {p->n, p->ic, p->h, p->w}, dst_d = {p->n, p->oc, p->oh, p->ow};
+    CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_d, dnnl_f32, dnnl_nhwc), "source");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_d, dnnl_f32, dnnl_nhwc), "destination");
+    if (p->groups == 1) {
+        dnnl_dims_t wd = {p->oc, p->ic, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights");
+        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 4, wd, dnnl_f32, dnnl_hwio), "weights");
+    } else {
+        dnnl_dims_t wd = {p->groups, p->oc / p->groups, p->ic / p->groups, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 5, wd, dnnl_f32, dnnl_format_tag_any), "weights");
+        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 5, wd, dnnl_f32, dnnl_hwigo), "weights");
+    }
+    dnnl_dims_t bd = {p->oc};
+    CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a), "bias");
+    dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1}, pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
+    dnnl_convolution_desc_t cd;
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &any_w,
+                                                     bias ? &bias_md : NULL, &dst_md, strides, dil, pl, pr), "convolution");
+    CHECK(dnnl_primitive_attr_create(&attr), "attributes");
+    CHECK(dnnl_post_ops_create(&ops), "post-ops");
+    if (p->relu) CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU post-op");
+    dnnl_memory_desc_t channel_md;
+    dnnl_dims_t cd4 = {1, p->oc, 1, 1};
+    CHECK(dnnl_memory_desc_init_by_tag(&channel_md, 4, cd4, dnnl_f32, dnnl_nhwc), "channel vector");
+    if (scale && shift) {
+        CHECK(dnnl_post_ops_append_binary(ops, dnnl_binary_mul, &channel_md), "scale post-op");
+        CHECK(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &channel_md), "shift post-op");
+        c->has_affine = 1;
+        c->scale_index = p->relu ? 1 : 0;
+    }
+    CHECK(dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops");
+    CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL), "convolution descriptor");
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    snprintf(c->impl, sizeof c->impl, "%s", impl ? impl : "unknown");
+    CHECK(dnnl_primitive_create(&c->conv, pd), "convolution primitive");
+    // Weights: reordered once into the layout the implementation wants.
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    CHECK(dnnl_memory_create(&user_weights, &user_w_md, engine, (void *)weights), "weights memory");
+    CHECK(dnnl_memory_create(&c->weights, w_md, engine, DNNL_MEMORY_ALLOCATE), "weights memory");
+    CHECK(dnnl_reorder_primitive_desc_create(&wpd, &user_w_md, engine, w_md, engine, NULL), "weights reorder");
+    CHECK(dnnl_primitive_create(&reorder, wpd), "weights reorder");
+    dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, user_weights}, {DNNL_ARG_TO, c->weights}};
+    CHECK(dnnl_primitive_execute(reorder, stream, 2, rargs), "weights reorder");
+    CHECK(dnnl_stream_wait(stream), "weights reorder");
+    if (bias) { c->bias = vector_memory(p->oc, bias, 0, err, errlen); if (!c->bias) goto fail; c->has_bias = 1; }
+    if (c->has_affine) {
+        c->scale = vector_memory(p->oc, scale, 1, err, errlen);
+        c->shift = vector_memory(p->oc, shift, 1, err, errlen);
+        if (!c->scale || !c->shift) goto fail;
+    }
+    CHECK(dnnl_memory_create(&c->src, &src_md, engine, DNNL_MEMORY_NONE), "source memory");
+    CHECK(dnnl_memory_create(&c->dst, &dst_md, engine, DNNL_MEMORY_NONE), "destination memory");
+    if (p->pool) {
+        size_t count = (size_t)p->n * p->oh * p->ow * p->oc;
+        c->between = malloc(count * sizeof(float));
+        if (!c->between) { snprintf(err, errlen, "out of memory"); goto fail; }
+        dnnl_memory_desc_t pooled_md;
+        dnnl_dims_t pd4 = {p->n, p->oc, p->poh, p->pow};
+        CHECK(dnnl_memory_desc_init_by_tag(&pooled_md, 4, pd4, dnnl_f32, dnnl_nhwc), "pooled");
+        dnnl_dims_t pk = {p->pool_h, p->pool_w}, pdil = {0, 0}, zero = {0, 0};
+        dnnl_dims_t ppr = {p->poh * p->pool_h - p->oh, p->pow * p->pool_w - p->ow};
+        dnnl_pooling_v2_desc_t pool_d;
+        CHECK(dnnl_pooling_v2_forward_desc_init(&pool_d, dnnl_forward_inference, dnnl_pooling_max, &dst_md, &pooled_md, pk, pk, pdil,
+                                                zero, ppr), "pooling");
+        CHECK(dnnl_primitive_desc_create(&ppd, &pool_d, NULL, engine, NULL), "pooling descriptor");
+        CHECK(dnnl_primitive_create(&c->pool, ppd), "pooling primitive");
+        CHECK(dnnl_memory_create(&c->pooled, &pooled_md, engine, DNNL_MEMORY_NONE), "pooled memory");
+        dnnl_memory_set_data_handle(c->dst, c->between);
+    }
+    dnnl_primitive_destroy(reorder);
+    dnnl_primitive_desc_destroy(wpd);
+    dnnl_memory_destroy(user_weights);
+    if (ppd) dnnl_primitive_desc_destroy(ppd);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_destroy(ops);
+    dnnl_primitive_attr_destroy(attr);
+    return c;
+fail:
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (wpd) dnnl_primitive_desc_destroy(wpd);
+    if (user_weights) dnnl_memory_destroy(user_weights);
+    if (ppd) dnnl_primitive_desc_destroy(ppd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    mp_conv_destroy(c);
+    return NULL;
+}
+
+int mp_conv_run(mp_conv *c, const float *x, float *y) {
+    dnnl_memory_set_data_handle(c->src, (void *)x);
+    if (c->pool) dnnl_memory_set_data_handle(c->pooled, y); else dnnl_memory_set_data_handle(c->dst, y);
+    dnnl_exec_arg_t args[6];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, c->src};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, c->weights};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, c->dst};
+    if (c->has_bias) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, c->bias};
+    if (c->has_affine) {
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(c->scale_index) | DNNL_ARG_SRC_1, c->scale};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(c->scale_index + 1) | DNNL_ARG_SRC_1, c->shift};
+    }
+    if (dnnl_primitive_execute(c->conv, stream, n, args) != dnnl_success) return 1;
+    if (c->pool) {
+        dnnl_exec_arg_t pargs[2] = {{DNNL_ARG_SRC, c->dst}, {DNNL_ARG_DST, c->pooled}};
+        if (dnnl_primitive_execute(c->pool, stream, 2, pargs) != dnnl_success) return 1;
+    }
+    return dnnl_stream_wait(stream) == dnnl_success ? 0 : 1;
+}
+
+const char *mp_conv_impl(const mp_conv *c) { return c->impl; }
+
+void mp_conv_destroy(mp_conv *c) {
+    if (!c) return;
+    if (c->conv) dnnl_primitive_destroy(c->conv);
+    if (c->pool) dnnl_primitive_destroy(c->pool);
+    dnnl_memory_t ms[] = {c->src, c->weights, c->bias, c->dst, c->scale, c->shift, c->pooled};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) if (ms[i]) dnnl_memory_destroy(ms[i]);
+    free(c->between);
+    free(c);
+}
