@@ -83,6 +83,7 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
     CHECK(dnnl_primitive_attr_create(&attr), "attributes");
     CHECK(dnnl_post_ops_create(&ops), "post-ops");
     if (p->relu) CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU post-op");
+    else if (p->clip) CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_clip, p->clip_low, p->clip_high), "clip post-op");
     dnnl_memory_desc_t channel_md;
     dnnl_dims_t cd4 = {1, p->oc, 1, 1};
     CHECK(dnnl_memory_desc_init_by_tag(&channel_md, 4, cd4, dnnl_f32, dnnl_nhwc), "channel vector");
@@ -90,7 +91,7 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
         CHECK(dnnl_post_ops_append_binary(ops, dnnl_binary_mul, &channel_md), "scale post-op");
         CHECK(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &channel_md), "shift post-op");
         c->has_affine = 1;
-        c->scale_index = p->relu ? 1 : 0;
+        c->scale_index = p->relu || p->clip ? 1 : 0;
     }
     CHECK(dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops");
     CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL), "convolution descriptor");

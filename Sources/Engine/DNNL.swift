@@ -1,5 +1,6 @@
 import CDNNL
 import Foundation
+import ModelIR
 
 /// oneDNN's forward convolutions for one `ConvolutionKernel`: a primitive per (images per call,
 /// threads), created on first use (0.8–2.6 ms each) and kept; the weights are reordered once into
@@ -18,6 +19,16 @@ final class DNNLConvolution: @unchecked Sendable {
     private var primitives: [Key: OpaquePointer?] = [:]
     private(set) var implementation: String?
 
+    /// The bounds of an activation that is a clip (ReLU6, a capped ReLU, Clip).
+    static func clipRange(_ a: Activation?) -> (Float, Float)? {
+        switch a {
+        case .relu6?: return (0, 6)
+        case .relu(let cap?, 0, 0)?: return (0, cap)
+        case .clip(let lower, let upper)?: return (lower, upper)
+        default: return nil
+        }
+    }
+
     deinit { for case let p? in primitives.values { mp_conv_destroy(p) } }
 
     /// Runs the convolution (and its pooling) with oneDNN; false when oneDNN has no implementation
@@ -26,7 +37,7 @@ final class DNNLConvolution: @unchecked Sendable {
              outShape: [Int], threads: Int) -> Bool {
         guard k.kernel.count == 2, shape.count == 4, outShape.count == 4 else { return false }
         // Post-ops cover bias, plain ReLU and the affine; another activation would have to run between them.
-        guard k.epilogue.activation == nil || k.epilogue.isPlainRelu else { return false }
+        guard k.epilogue.activation == nil || k.epilogue.isPlainRelu || Self.clipRange(k.epilogue.activation) != nil else { return false }
         let (n, h, w) = (shape[0], shape[1], shape[2])
         let (kh, kw) = (k.kernel[0], k.kernel[1])
         let oh = k.padding.outputLength(axis: 0, spatialRank: 2, input: h, window: kh, stride: k.strides[0], dilation: k.dilations[0]) ?? 0
@@ -65,6 +76,7 @@ final class DNNLConvolution: @unchecked Sendable {
         p.pt = Int32(pt); p.pl = Int32(pl); p.pb = Int32(pb); p.pr = Int32(pr)
         p.groups = Int32(k.groups); p.oh = Int32(oh); p.ow = Int32(ow)
         p.relu = k.epilogue.isPlainRelu ? 1 : 0
+        if p.relu == 0, let (low, high) = Self.clipRange(k.epilogue.activation) { p.clip = 1; p.clip_low = low; p.clip_high = high }
         if let pool = k.maxPool {
             p.pool = 1; p.pool_h = Int32(pool[0]); p.pool_w = Int32(pool[1]); p.poh = Int32(pooled[1]); p.pow = Int32(pooled[2])
         }

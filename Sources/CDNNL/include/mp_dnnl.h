@@ -14,6 +14,8 @@ typedef struct {
     int groups;
     int oh, ow;                  // the convolution's output size
     int relu;                    // fuse max(x, 0) after the bias
+    int clip;                    // or fuse min(max(x, clip_low), clip_high) (ReLU6)
+    float clip_low, clip_high;
     int pool;                    // then max pooling, window = stride = (pool_h, pool_w), valid
     int pool_h, pool_w, poh, pow;
 } mp_conv_params;

@@ -249,8 +249,17 @@ struct DepthwiseKernel {
     var multiplier: Int
     var weights: [Float]   // kh, kw, c, m
     var epilogue = Epilogue()
+    /// oneDNN's primitives (a convolution with one group per channel), or nil.
+    var accelerated: DNNLConvolution? = DNNLConvolution.enabled ? DNNLConvolution() : nil
 
     func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
+        if let accelerated {
+            // [kh, kw, c, m] is oneDNN's grouped `hwigo` with c groups of one input and m outputs.
+            let grouped = ConvolutionKernel(kernel: kernel, strides: strides, dilations: dilations, padding: padding, groups: channels,
+                                            inChannels: channels, outChannels: channels * multiplier, weights: weights, epilogue: epilogue,
+                                            accelerated: nil)
+            if accelerated.run(grouped, x, shape: shape, y, outShape: outShape, threads: threads) { return }
+        }
         let (n, h, w) = (shape[0], shape[1], shape[2])
         let (oh, ow) = (outShape[1], outShape[2])
         let (kh, kw) = (kernel[0], kernel[1])
