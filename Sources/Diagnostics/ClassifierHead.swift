@@ -26,12 +26,13 @@ public struct ClassifierHead: Sendable {
         let output = graph.outputs.first ?? ""
         self.output = output
         let shapes = (try? graph.verify()) ?? [:]
-        units = shapes[output]?.dims.last.flatMap { $0 } ?? 0
+        // A rank-1 output (PyTorch's `.squeeze(1)`) holds one value per sample.
+        units = shapes[output].map { $0.rank == 1 ? 1 : ($0.dims.last.flatMap { $0 } ?? 0) } ?? 0
         let producers = Dictionary(graph.nodes.flatMap { n in n.outputs.map { ($0, n) } }, uniquingKeysWith: { a, _ in a })
         let parameters = Set(graph.parameters.map(\.name))
-        // Look through nodes that pass the value on unchanged.
         var producer = producers[output]
-        while let p = producer, p.op.isPassThrough, let input = p.inputs.first { producer = producers[input] }
+        // Look through nodes that pass the value on unchanged, and reshapes (PyTorch's `.squeeze(1)` after the last Linear).
+        while let p = producer, p.op.isPassThrough || p.op.isReshape, let input = p.inputs.first { producer = producers[input] }
         layer = producer?.layer ?? output
         var kind = Kind.other
         var logits: String?
@@ -98,6 +99,18 @@ extension Op {
              .layerNormalization, .activation, .prelu, .imageResize, .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping,
              .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate, .stridedSlice, .gather, .expand, .batchShape,
              .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
+            return false
+        }
+    }
+
+    /// Changes only the shape (Flatten, Reshape, ONNX Squeeze).
+    var isReshape: Bool {
+        switch self {
+        case .flatten, .reshape, .reshapeAll: return true
+        case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling, .batchNormalization,
+             .layerNormalization, .activation, .prelu, .dropout, .augmentation, .imageResize, .transpose, .zeroPadding, .cropping,
+             .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice, .gather, .expand,
+             .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
             return false
         }
     }

@@ -30,10 +30,11 @@ public struct ClassifierMetrics: Sendable {
         var previous = (fpr: 0.0, tpr: 0.0)
         while i < order.count {
             let s = scores[order[i]]
-            while i < order.count, scores[order[i]] == s {
+            // At least one sample per step, so a NaN score (never equal to itself) cannot stall the walk.
+            repeat {
                 if labels[order[i]] >= 0.5 { tp += 1 } else { fp += 1 }
                 i += 1
-            }
+            } while i < order.count && scores[order[i]] == s
             let tpr = pos == 0 ? 0 : Double(tp) / Double(pos), fpr = neg == 0 ? 0 : Double(fp) / Double(neg)
             aucSum += (fpr - previous.fpr) * (tpr + previous.tpr) / 2
             previous = (fpr, tpr)

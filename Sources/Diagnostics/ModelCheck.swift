@@ -146,6 +146,18 @@ public enum ModelCheck {
             done += y.count
             progress?("running the model", done, source.count)
         }
+        var findings: [Finding] = []
+        // A NaN or infinite score (NaN weights, an overflow) is a finding; the metrics use the others.
+        let nonFinite = scores.filter { !$0.isFinite }.count
+        if nonFinite > 0 {
+            findings.append(Finding("non-finite-output", .error, layer: head.layer,
+                "\(nonFinite) of \(scores.count) samples give a NaN or infinite score; the metrics below use the other \(scores.count - nonFinite)",
+                suggestion: "see nan-weights; otherwise an activation overflows — check the input scale"))
+            let kept = zip(scores, labels).filter { $0.0.isFinite }
+            scores = kept.map(\.0)
+            labels = kept.map(\.1)
+            logits = logits.filter(\.isFinite)
+        }
         report.samples = scores.count
         let metrics = ClassifierMetrics(scores: scores, labels: labels)
         var m: [String: Double] = [:]
@@ -170,7 +182,6 @@ public enum ModelCheck {
         m["class_1_mean"] = mean(class1)
         report.roc = metrics.roc
         report.bestThreshold = metrics.bestThreshold
-        var findings: [Finding] = []
 
         // Collapsed output.
         let scoreMin = Double(sortedScores.first ?? .nan), scoreMax = Double(sortedScores.last ?? .nan)
@@ -265,6 +276,11 @@ public enum ModelCheck {
                 findings.append(Finding("input-range", .warning, "the inputs lie in \(fmt(Double(lo), 3))–\(fmt(Double(hi), 3)) but the model starts with Rescaling, which expects raw 0–255 pixels\(scaleNote)",
                     suggestion: "feed 0–255 values (images through --data are fed raw automatically)"))
             }
+        } else if outside, ratio == nil, lo < 0, lo > -6, hi < 6 {
+            // No BatchNormalization to compare with: values around zero in a few units are standardised inputs.
+            findings.append(Finding("input-range", .info,
+                "the inputs lie in \(fmt(Double(lo), 3))–\(fmt(Double(hi), 3)): standardised (a mean/std normalisation such as ImageNet's), not raw pixels",
+                suggestion: "feed them normalised exactly as in training"))
         } else if outside {
             let consistent = ratio.map { $0 > 0.2 && $0 < 5 } ?? false
             findings.append(Finding("input-range", consistent ? .info : .warning,
@@ -293,7 +309,7 @@ public enum ModelCheck {
             let shifts = (0..<movingMean.count).map { abs(batchMean[$0] - Double(movingMean[$0])) / (Double(movingVariance[$0]) + 1e-3).squareRoot() }
             let ratios = (0..<movingMean.count).map { (batchVariance[$0] + 1e-6) / (Double(movingVariance[$0]) + 1e-6) }
             let medianShift = quantile(shifts.map(Float.init).sorted(), 0.5), medianRatio = quantile(ratios.map(Float.init).sorted(), 0.5)
-            lines.append("'\(layer)': mean shift \(fmt(medianShift, 2)) σ (median over channels), variance ratio \(fmt(medianRatio, 3))")
+            lines.append("'\(graph.metadata.sourceModules[layer] ?? sourceModule(layer) ?? layer)': mean shift \(fmt(medianShift, 2)) σ (median over channels), variance ratio \(fmt(medianRatio, 3))")
             if medianShift > worst?.shift ?? -.infinity { worst = (layer, medianShift, medianRatio) }
         }
         guard let w = worst else { return }
@@ -320,6 +336,6 @@ public enum ModelCheck {
             }
         }
         findings.append(Finding("batchnorm-statistics", severity, layer: w.layer, message,
-            suggestion: "recompute the moving statistics from representative data (the repair measured above; `modelport finetune --recalibrate-batchnorm` is planned for it — in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0); next time train with a lower momentum (e.g. 0.9) or more steps"))
+            suggestion: "recompute the moving statistics from representative data (the repair measured above; `modelport finetune --recalibrate-batchnorm` is planned for it — in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0; in PyTorch, set each BatchNorm's momentum to None, run the data through model.train() under torch.no_grad(), then model.eval()); next time train with a lower momentum (Keras 0.9, PyTorch 0.1) or more steps"))
     }
 }

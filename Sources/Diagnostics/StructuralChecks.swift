@@ -66,10 +66,12 @@ public enum StructuralChecks {
         guard let first = folded.first else { return [] }
         let listed = folded.prefix(4).map { "'\($0.key)'" }.joined(separator: ", ") + (folded.count > 4 ? ", …" : "")
         let evidence = first.value + (Set(folded.map(\.value)).count > 1 ? ", …" : "")
+        let torch = folded.contains { $0.value.contains("torch") || $0.value.contains("rewriter") }
         return [Finding("batchnorm-folded", .info, layer: first.key,
-            "the exporter folded BatchNormalization into \(folded.count) convolution\(folded.count == 1 ? "" : "s") (\(listed); seen from \(evidence)): "
-                + "their moving statistics are not in the file, so batchnorm-statistics cannot compare them with the data, and the folded scale and shift keep whatever the statistics were at export",
-            suggestion: "check the model before export (the PyTorch module in eval() against train() outputs, or the Keras file) for stale BatchNorm statistics; export with torch.onnx TrainingMode.PRESERVE to keep BatchNormalization nodes")]
+            "the exporter folded \(folded.count) BatchNormalization layer\(folded.count == 1 ? "" : "s") into the ops around \(folded.count == 1 ? "it" : "them") (\(listed); seen from \(evidence)): "
+                + "the moving statistics are not in the file, so batchnorm-statistics cannot compare them with the data, and the folded scale and shift keep whatever the statistics were at export",
+            suggestion: "check the model before export (the Keras file or the PyTorch module) for stale BatchNorm statistics"
+                + (torch ? "; torch.onnx.export(..., training=TrainingMode.PRESERVE, do_constant_folding=False) keeps BatchNormalization nodes" : ""))]
     }
 
     static func headChecks(_ graph: Graph, given: TrainingLoss?) -> [Finding] {
@@ -81,10 +83,15 @@ public enum StructuralChecks {
                 "no training configuration in the file (an ONNX export, saved without compile(), or weights only): the loss is unknown; the head is \(head.description)\(implied)",
                 suggestion: "give the loss it was trained with (--loss binary_crossentropy, BCEWithLogitsLoss, …) to check the head against it")]
         }
-        let loss = trained.name, fromLogits = trained.fromLogits
+        let loss = trained.givenName == nil ? trained.name : trained.description, fromLogits = trained.fromLogits
         var findings: [Finding] = []
         let isBinaryLoss = trained.isBinaryCrossEntropy, isCategoricalLoss = trained.isCategoricalCrossEntropy
         switch head.kind {
+        case .softmax where trained.expectsLogProbabilities, .sigmoid where trained.expectsLogProbabilities,
+             .linear where trained.expectsLogProbabilities:
+            findings.append(Finding("head-loss-mismatch", .error, layer: head.layer,
+                "\(trained.description) reads log-probabilities (a LogSoftmax output), but the head gives \(head.kind == .linear ? "raw logits" : "probabilities (\(head.kind.rawValue))"): the loss trains on the wrong quantity",
+                suggestion: "end the model with LogSoftmax for NLLLoss, or train the logits with CrossEntropyLoss (and apply softmax only at inference)"))
         case .softmax where head.units == 2 && isBinaryLoss:
             findings.append(Finding("head-loss-mismatch", .error, layer: head.layer,
                 "Dense(2, softmax) trained with \(loss): Keras treats the two units as two independent binary problems and reports binary_accuracy per unit, so the training numbers mislead and the model can settle on predicting one class",

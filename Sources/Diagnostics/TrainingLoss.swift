@@ -6,8 +6,14 @@ public struct TrainingLoss: Sendable, Equatable {
     /// Keras-style, lower-case (`binary_crossentropy`, `categorical_crossentropy`, …).
     public var name: String
     public var fromLogits: Bool
+    /// PyTorch's NLLLoss: it reads log-probabilities (a LogSoftmax output).
+    public var expectsLogProbabilities = false
+    /// The name the user gave, when it is not Keras' own.
+    public var givenName: String?
 
-    public init(name: String, fromLogits: Bool) { self.name = name; self.fromLogits = fromLogits }
+    public init(name: String, fromLogits: Bool, expectsLogProbabilities: Bool = false) {
+        self.name = name; self.fromLogits = fromLogits; self.expectsLogProbabilities = expectsLogProbabilities
+    }
 
     /// The names `--loss` accepts: Keras' and PyTorch's.
     public static let accepted: [String: TrainingLoss] = [
@@ -21,13 +27,14 @@ public struct TrainingLoss: Sendable, Equatable {
         "bceloss": .init(name: "binary_crossentropy", fromLogits: false),
         "bcewithlogitsloss": .init(name: "binary_crossentropy", fromLogits: true),
         "crossentropyloss": .init(name: "sparse_categorical_crossentropy", fromLogits: true),
-        "nllloss": .init(name: "sparse_categorical_crossentropy", fromLogits: false),
+        "nllloss": .init(name: "sparse_categorical_crossentropy", fromLogits: false, expectsLogProbabilities: true),
         "mseloss": .init(name: "mse", fromLogits: false), "l1loss": .init(name: "mae", fromLogits: false),
     ]
 
     /// A loss named on the command line (case-insensitive), or nil when it is not one of `accepted`.
     public init?(userName: String) {
-        guard let loss = Self.accepted[userName.lowercased()] else { return nil }
+        guard var loss = Self.accepted[userName.lowercased()] else { return nil }
+        if loss.name != userName.lowercased() && loss.name + "_from_logits" != userName.lowercased() { loss.givenName = userName }
         self = loss
     }
 
@@ -40,5 +47,7 @@ public struct TrainingLoss: Sendable, Equatable {
     var isBinaryCrossEntropy: Bool { name.contains("binary_crossentropy") || name == "binarycrossentropy" || name.contains("binary_focal") }
     var isCategoricalCrossEntropy: Bool { name.contains("categorical_crossentropy") || name == "categoricalcrossentropy" }
 
-    public var description: String { name + (fromLogits ? " (from_logits=True)" : "") }
+    public var description: String {
+        (givenName.map { "\($0) (as Keras: " } ?? "") + name + (fromLogits ? " (from_logits=True)" : "") + (givenName == nil ? "" : ")")
+    }
 }

@@ -28,6 +28,12 @@ extension Model {
             if let bad = labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
                 throw ModelPortError("\(labelsPath): labels must be 0 or 1 for a binary classifier; sample \(bad) is \(labels[bad])")
             }
+            for (name, t) in inputs.sorted(by: { $0.key < $1.key }) {
+                let perSample = max(1, t.shape.dropFirst().reduce(1, *))
+                if let bad = t.data.firstIndex(where: { !$0.isFinite }) {
+                    throw ModelPortError("\(inputsPath): sample \(bad / perSample) of '\(name)' holds NaN or infinite values (\(t.data.filter { !$0.isFinite }.count) in all); check needs finite inputs")
+                }
+            }
             let n = inputs.values.first?.shape.first ?? 0
             guard labels.count == n else {
                 throw ModelPortError("\(labelsPath): \(labels.count) labels for \(n) input samples in \(inputsPath)")

@@ -80,7 +80,7 @@ public enum ONNXModelLoader {
                                            + "\(node.output.count) outputs; it needs at least \(needed) and 1")
             }
             try convert(b, n)
-            if let evidence = foldedBatchNormalizationEvidence(node) { b.graph.metadata.foldedBatchNormalization[n.name] = evidence }
+            if let (place, evidence) = foldedBatchNormalizationEvidence(node) { b.graph.metadata.foldedBatchNormalization[place] = evidence }
             if let module = noteModule(node) { b.graph.metadata.sourceModules[n.name] = module }
         }
         for output in g.output {
@@ -164,19 +164,26 @@ public enum ONNXModelLoader {
     }
 }
 
-/// What shows that an exporter folded a BatchNormalization into this node: the onnxscript
-/// rewriter (torch.onnx's dynamo exporter) notes its rule on the node, tf2onnx names the folded
-/// tensors `…_fused_bn`, and the TorchScript exporter names tensors it computed at export
-/// `onnx::Conv_N` (a module's own weights keep their `features.0.weight` names).
-func foldedBatchNormalizationEvidence(_ node: Onnx_NodeProto) -> String? {
-    guard node.opType == "Conv" || node.opType == "ConvTranspose" else { return nil }
+/// What shows that an exporter folded a BatchNormalization into this node, and where (the node,
+/// or the BatchNormalization layer it came from): the onnxscript rewriter (torch.onnx's dynamo
+/// exporter) notes its rule on the node (FuseBatchNormIntoConv, …IntoGemm), tf2onnx names the
+/// folded tensors `…_fused_bn` and turns a BatchNormalization it cannot fold into
+/// `…/batchnorm/mul` and `…/batchnorm/add`, and the TorchScript exporter names tensors it
+/// computed at export `onnx::Conv_N` (a module's own weights keep their `features.0.weight` names).
+func foldedBatchNormalizationEvidence(_ node: Onnx_NodeProto) -> (String, String)? {
+    let name = node.name.isEmpty ? (node.output.first ?? node.opType) : node.name
     if let rule = node.metadataProps.first(where: { $0.value.contains("BatchNorm") }) {
-        return "the exporter's rewriter rule \(rule.value)"
+        return (name, "the exporter's rewriter rule \(rule.value)")
     }
+    if node.opType == "Mul" || node.opType == "Add", let range = name.range(of: "/batchnorm/") {
+        let layer = String(name[..<range.lowerBound])
+        return (layer, "tf2onnx's Mul and Add named '\(layer)/batchnorm/…'")
+    }
+    guard ["Conv", "ConvTranspose", "Gemm"].contains(node.opType) else { return nil }
     let weights = node.input.dropFirst().prefix(2)
-    if let fused = weights.first(where: { $0.contains("fused_bn") }) { return "tf2onnx's folded weights '\(fused)'" }
+    if let fused = weights.first(where: { $0.contains("fused_bn") }) { return (name, "tf2onnx's folded weights '\(fused)'") }
     if let computed = weights.first(where: { $0.hasPrefix("onnx::\(node.opType)_") }) {
-        return "weights computed at export ('\(computed)'), as torch.onnx makes them when it folds a BatchNorm into the convolution"
+        return (name, "weights computed at export ('\(computed)'), as torch.onnx makes them when it folds a BatchNorm into the layer")
     }
     return nil
 }

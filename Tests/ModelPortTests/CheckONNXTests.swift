@@ -1,4 +1,7 @@
+import DataIO
 import Diagnostics
+import Engine
+import ModelIR
 import Foundation
 import ModelPort
 import Testing
@@ -79,7 +82,7 @@ struct CheckONNXTests {
         let r = try check("onnx/\(name).onnx", inputs: "onnx/data_x_nchw.npy")
         let folded = try #require(r.findings.first { $0.id == "batchnorm-folded" })
         #expect(folded.severity == .info)
-        #expect(folded.message.contains("2 convolutions"))
+        #expect(folded.message.contains("2 BatchNormalization layers"))
         #expect(!r.findings.contains { $0.id == "batchnorm-statistics" })
         #expect(r.findings.contains { $0.id == "collapsed-output" && $0.severity == .error })
         // The dynamo exporter names nodes node_relu_1; its notes give the modules.
@@ -106,5 +109,28 @@ struct CheckONNXTests {
         #expect(torch.findings.contains { $0.id == "head-loss" && $0.message.contains("fits") })
         let wrong = try Model.load(Self.path("onnx/torch_healthy.onnx")).check(data: nil, loss: TrainingLoss(userName: "BCELoss")).report
         #expect(wrong.findings.contains { $0.id == "head-loss-mismatch" })
+    }
+
+    @Test("NaN: inputs holding one are refused naming the sample; a NaN score is a finding, not a hang")
+    func nonFinite() throws {
+        var x = try NumpyFormat.read(Self.path("onnx/data_x_nchw.npy")).floats()
+        x[3 * 64 * 78 + 5] = .nan
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-nan-\(getpid()).npy").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try NumpyFormat.write(Tensor(shape: [64, 1, 64, 78], floats: x), to: file)
+        let model = try Model.load(Self.path("onnx/torch_healthy.onnx"))
+        #expect(throws: ModelPortError.self) { try model.check(data: .arrays(inputs: file, labels: Self.labels)) }
+        do {
+            _ = try model.check(data: .arrays(inputs: file, labels: Self.labels))
+        } catch {
+            #expect("\(error)".contains("sample 3"))
+        }
+        // Past the input check (a model whose activations overflow): the metrics skip the NaN scores.
+        let labels = try NumpyFormat.read(Self.labels).floats()
+        let source = ArraySource(inputs: [model.graph.inputs[0].name: HostTensor(shape: [64, 1, 64, 78], data: x)], labels: labels)
+        let r = try ModelCheck.run(model.graph, source: source)
+        #expect(r.findings.contains { $0.id == "non-finite-output" && $0.severity == .error })
+        #expect(r.samples == 63)
+        #expect(ClassifierMetrics(scores: [.nan, 0.2, 0.7, .nan], labels: [0, 0, 1, 1]).auc.isFinite)
     }
 }
