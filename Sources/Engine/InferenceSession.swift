@@ -30,10 +30,14 @@ public final class InferenceSession {
     let aliases: [String: String]
     let constants: [Int: HostTensor]
     let inputSlots: [(ValueInfo, Int)]
+    /// Every op keeps samples apart: a batch may run in sub-batches (`SubBatching.swift`).
+    let batchSeparable: Bool
     /// Seconds spent in each step over every `run` since the last `resetProfile()`.
     public private(set) var stepSeconds: [Double]
     /// Record per-step times (a clock read per step).
     public var profiling = false
+    /// The largest intermediate tensor a sub-batch may make, in bytes; 0 runs batches whole (`SubBatching.swift`).
+    public var subBatchBytes = InferenceSession.defaultSubBatchBytes
     /// Freed activation buffers, reused by later steps and later runs: fresh memory costs a
     /// page fault per 4 KB on first touch, which at batch 32 was a tenth of the run.
     var pool: [Int: [[Float]]] = [:]
@@ -68,6 +72,7 @@ public final class InferenceSession {
         aliases = planner.aliases
         constants = planner.constants
         self.inputSlots = inputSlots
+        batchSeparable = Self.isBatchSeparable(graph)
         stepSeconds = [Double](repeating: 0, count: planner.steps.count)
     }
 
@@ -90,6 +95,11 @@ public final class InferenceSession {
     /// Runs the model. Returns the graph outputs, plus every value named in `keep` that the plan computes.
     /// A session runs one call at a time.
     public func run(_ inputs: [String: HostTensor], keep: Set<String> = []) throws -> [String: HostTensor] {
+        try run(inputs, keep: keep, split: true)
+    }
+
+    func run(_ inputs: [String: HostTensor], keep: Set<String>, split: Bool) throws -> [String: HostTensor] {
+        if split, keep.isEmpty, let size = subBatchSize(inputs) { return try runInSubBatches(inputs, keep: keep, size: size) }
         var values = [HostTensor?](repeating: nil, count: slots.count)
         for (slot, tensor) in constants { values[slot] = tensor }
         for (info, slot) in inputSlots {
