@@ -19,8 +19,23 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product modelport
 
+# The seed user's story: a Keras classifier whose scores agree to the 4th decimal, why, the
+# repair, the check again, and the repaired model as ONNX (written under .build/demo/).
+DEMO_MODEL := Fixtures/check/collapsed.h5
+DEMO_DATA := Fixtures/check/data
 demo: build
-	.build/release/modelport inspect Fixtures/keras/seed_sigmoid.h5
+	@mkdir -p .build/demo
+	.build/release/modelport inspect $(DEMO_MODEL)
+	@echo; echo "== 1. check: why does every image get the same score?"
+	-.build/release/modelport check $(DEMO_MODEL) --data $(DEMO_DATA) --report .build/demo/before.html
+	@echo; echo "== 2. repair: recompute the BatchNormalization statistics from the images"
+	.build/release/modelport finetune $(DEMO_MODEL) --data $(DEMO_DATA) --recalibrate-batchnorm --output .build/demo/repaired.h5 --force
+	@echo; echo "== 3. check the repaired model"
+	.build/release/modelport check .build/demo/repaired.h5 --data $(DEMO_DATA) --report .build/demo/after.html
+	@echo; echo "== 4. hand it on as ONNX"
+	.build/release/modelport convert .build/demo/repaired.h5 .build/demo/repaired.onnx --force
+	.build/release/modelport run .build/demo/repaired.onnx --input $(DEMO_DATA)/class_b/b_000.png
+	@echo; echo "reports: .build/demo/before.html, .build/demo/after.html"
 
 # Tests run in release mode: the numeric tests are heavy, and the command-line tests then
 # exercise the optimised binary users run (a debug build once hid a release-only miscompile).

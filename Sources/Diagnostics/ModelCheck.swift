@@ -336,6 +336,6 @@ public enum ModelCheck {
             }
         }
         findings.append(Finding("batchnorm-statistics", severity, layer: w.layer, message,
-            suggestion: "recompute the moving statistics from representative data (the repair measured above; `modelport finetune --recalibrate-batchnorm` is planned for it — in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0; in PyTorch, set each BatchNorm's momentum to None, run the data through model.train() under torch.no_grad(), then model.eval()); next time train with a lower momentum (Keras 0.9, PyTorch 0.1) or more steps"))
+            suggestion: "recompute the moving statistics from representative data, the repair measured above: `modelport finetune MODEL --data DIR --recalibrate-batchnorm --output repaired.h5` (in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0; in PyTorch, set each BatchNorm's momentum to None, run the data through model.train() under torch.no_grad(), then model.eval()); next time train with a lower momentum (Keras 0.9, PyTorch 0.1) or more steps"))
     }
 }

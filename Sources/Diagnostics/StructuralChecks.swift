@@ -53,7 +53,10 @@ public enum StructuralChecks {
                 var parts: [String] = []
                 if tinyVariance > 0 { parts.append("\(tinyVariance) of \(n) channels have moving variance < 1e-6 (epsilon \(fmt(Double(eps)))): their outputs blow up noise or sit at beta") }
                 if tinyGamma > 0 { parts.append("\(tinyGamma) of \(n) channels have |gamma| < 1e-3: they output a constant (beta)") }
-                let severity: Severity = (tinyVariance + tinyGamma) * 2 >= n ? .error : .warning
+                // Tiny gammas make channels constant: an error when most are. A tiny variance alone is
+                // what dead channels before it give (recalibrated statistics of an always-zero input):
+                // their outputs sit at beta, so it is a warning.
+                let severity: Severity = tinyGamma * 2 >= n ? .error : .warning
                 findings.append(Finding("degenerate-batchnorm", severity, layer: node.layer, parts.joined(separator: "; "),
                     suggestion: "the channels feeding it are dead or constant; see dead-units, and consider `modelport finetune --recalibrate-batchnorm`"))
             }

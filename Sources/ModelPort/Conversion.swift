@@ -27,11 +27,12 @@ public enum ModelConversion {
     }
 
     /// ONNX bytes for a model. An ONNX input is re-encoded as it is (after checking that
-    /// it loads), so initializers stay bit-identical and fields ModelPort does not use survive.
+    /// it loads), so initializers stay bit-identical and fields ModelPort does not use survive;
+    /// only initializers whose values the graph changed (recalibration) are replaced.
     static func onnxData(_ model: Model, opset: Int, nchwInputs: Bool) throws -> Data {
         if model.graph.metadata.format == .onnx {
             guard let data = FileManager.default.contents(atPath: model.path) else { throw ModelPortError("\(model.path): cannot read the file") }
-            do { return try ONNXPassThrough.reencode(data) } catch { throw ModelPortError("\(model.path): \(error)") }
+            do { return try ONNXPassThrough.reencode(data, file: model.path, updating: model.graph) } catch { throw ModelPortError("\(model.path): \(error)") }
         }
         var options = ONNXExportOptions()
         options.opset = opset

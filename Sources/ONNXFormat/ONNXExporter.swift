@@ -720,4 +720,39 @@ public enum ONNXPassThrough {
     public static func reencode(_ data: Data) throws -> Data {
         try Onnx_ModelProto(serializedBytes: data).serializedData()
     }
+
+    /// Re-encodes the ONNX file `data` (read from `file`) with the float initializers the graph
+    /// changed (recalibrated BatchNormalization statistics) replaced by their new values; a
+    /// statistic that was given a tensor of its own (the exporter had shared one initializer
+    /// between two inputs) is added and the BatchNormalization node pointed at it. Everything
+    /// else stays as it was.
+    public static func reencode(_ data: Data, file: String, updating graph: Graph) throws -> Data {
+        var model = try Onnx_ModelProto(serializedBytes: data)
+        let reader = ONNXTensorReader(file: file, folder: URL(fileURLWithPath: file).deletingLastPathComponent())
+        let parameters = Dictionary(graph.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func encoded(_ name: String, _ t: Tensor) -> Onnx_TensorProto {
+            var p = Onnx_TensorProto()
+            p.name = name
+            p.dims = t.shape.map { Int64($0) }
+            p.dataType = 1
+            p.rawData = Data(t.bytes)
+            return p
+        }
+        for (i, initializer) in model.graph.initializer.enumerated() {
+            guard let p = parameters[initializer.name], p.tensor.dtype == .float32, initializer.dataType == 1 else { continue }
+            let original = try reader.tensor(initializer, name: initializer.name)
+            if original.bytes != p.tensor.bytes { model.graph.initializer[i] = encoded(initializer.name, p.tensor) }
+        }
+        let stored = Set(model.graph.initializer.map(\.name))
+        for node in graph.nodes {
+            guard case .batchNormalization = node.op, let layer = node.layer,
+                  let k = model.graph.node.firstIndex(where: { $0.name == layer && $0.opType == "BatchNormalization" }) else { continue }
+            for slot in 3...4 where slot < node.inputs.count && !stored.contains(node.inputs[slot]) {
+                guard let p = parameters[node.inputs[slot]], slot < model.graph.node[k].input.count else { continue }
+                model.graph.initializer.append(encoded(p.name, p.tensor))
+                model.graph.node[k].input[slot] = p.name
+            }
+        }
+        return try model.serializedData()
+    }
 }

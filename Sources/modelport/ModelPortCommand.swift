@@ -15,7 +15,7 @@ struct ModelPortCommand: ParsableCommand {
         Exit codes: 0 ok, 1 a check found a failure, 2 bad usage or unreadable input.
         """,
         version: ModelPortVersion.string,
-        subcommands: [InspectCommand.self, RunCommand.self, ValidateCommand.self, CheckCommand.self, ConvertCommand.self, BenchCommand.self]
+        subcommands: [InspectCommand.self, RunCommand.self, ValidateCommand.self, CheckCommand.self, ConvertCommand.self, FinetuneCommand.self, BenchCommand.self]
     )
 }
 
@@ -33,7 +33,7 @@ func fail(_ message: String) -> Never {
 /// default spin; passive waiting costs 0.3 ms at batch 1: 2.19 ms against 1.88–1.91 ms).
 func selectKernelEnvironment() {
     // Only the commands that compute need it; the restart costs a process start.
-    guard CommandLine.arguments.count > 1, ["run", "validate", "check", "bench", "convert"].contains(CommandLine.arguments[1]) else { return }
+    guard CommandLine.arguments.count > 1, ["run", "validate", "check", "bench", "convert", "finetune"].contains(CommandLine.arguments[1]) else { return }
     var restart = false
     if let core = OpenBLASCore.recommendedOverride() { setenv("OPENBLAS_CORETYPE", core, 1); restart = true }
     let environment = ProcessInfo.processInfo.environment
