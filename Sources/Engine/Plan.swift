@@ -105,8 +105,26 @@ struct Planner {
         let shapes: [String: Shape]
         do { shapes = try g.verify() } catch let e as GraphError { throw EngineError.graph(e) }
         var consumed = Set<Int>()
+        // A ZeroPadding2D read only by a valid-padded 2-D convolution becomes that convolution's
+        // explicit padding (MobileNet's stride-2 blocks): the padded copy is never made.
+        var padded: [Int: Node] = [:]
+        if optimize {
+            var producer: [String: Int] = [:]
+            for (j, node) in g.nodes.enumerated() { for o in node.outputs { producer[o] = j } }
+            for (index, node) in g.nodes.enumerated() {
+                guard let x = node.inputs.first, let j = producer[x], consumers[x] == 1, !graphOutputs.contains(x),
+                      case .zeroPadding(let pads, .channelsLast) = g.nodes[j].op, pads.count == 2, shapes[x]?.rank == 4,
+                      let fused = node.op.withZeroPadding(pads) else { continue }
+                var n = node
+                n.op = fused
+                n.inputs[0] = g.nodes[j].inputs[0]
+                padded[index] = n
+                consumed.insert(j)
+            }
+        }
 
-        for (index, node) in g.nodes.enumerated() where !consumed.contains(index) {
+        for (index, original) in g.nodes.enumerated() where !consumed.contains(index) {
+            let node = padded[index] ?? original
             switch node.op {
             case .dropout, .augmentation, .identity:
                 aliases[node.outputs[0]] = resolve(node.inputs[0])
@@ -339,5 +357,24 @@ struct Planner {
         case let .argReduce(largest, axis, _, selectLast): return .argReduce(largest: largest, axis: axis < 0 ? axis + inShape.rank : axis, selectLast: selectLast)
         case let .maxPoolIndices(p, columnMajor): return .maxPoolIndices(NDPoolingKernel(pooling: p), columnMajor: columnMajor)
         }
+    }
+}
+
+extension Op {
+    /// This convolution reading through a ZeroPadding2D of `pads` ([[top, bottom], [left, right]]),
+    /// as one convolution with explicit padding; nil unless it is a channels-last 2-D convolution
+    /// or depthwise convolution with valid padding.
+    func withZeroPadding(_ pads: [[Int]]) -> Op? {
+        guard pads.allSatisfy({ $0.count == 2 }) else { return nil }
+        let explicit = Padding.explicit([pads[0][0], pads[1][0], pads[0][1], pads[1][1]])
+        if case .convolution(var c) = self, c.padding == .valid, c.layout == .channelsLast, c.kernelSize.count == 2 {
+            c.padding = explicit
+            return .convolution(c)
+        }
+        if case .depthwiseConvolution(var c) = self, c.padding == .valid, c.layout == .channelsLast, c.kernelSize.count == 2 {
+            c.padding = explicit
+            return .depthwiseConvolution(c)
+        }
+        return nil
     }
 }
