@@ -14,6 +14,11 @@ struct mp_conv {
     dnnl_memory_t src, weights, bias, dst, scale, shift, pooled;
     float *between;     // the convolution's output when pooling follows
     int has_bias, has_affine, scale_index;
+    // The Winograd chain: user NHWC → (reorder) → convolution in blocked layout → affine as a
+    // BatchNormalization primitive → pooling → reorder to the user's NHWC output.
+    int winograd;
+    dnnl_primitive_t src_reorder, bn, out_reorder;
+    dnnl_memory_t user_src, user_dst, conv_dst, bn_mean, bn_var, pool_dst;
     char impl[96];
 };
 
@@ -51,6 +56,76 @@ static dnnl_memory_t vector_memory(int oc, const float *values, int as_4d, char 
     return m;
 }
 
+static int reorder_between(dnnl_primitive_t *out, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, char *err, size_t errlen) {
+    dnnl_primitive_desc_t rpd = NULL;
+    CHECK(dnnl_reorder_primitive_desc_create(&rpd, from, engine, to, engine, NULL), "reorder");
+    CHECK(dnnl_primitive_create(out, rpd), "reorder");
+    dnnl_primitive_desc_destroy(rpd);
+    return 1;
+fail:
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    return 0;
+}
+
+// Builds the Winograd chain's memories and primitives around the convolution `pd`.
+static int winograd_chain(mp_conv *c, const mp_conv_params *p, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *user_src_md,
+                          const dnnl_memory_desc_t *user_dst_md, const float *scale, const float *shift, char *err, size_t errlen) {
+    dnnl_primitive_desc_t bpd = NULL, ppd = NULL;
+    const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    CHECK(dnnl_memory_create(&c->user_src, user_src_md, engine, DNNL_MEMORY_NONE), "source memory");
+    CHECK(dnnl_memory_create(&c->src, src_md, engine, DNNL_MEMORY_ALLOCATE), "blocked source");
+    if (!reorder_between(&c->src_reorder, user_src_md, src_md, err, errlen)) goto fail;
+    CHECK(dnnl_memory_create(&c->conv_dst, dst_md, engine, DNNL_MEMORY_ALLOCATE), "blocked destination");
+    if (scale && shift) {
+        // y·scale + shift as inference BatchNormalization with mean 0, variance 1, epsilon 0.
+        dnnl_batch_normalization_desc_t bd;
+        CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, dst_md, 0.0f,
+                                                         dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift), "affine");
+        CHECK(dnnl_primitive_desc_create(&bpd, &bd, NULL, engine, NULL), "affine descriptor");
+        CHECK(dnnl_primitive_create(&c->bn, bpd), "affine primitive");
+        float *zeros = calloc((size_t)p->oc, sizeof(float)), *ones = malloc(sizeof(float) * (size_t)p->oc);
+        if (!zeros || !ones) { free(zeros); free(ones); snprintf(err, errlen, "out of memory"); goto fail; }
+        for (int i = 0; i < p->oc; i++) ones[i] = 1.0f;
+        c->bn_mean = vector_memory(p->oc, zeros, 0, err, errlen);
+        c->bn_var = vector_memory(p->oc, ones, 0, err, errlen);
+        c->scale = vector_memory(p->oc, scale, 0, err, errlen);
+        c->shift = vector_memory(p->oc, shift, 0, err, errlen);
+        free(zeros); free(ones);
+        if (!c->bn_mean || !c->bn_var || !c->scale || !c->shift) goto fail;
+        c->has_affine = 1;
+    }
+    const dnnl_memory_desc_t *out_md = dst_md;
+    if (p->pool) {
+        dnnl_memory_desc_t pooled_any;
+        dnnl_dims_t pd4 = {p->n, p->oc, p->poh, p->pow};
+        CHECK(dnnl_memory_desc_init_by_tag(&pooled_any, 4, pd4, dnnl_f32, dnnl_format_tag_any), "pooled");
+        dnnl_dims_t pk = {p->pool_h, p->pool_w}, pdil = {0, 0}, zero = {0, 0};
+        dnnl_dims_t ppr = {p->poh * p->pool_h - p->oh, p->pow * p->pool_w - p->ow};
+        dnnl_pooling_v2_desc_t pool_d;
+        CHECK(dnnl_pooling_v2_forward_desc_init(&pool_d, dnnl_forward_inference, dnnl_pooling_max, dst_md, &pooled_any, pk, pk, pdil,
+                                                zero, ppr), "pooling");
+        CHECK(dnnl_primitive_desc_create(&ppd, &pool_d, NULL, engine, NULL), "pooling descriptor");
+        CHECK(dnnl_primitive_create(&c->pool, ppd), "pooling primitive");
+        out_md = dnnl_primitive_desc_query_md(ppd, dnnl_query_dst_md, 0);
+        CHECK(dnnl_memory_create(&c->pool_dst, out_md, engine, DNNL_MEMORY_ALLOCATE), "pooled memory");
+        dnnl_memory_desc_t user_pooled;
+        CHECK(dnnl_memory_desc_init_by_tag(&user_pooled, 4, pd4, dnnl_f32, dnnl_nhwc), "pooled");
+        CHECK(dnnl_memory_create(&c->user_dst, &user_pooled, engine, DNNL_MEMORY_NONE), "destination memory");
+        if (!reorder_between(&c->out_reorder, out_md, &user_pooled, err, errlen)) goto fail;
+    } else {
+        CHECK(dnnl_memory_create(&c->user_dst, user_dst_md, engine, DNNL_MEMORY_NONE), "destination memory");
+        if (!reorder_between(&c->out_reorder, dst_md, user_dst_md, err, errlen)) goto fail;
+    }
+    if (bpd) dnnl_primitive_desc_destroy(bpd);
+    if (ppd) dnnl_primitive_desc_destroy(ppd);
+    return 1;
+fail:
+    if (bpd) dnnl_primitive_desc_destroy(bpd);
+    if (ppd) dnnl_primitive_desc_destroy(ppd);
+    return 0;
+}
+
 mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const float *bias,
                         const float *scale, const float *shift, char *err, size_t errlen) {
     if (!ensure_engine(err, errlen)) return NULL;
@@ -63,8 +138,13 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
     if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
     dnnl_memory_desc_t src_md, dst_md, any_w, bias_md, user_w_md;
     dnnl_dims_t src_d = {p->n, p->ic, p->h, p->w}, dst_d = {p->n, p->oc, p->oh, p->ow};
-    CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_d, dnnl_f32, dnnl_nhwc), "source");
-    CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_d, dnnl_f32, dnnl_nhwc), "destination");
+    dnnl_memory_desc_t user_src_md, user_dst_md;
+    CHECK(dnnl_memory_desc_init_by_tag(&user_src_md, 4, src_d, dnnl_f32, dnnl_nhwc), "source");
+    CHECK(dnnl_memory_desc_init_by_tag(&user_dst_md, 4, dst_d, dnnl_f32, dnnl_nhwc), "destination");
+    int wino = p->winograd && p->groups == 1 && p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1;
+    CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_d, dnnl_f32, wino ? dnnl_format_tag_any : dnnl_nhwc), "source");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_d, dnnl_f32, wino ? dnnl_format_tag_any : dnnl_nhwc), "destination");
+    c->winograd = wino;
     if (p->groups == 1) {
         dnnl_dims_t wd = {p->oc, p->ic, p->kh, p->kw};
         CHECK(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights");
@@ -78,7 +158,8 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a), "bias");
     dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1}, pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
     dnnl_convolution_desc_t cd;
-    CHECK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &any_w,
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, wino ? dnnl_convolution_winograd : dnnl_convolution_direct,
+                                                     &src_md, &any_w,
                                                      bias ? &bias_md : NULL, &dst_md, strides, dil, pl, pr), "convolution");
     CHECK(dnnl_primitive_attr_create(&attr), "attributes");
     CHECK(dnnl_post_ops_create(&ops), "post-ops");
@@ -87,14 +168,21 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
     dnnl_memory_desc_t channel_md;
     dnnl_dims_t cd4 = {1, p->oc, 1, 1};
     CHECK(dnnl_memory_desc_init_by_tag(&channel_md, 4, cd4, dnnl_f32, dnnl_nhwc), "channel vector");
-    if (scale && shift) {
+    if (scale && shift && !wino) {
         CHECK(dnnl_post_ops_append_binary(ops, dnnl_binary_mul, &channel_md), "scale post-op");
         CHECK(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &channel_md), "shift post-op");
         c->has_affine = 1;
         c->scale_index = p->relu || p->clip ? 1 : 0;
     }
     CHECK(dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops");
-    CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL), "convolution descriptor");
+    if (dnnl_primitive_desc_create(&pd, &cd, attr, engine, NULL) != dnnl_success) {
+        if (!wino) { snprintf(err, errlen, "oneDNN has no convolution for this shape"); goto fail; }
+        // Refused: the direct convolution in NHWC.
+        dnnl_post_ops_destroy(ops); dnnl_primitive_attr_destroy(attr); free(c);
+        mp_conv_params direct = *p;
+        direct.winograd = 0;
+        return mp_conv_create(&direct, weights, bias, scale, shift, err, errlen);
+    }
     const char *impl = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
     snprintf(c->impl, sizeof c->impl, "%s", impl ? impl : "unknown");
@@ -113,6 +201,16 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
         c->scale = vector_memory(p->oc, scale, 1, err, errlen);
         c->shift = vector_memory(p->oc, shift, 1, err, errlen);
         if (!c->scale || !c->shift) goto fail;
+    }
+    if (wino) {
+        if (!winograd_chain(c, p, pd, &user_src_md, &user_dst_md, scale, shift, err, errlen)) goto fail;
+        dnnl_primitive_destroy(reorder);
+        dnnl_primitive_desc_destroy(wpd);
+        dnnl_memory_destroy(user_weights);
+        dnnl_primitive_desc_destroy(pd);
+        dnnl_post_ops_destroy(ops);
+        dnnl_primitive_attr_destroy(attr);
+        return c;
     }
     CHECK(dnnl_memory_create(&c->src, &src_md, engine, DNNL_MEMORY_NONE), "source memory");
     CHECK(dnnl_memory_create(&c->dst, &dst_md, engine, DNNL_MEMORY_NONE), "destination memory");
@@ -153,7 +251,36 @@ fail:
     return NULL;
 }
 
+static int run_winograd(mp_conv *c, const float *x, float *y) {
+    dnnl_memory_set_data_handle(c->user_src, (void *)x);
+    dnnl_memory_set_data_handle(c->user_dst, y);
+    dnnl_exec_arg_t r1[2] = {{DNNL_ARG_FROM, c->user_src}, {DNNL_ARG_TO, c->src}};
+    if (dnnl_primitive_execute(c->src_reorder, stream, 2, r1) != dnnl_success) return 1;
+    dnnl_exec_arg_t args[4];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, c->src};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, c->weights};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, c->conv_dst};
+    if (c->has_bias) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, c->bias};
+    if (dnnl_primitive_execute(c->conv, stream, n, args) != dnnl_success) return 1;
+    if (c->bn) {
+        dnnl_exec_arg_t b[6] = {{DNNL_ARG_SRC, c->conv_dst}, {DNNL_ARG_DST, c->conv_dst}, {DNNL_ARG_MEAN, c->bn_mean},
+                                {DNNL_ARG_VARIANCE, c->bn_var}, {DNNL_ARG_SCALE, c->scale}, {DNNL_ARG_SHIFT, c->shift}};
+        if (dnnl_primitive_execute(c->bn, stream, 6, b) != dnnl_success) return 1;
+    }
+    dnnl_memory_t last = c->conv_dst;
+    if (c->pool) {
+        dnnl_exec_arg_t pa[2] = {{DNNL_ARG_SRC, c->conv_dst}, {DNNL_ARG_DST, c->pool_dst}};
+        if (dnnl_primitive_execute(c->pool, stream, 2, pa) != dnnl_success) return 1;
+        last = c->pool_dst;
+    }
+    dnnl_exec_arg_t r2[2] = {{DNNL_ARG_FROM, last}, {DNNL_ARG_TO, c->user_dst}};
+    if (dnnl_primitive_execute(c->out_reorder, stream, 2, r2) != dnnl_success) return 1;
+    return dnnl_stream_wait(stream) == dnnl_success ? 0 : 1;
+}
+
 int mp_conv_run(mp_conv *c, const float *x, float *y) {
+    if (c->winograd) return run_winograd(c, x, y);
     dnnl_memory_set_data_handle(c->src, (void *)x);
     if (c->pool) dnnl_memory_set_data_handle(c->pooled, y); else dnnl_memory_set_data_handle(c->dst, y);
     dnnl_exec_arg_t args[6];
@@ -180,7 +307,10 @@ void mp_conv_destroy(mp_conv *c) {
     if (!c) return;
     if (c->conv) dnnl_primitive_destroy(c->conv);
     if (c->pool) dnnl_primitive_destroy(c->pool);
-    dnnl_memory_t ms[] = {c->src, c->weights, c->bias, c->dst, c->scale, c->shift, c->pooled};
+    dnnl_primitive_t ps[] = {c->src_reorder, c->bn, c->out_reorder};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) if (ps[i]) dnnl_primitive_destroy(ps[i]);
+    dnnl_memory_t ms[] = {c->src, c->weights, c->bias, c->dst, c->scale, c->shift, c->pooled,
+                          c->user_src, c->user_dst, c->conv_dst, c->bn_mean, c->bn_var, c->pool_dst};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) if (ms[i]) dnnl_memory_destroy(ms[i]);
     free(c->between);
     free(c);

@@ -11,9 +11,11 @@ import ModelIR
 final class DNNLConvolution: @unchecked Sendable {
     static let enabled = ProcessInfo.processInfo.environment["MODELPORT_DNNL"] != "0"
     /// The convolution output (before pooling) one call may produce: about the L2 cache.
-    static let chunkBytes = Int(ProcessInfo.processInfo.environment["MODELPORT_CHUNK_KB"] ?? "").map { $0 * 1024 } ?? 1536 * 1024
+    static let chunkBytes = Int(ProcessInfo.processInfo.environment["MODELPORT_CHUNK_KB"] ?? "").map { $0 * 1024 } ?? 6144 * 1024
     /// oneDNN's stream and the OpenMP thread count are process-wide: one call at a time.
     static let lock = NSLock()
+    /// 3×3 stride-1 convolutions as Winograd F(4,3)/F(2,3) (`MODELPORT_WINOGRAD=0`: direct only).
+    static let winograd = ProcessInfo.processInfo.environment["MODELPORT_WINOGRAD"] != "0"
 
     struct Key: Hashable { var images: Int, h: Int, w: Int, threads: Int }
     private var primitives: [Key: OpaquePointer?] = [:]
@@ -75,6 +77,8 @@ final class DNNLConvolution: @unchecked Sendable {
         p.dh = Int32(k.dilations[0]); p.dw = Int32(k.dilations[1])
         p.pt = Int32(pt); p.pl = Int32(pl); p.pb = Int32(pb); p.pr = Int32(pr)
         p.groups = Int32(k.groups); p.oh = Int32(oh); p.ow = Int32(ow)
+        // Winograd pays only with enough input channels (a gray first layer runs 4× slower with it).
+        p.winograd = Self.winograd && k.inChannels >= 16 ? 1 : 0
         p.relu = k.epilogue.isPlainRelu ? 1 : 0
         if p.relu == 0, let (low, high) = Self.clipRange(k.epilogue.activation) { p.clip = 1; p.clip_low = low; p.clip_high = high }
         if let pool = k.maxPool {

@@ -18,6 +18,8 @@ typedef struct {
     float clip_low, clip_high;
     int pool;                    // then max pooling, window = stride = (pool_h, pool_w), valid
     int pool_h, pool_w, poh, pow;
+    int winograd;                // try Winograd (3×3, stride 1): blocked layouts, the affine as a
+                                 // BatchNormalization primitive; falls back to direct when refused
 } mp_conv_params;
 
 // weights: kh·kw·(ic/groups)·oc in HWIO order (Keras; for groups > 1 `hwigo`); bias, scale and
