@@ -52,3 +52,21 @@ def write_json(path, obj):
 def save_proto(model, path):
     """An ONNX ModelProto, serialised deterministically."""
     Path(path).write_bytes(model.SerializeToString(deterministic=True))
+
+
+def train_order(y, steps, batch, seed):
+    """Fixed list of class-balanced index batches (half class_a, half class_b each), as the check fixtures train."""
+    rng = np.random.default_rng(seed)
+    a, b = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    half = batch // 2
+    pa, pb = np.empty(0, int), np.empty(0, int)
+    out = []
+    for _ in range(steps):
+        if len(pa) < half:
+            pa = np.concatenate([pa, rng.permutation(a)])
+        if len(pb) < half:
+            pb = np.concatenate([pb, rng.permutation(b)])
+        idx = np.concatenate([pa[:half], pb[:half]])
+        pa, pb = pa[half:], pb[half:]
+        out.append(rng.permutation(idx))
+    return out

@@ -69,6 +69,8 @@ tf.config.experimental.enable_op_determinism()
 
 import tf_keras  # noqa: E402  (Keras 2)
 
+from fixture_io import train_order  # noqa: E402
+
 SEED = 20240611
 OUT = Path(__file__).resolve().parent / "check"
 H, W = 64, 78
@@ -128,24 +130,6 @@ def make_data():
     np.save(OUT / "data_x_255.npy", x255)
     np.save(OUT / "data_y.npy", y)
     return x, x255, y
-
-
-def train_order(y, steps, batch, seed):
-    """Fixed list of class-balanced index batches (half class_a, half class_b each)."""
-    rng = np.random.default_rng(seed)
-    a, b = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
-    half = batch // 2
-    pa, pb = np.empty(0, int), np.empty(0, int)
-    out = []
-    for _ in range(steps):
-        if len(pa) < half:
-            pa = np.concatenate([pa, rng.permutation(a)])
-        if len(pb) < half:
-            pb = np.concatenate([pb, rng.permutation(b)])
-        idx = np.concatenate([pa[:half], pb[:half]])
-        pa, pb = pa[half:], pb[half:]
-        out.append(rng.permutation(idx))
-    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from fixture_io import log, save_npy, save_proto, write_json  # noqa: E402
+from fixture_io import log, save_npy, save_proto, train_order, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CHECK = HERE / "check"
@@ -119,23 +119,6 @@ ORT_TOL = 1e-5
 # --------------------------------------------------------------------------------------
 # Shared helpers (both interpreters)
 # --------------------------------------------------------------------------------------
-
-def train_order(y, steps, batch, seed):
-    """Fixed list of class-balanced index batches (as in make_check_fixtures.py)."""
-    rng = np.random.default_rng(seed)
-    a, b = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
-    half = batch // 2
-    pa, pb = np.empty(0, int), np.empty(0, int)
-    out = []
-    for _ in range(steps):
-        if len(pa) < half:
-            pa = np.concatenate([pa, rng.permutation(a)])
-        if len(pb) < half:
-            pb = np.concatenate([pb, rng.permutation(b)])
-        idx = np.concatenate([pa[:half], pb[:half]])
-        pa, pb = pa[half:], pb[half:]
-        out.append(rng.permutation(idx))
-    return out
 
 
 def auc(scores, y):

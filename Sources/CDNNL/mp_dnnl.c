@@ -67,6 +67,25 @@ fail:
     return 0;
 }
 
+// Max pooling (window = stride, valid) from `src_md` into a destination of format `dst_tag`
+// (any: the implementation's choice).
+static int pool_primitive(mp_conv *c, const mp_conv_params *p, const dnnl_memory_desc_t *src_md, dnnl_format_tag_t dst_tag,
+                          dnnl_primitive_desc_t *ppd, char *err, size_t errlen) {
+    dnnl_memory_desc_t pooled_md;
+    dnnl_dims_t pd4 = {p->n, p->oc, p->poh, p->pow};
+    CHECK(dnnl_memory_desc_init_by_tag(&pooled_md, 4, pd4, dnnl_f32, dst_tag), "pooled");
+    dnnl_dims_t pk = {p->pool_h, p->pool_w}, pdil = {0, 0}, zero = {0, 0};
+    dnnl_dims_t ppr = {p->poh * p->pool_h - p->oh, p->pow * p->pool_w - p->ow};
+    dnnl_pooling_v2_desc_t pool_d;
+    CHECK(dnnl_pooling_v2_forward_desc_init(&pool_d, dnnl_forward_inference, dnnl_pooling_max, src_md, &pooled_md, pk, pk, pdil,
+                                            zero, ppr), "pooling");
+    CHECK(dnnl_primitive_desc_create(ppd, &pool_d, NULL, engine, NULL), "pooling descriptor");
+    CHECK(dnnl_primitive_create(&c->pool, *ppd), "pooling primitive");
+    return 1;
+fail:
+    return 0;
+}
+
 // Builds the Winograd chain's memories and primitives around the convolution `pd`.
 static int winograd_chain(mp_conv *c, const mp_conv_params *p, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *user_src_md,
                           const dnnl_memory_desc_t *user_dst_md, const float *scale, const float *shift, char *err, size_t errlen) {
@@ -97,16 +116,8 @@ static int winograd_chain(mp_conv *c, const mp_conv_params *p, const_dnnl_primit
     }
     const dnnl_memory_desc_t *out_md = dst_md;
     if (p->pool) {
-        dnnl_memory_desc_t pooled_any;
+        if (!pool_primitive(c, p, dst_md, dnnl_format_tag_any, &ppd, err, errlen)) goto fail;
         dnnl_dims_t pd4 = {p->n, p->oc, p->poh, p->pow};
-        CHECK(dnnl_memory_desc_init_by_tag(&pooled_any, 4, pd4, dnnl_f32, dnnl_format_tag_any), "pooled");
-        dnnl_dims_t pk = {p->pool_h, p->pool_w}, pdil = {0, 0}, zero = {0, 0};
-        dnnl_dims_t ppr = {p->poh * p->pool_h - p->oh, p->pow * p->pool_w - p->ow};
-        dnnl_pooling_v2_desc_t pool_d;
-        CHECK(dnnl_pooling_v2_forward_desc_init(&pool_d, dnnl_forward_inference, dnnl_pooling_max, dst_md, &pooled_any, pk, pk, pdil,
-                                                zero, ppr), "pooling");
-        CHECK(dnnl_primitive_desc_create(&ppd, &pool_d, NULL, engine, NULL), "pooling descriptor");
-        CHECK(dnnl_primitive_create(&c->pool, ppd), "pooling primitive");
         out_md = dnnl_primitive_desc_query_md(ppd, dnnl_query_dst_md, 0);
         CHECK(dnnl_memory_create(&c->pool_dst, out_md, engine, DNNL_MEMORY_ALLOCATE), "pooled memory");
         dnnl_memory_desc_t user_pooled;
@@ -218,17 +229,9 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
         size_t count = (size_t)p->n * p->oh * p->ow * p->oc;
         c->between = malloc(count * sizeof(float));
         if (!c->between) { snprintf(err, errlen, "out of memory"); goto fail; }
-        dnnl_memory_desc_t pooled_md;
-        dnnl_dims_t pd4 = {p->n, p->oc, p->poh, p->pow};
-        CHECK(dnnl_memory_desc_init_by_tag(&pooled_md, 4, pd4, dnnl_f32, dnnl_nhwc), "pooled");
-        dnnl_dims_t pk = {p->pool_h, p->pool_w}, pdil = {0, 0}, zero = {0, 0};
-        dnnl_dims_t ppr = {p->poh * p->pool_h - p->oh, p->pow * p->pool_w - p->ow};
-        dnnl_pooling_v2_desc_t pool_d;
-        CHECK(dnnl_pooling_v2_forward_desc_init(&pool_d, dnnl_forward_inference, dnnl_pooling_max, &dst_md, &pooled_md, pk, pk, pdil,
-                                                zero, ppr), "pooling");
-        CHECK(dnnl_primitive_desc_create(&ppd, &pool_d, NULL, engine, NULL), "pooling descriptor");
-        CHECK(dnnl_primitive_create(&c->pool, ppd), "pooling primitive");
-        CHECK(dnnl_memory_create(&c->pooled, &pooled_md, engine, DNNL_MEMORY_NONE), "pooled memory");
+        if (!pool_primitive(c, p, &dst_md, dnnl_nhwc, &ppd, err, errlen)) goto fail;
+        CHECK(dnnl_memory_create(&c->pooled, dnnl_primitive_desc_query_md(ppd, dnnl_query_dst_md, 0), engine, DNNL_MEMORY_NONE),
+              "pooled memory");
         dnnl_memory_set_data_handle(c->dst, c->between);
     }
     dnnl_primitive_destroy(reorder);
