@@ -18,6 +18,11 @@ struct mp_conv {
     // BatchNormalization primitive → pooling → reorder to the user's NHWC output.
     int winograd;
     dnnl_primitive_t src_reorder, bn, out_reorder;
+    // The weights as given (their handle set per call) and the reorder into the primitive's
+    // layout (for Winograd also the transform): new weights cost one reorder, not a new primitive.
+    dnnl_primitive_t weights_reorder;
+    dnnl_memory_t user_weights;
+    int oc;
     dnnl_memory_t user_src, user_dst, conv_dst, bn_mean, bn_var, pool_dst;
     char impl[96];
 };
@@ -213,11 +218,12 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
         c->shift = vector_memory(p->oc, shift, 1, err, errlen);
         if (!c->scale || !c->shift) goto fail;
     }
+    c->weights_reorder = reorder; reorder = NULL;
+    c->user_weights = user_weights; user_weights = NULL;
+    c->oc = p->oc;
     if (wino) {
         if (!winograd_chain(c, p, pd, &user_src_md, &user_dst_md, scale, shift, err, errlen)) goto fail;
-        dnnl_primitive_destroy(reorder);
         dnnl_primitive_desc_destroy(wpd);
-        dnnl_memory_destroy(user_weights);
         dnnl_primitive_desc_destroy(pd);
         dnnl_post_ops_destroy(ops);
         dnnl_primitive_attr_destroy(attr);
@@ -234,9 +240,7 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
               "pooled memory");
         dnnl_memory_set_data_handle(c->dst, c->between);
     }
-    dnnl_primitive_destroy(reorder);
     dnnl_primitive_desc_destroy(wpd);
-    dnnl_memory_destroy(user_weights);
     if (ppd) dnnl_primitive_desc_destroy(ppd);
     dnnl_primitive_desc_destroy(pd);
     dnnl_post_ops_destroy(ops);
@@ -306,14 +310,29 @@ int mp_conv_run(mp_conv *c, const float *x, float *y) {
 
 const char *mp_conv_impl(const mp_conv *c) { return c->impl; }
 
+static void copy_into(dnnl_memory_t m, const float *values, int count) {
+    void *h = NULL;
+    if (m && values && dnnl_memory_get_data_handle(m, &h) == dnnl_success && h) memcpy(h, values, sizeof(float) * (size_t)count);
+}
+
+int mp_conv_update(mp_conv *c, const float *weights, const float *bias, const float *scale, const float *shift) {
+    dnnl_memory_set_data_handle(c->user_weights, (void *)weights);
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, c->user_weights}, {DNNL_ARG_TO, c->weights}};
+    if (dnnl_primitive_execute(c->weights_reorder, stream, 2, args) != dnnl_success) return 1;
+    if (dnnl_stream_wait(stream) != dnnl_success) return 1;
+    if (c->has_bias) copy_into(c->bias, bias, c->oc);
+    if (c->has_affine) { copy_into(c->scale, scale, c->oc); copy_into(c->shift, shift, c->oc); }
+    return 0;
+}
+
 void mp_conv_destroy(mp_conv *c) {
     if (!c) return;
     if (c->conv) dnnl_primitive_destroy(c->conv);
     if (c->pool) dnnl_primitive_destroy(c->pool);
-    dnnl_primitive_t ps[] = {c->src_reorder, c->bn, c->out_reorder};
+    dnnl_primitive_t ps[] = {c->src_reorder, c->bn, c->out_reorder, c->weights_reorder};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) if (ps[i]) dnnl_primitive_destroy(ps[i]);
     dnnl_memory_t ms[] = {c->src, c->weights, c->bias, c->dst, c->scale, c->shift, c->pooled,
-                          c->user_src, c->user_dst, c->conv_dst, c->bn_mean, c->bn_var, c->pool_dst};
+                          c->user_src, c->user_dst, c->conv_dst, c->bn_mean, c->bn_var, c->pool_dst, c->user_weights};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) if (ms[i]) dnnl_memory_destroy(ms[i]);
     free(c->between);
     free(c);

@@ -21,6 +21,22 @@ final class DNNLConvolution: @unchecked Sendable {
     private var primitives: [Key: OpaquePointer?] = [:]
     private(set) var implementation: String?
 
+    /// Gives every primitive made so far `k`'s weights, bias and affine (same shapes; an optimizer
+    /// step): one reorder into each primitive's layout, no re-planning. False if one refused.
+    func update(_ k: ConvolutionKernel) -> Bool {
+        Self.lock.lock()
+        defer { Self.lock.unlock() }
+        return k.weights.withUnsafeBufferPointer { wp in
+            withOptional(k.epilogue.bias) { b in
+                withOptional(k.epilogue.postScale) { s in
+                    withOptional(k.epilogue.postShift) { t in
+                        primitives.values.allSatisfy { p in p.map { mp_conv_update($0, wp.baseAddress, b, s, t) == 0 } ?? true }
+                    }
+                }
+            }
+        }
+    }
+
     /// The bounds of an activation that is a clip (ReLU6, a capped ReLU, Clip).
     static func clipRange(_ a: Activation?) -> (Float, Float)? {
         switch a {

@@ -144,11 +144,14 @@ public struct Resize: Hashable, Sendable, Codable {
         return scales[axis]
     }
 
-    /// The output length of an axis of `input` elements.
+    /// The output length of an axis of `input` elements (nil when unknown, or when a hostile
+    /// scale would make it larger than any dimension, `Shape.largestDimension`).
     public func outputLength(axis: Int, input: Int?) -> Int? {
         if let s = sizes[axis] { return s }
         guard let input else { return nil }
-        return Int((scales[axis] * Double(input)).rounded(.down))
+        let length = (scales[axis] * Double(input)).rounded(.down)
+        guard length.isFinite, length >= 0, length <= Double(Shape.largestDimension) else { return nil }
+        return Int(length)
     }
 }
 

@@ -271,6 +271,9 @@ extension Op {
 
         case .resize(let r):
             guard r.scales.count == x.rank, r.sizes.count == x.rank else { throw ShapeError("Resize scales \(r.scales) do not fit \(x)") }
+            for axis in 0..<x.rank where x[axis] != nil && r.outputLength(axis: axis, input: x[axis]) == nil {
+                throw ShapeError("Resize scale \(r.scales[axis]) makes axis \(axis) of \(x) larger than any tensor can be")
+            }
             return [Shape((0..<x.rank).map { r.outputLength(axis: $0, input: x[$0]) })]
 
         case .matMul:

@@ -28,6 +28,9 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
                         const float *scale, const float *shift, char *err, size_t errlen);
 // x: n·h·w·ic, y: n·oh·ow·oc (or n·poh·pow·oc with pooling). Returns 0 on success.
 int mp_conv_run(mp_conv *c, const float *x, float *y);
+// New weights (and bias, scale, shift; NULL keeps them) of the same shapes, e.g. after an
+// optimizer step: one reorder into the primitive's layout, no new primitive. Returns 0 on success.
+int mp_conv_update(mp_conv *c, const float *weights, const float *bias, const float *scale, const float *shift);
 // The implementation oneDNN chose (e.g. "brgconv:avx512_core").
 const char *mp_conv_impl(const mp_conv *c);
 void mp_conv_destroy(mp_conv *c);
