@@ -27,8 +27,8 @@ func fail(_ message: String) -> Never {
 
 /// Restarts the process once with the environment the kernel libraries read when they load:
 /// `OPENBLAS_CORETYPE` when OpenBLAS fell back to its generic kernels on a CPU it did not
-/// recognise (see `OpenBLASCore`), and `GOMP_SPINCOUNT=5000` so oneDNN's OpenMP threads spin
-/// only a few microseconds between primitives before they sleep, instead of spinning against the
+/// recognise (see `OpenBLASCore`), and `GOMP_SPINCOUNT=5000` (0 on a busy machine) so oneDNN's
+/// OpenMP threads spin only a few microseconds between primitives before they sleep, instead of spinning against the
 /// engine's own threads (seed model, 2 threads, loaded machine: 24 img/s at batch 32 with the
 /// default spin; passive waiting costs 0.3 ms at batch 1: 2.19 ms against 1.88–1.91 ms).
 func selectKernelEnvironment() {
@@ -37,7 +37,10 @@ func selectKernelEnvironment() {
     var restart = false
     if let core = OpenBLASCore.recommendedOverride() { setenv("OPENBLAS_CORETYPE", core, 1); restart = true }
     let environment = ProcessInfo.processInfo.environment
-    if environment["OMP_WAIT_POLICY"] == nil, environment["GOMP_SPINCOUNT"] == nil { setenv("GOMP_SPINCOUNT", "5000", 1); restart = true }
+    if environment["OMP_WAIT_POLICY"] == nil, environment["GOMP_SPINCOUNT"] == nil {
+        setenv("GOMP_SPINCOUNT", machineIsBusy() ? "0" : "5000", 1)
+        restart = true
+    }
     // OpenBLAS's own threads spin for 2^28 cycles after a GEMM by default, against oneDNN's next
     // convolution: 2^4 (seed, batch 32, 2 threads: slowest run 138–148 ms → 78–100 ms).
     if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1); restart = true }
@@ -46,6 +49,17 @@ func selectKernelEnvironment() {
     arguments.append(nil)
     execv("/proc/self/exe", &arguments)
     // execv returns only on failure: carry on with the libraries as they are.
+}
+
+/// Whether other work keeps the cores busy: the 1-minute load average is at least 0.75 of the
+/// cores beyond one. Spinning OpenMP threads then wait for a thread the kernel has descheduled
+/// (seed model, batch 1 on 2 threads beside a busy loop: 6.3 ms median spinning 5000 times,
+/// 2.5 ms not spinning; on an idle machine 1.3–2.1 ms against 2.0–2.7 ms the other way round).
+func machineIsBusy() -> Bool {
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    guard cores > 1, let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+          let first = text.split(separator: " ").first, let load = Double(first) else { return false }
+    return load >= 0.75 * Double(cores - 1)
 }
 
 /// Takes `--max-memory SIZE` (any command): the most one tensor may take, `512M`, `4G` or bytes.
