@@ -27,7 +27,7 @@ func fail(_ message: String) -> Never {
 
 /// Restarts the process once with the environment the kernel libraries read when they load:
 /// `OPENBLAS_CORETYPE` when OpenBLAS fell back to its generic kernels on a CPU it did not
-/// recognise (see `OpenBLASCore`), and `GOMP_SPINCOUNT=5000` (0 on a busy machine) so oneDNN's
+/// recognise (see `OpenBLASCore`), and `GOMP_SPINCOUNT=5000` (0 while other work keeps a core busy) so oneDNN's
 /// OpenMP threads spin only a few microseconds between primitives before they sleep, instead of spinning against the
 /// engine's own threads (seed model, 2 threads, loaded machine: 24 img/s at batch 32 with the
 /// default spin; passive waiting costs 0.3 ms at batch 1: 2.19 ms against 1.88–1.91 ms).
@@ -51,15 +51,36 @@ func selectKernelEnvironment() {
     // execv returns only on failure: carry on with the libraries as they are.
 }
 
-/// Whether other work keeps the cores busy: the 1-minute load average is at least 0.75 of the
-/// cores beyond one. Spinning OpenMP threads then wait for a thread the kernel has descheduled
-/// (seed model, batch 1 on 2 threads beside a busy loop: 6.3 ms median spinning 5000 times,
-/// 2.5 ms not spinning; on an idle machine 1.3–2.1 ms against 2.0–2.7 ms the other way round).
+/// Whether other work keeps a core busy right now: another task is runnable in each of five
+/// looks at /proc/loadavg's running count over 8 ms, less this process's running threads. Spinning
+/// OpenMP threads then wait for a thread the kernel has descheduled (seed model, batch 1 on 2
+/// threads beside a busy loop: 6.3 ms median spinning 5000 times, 2.5 ms not spinning; on an
+/// idle machine 1.3–2.1 ms against 2.0–2.7 ms the other way round). Not looked at for
+/// `--threads 1`, which has no OpenMP team.
 func machineIsBusy() -> Bool {
-    let cores = ProcessInfo.processInfo.activeProcessorCount
-    guard cores > 1, let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
-          let first = text.split(separator: " ").first, let load = Double(first) else { return false }
-    return load >= 0.75 * Double(cores - 1)
+    let arguments = CommandLine.arguments
+    if let i = arguments.firstIndex(of: "--threads"), i + 1 < arguments.count, arguments[i + 1] == "1" { return false }
+    if arguments.contains("--threads=1") { return false }
+    // This process's own runnable threads (OpenBLAS starts its pool when it loads) do not count.
+    func ownRunning() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("R")
+        }.count
+    }
+    func othersRunning() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count >= 4, let running = fields[3].split(separator: "/").first.flatMap({ Int($0) }) else { return nil }
+        return running - max(1, ownRunning())
+    }
+    for look in 0..<5 {
+        guard let others = othersRunning(), others >= 1 else { return false }
+        if look < 4 { usleep(2_000) }
+    }
+    return true
 }
 
 /// Takes `--max-memory SIZE` (any command): the most one tensor may take, `512M`, `4G` or bytes.
