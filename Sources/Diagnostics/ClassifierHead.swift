@@ -73,7 +73,8 @@ public struct ClassifierHead: Sendable {
         switch kind {
         case .sigmoid: return units == 1 ? "binary cross-entropy (Keras binary_crossentropy, PyTorch BCELoss)" : "binary cross-entropy per unit (multi-label)"
         case .softmax: return units == 1 ? nil : "categorical cross-entropy (Keras (sparse_)categorical_crossentropy, PyTorch CrossEntropyLoss on the logits)"
-        case .linear where units == 1: return "binary cross-entropy on logits (PyTorch BCEWithLogitsLoss, Keras binary_crossentropy(from_logits=True)), or a regression loss"
+        case .linear where units == 1:
+            return "binary cross-entropy on logits (PyTorch BCEWithLogitsLoss, Keras binary_crossentropy(from_logits=True)), or a regression loss"
         case .linear: return "cross-entropy on logits (PyTorch CrossEntropyLoss, Keras from_logits=True), or a regression loss"
         case .other: return nil
         }

@@ -1,7 +1,20 @@
+import Engine
+import ModelIR
 import Foundation
 
 /// Binary-classification metrics of scores against 0/1 labels.
 public struct ClassifierMetrics: Sendable {
+    /// The metrics of `graph`'s scores (read through `head`) on every batch of `source`.
+    public static func measure(_ graph: Graph, head: ClassifierHead, source: SampleSource, batchSize: Int, threads: Int) throws -> ClassifierMetrics {
+        let session = try InferenceSession(graph: graph, options: EngineOptions(threads: threads, optimize: true))
+        var scores: [Float] = [], labels: [Float] = []
+        try source.forEachBatch(size: batchSize) { inputs, y in
+            if let o = try session.run(inputs)[head.output] { scores += head.scores(o.data) }
+            labels += y
+        }
+        return ClassifierMetrics(scores: scores, labels: labels)
+    }
+
     public var count: Int
     public var positives: Int
     public var auc: Double

@@ -15,15 +15,15 @@ public struct Finding: Sendable {
     public var severity: Severity
     /// The layer (Keras) or node (ONNX) the finding is about.
     public var layer: String?
-    /// The Keras layer or PyTorch module an exported node came from, when its name carries it
-    /// (tf2onnx: `sequential/conv_1/Relu` → `conv_1`; torch.onnx: `/features/features.0/Conv` → `features.0`).
+    /// The Keras layer or PyTorch module an exported node came from, when its name or the
+    /// exporter's notes carry it (tf2onnx: `sequential/conv_1/Relu` → `conv_1`; torch.onnx:
+    /// `/features/features.0/Conv` → `features.0`); set by `ModelCheck`.
     public var module: String?
     public var message: String
     public var suggestion: String
 
     public init(_ id: String, _ severity: Severity, layer: String? = nil, _ message: String, suggestion: String = "") {
         self.id = id; self.severity = severity; self.layer = layer; self.message = message; self.suggestion = suggestion
-        module = layer.flatMap(sourceModule)
     }
 
     public var json: JSONValue {

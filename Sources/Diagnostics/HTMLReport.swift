@@ -14,7 +14,9 @@ public enum HTMLReport {
         <table><tr><th>Severity</th><th>Id</th><th>Layer</th><th>What</th><th>What to do</th></tr>
         """
         for f in r.findings {
-            body += "<tr class=\"\(f.severity.rawValue)\"><td>\(f.severity.rawValue)</td><td><code>\(f.id)</code></td><td>\(escape(f.layer ?? ""))\(f.module.map { "<br><small>\(escape($0))</small>" } ?? "")</td><td>\(escape(f.message))</td><td>\(escape(f.suggestion))</td></tr>\n"
+            let module = f.module.map { "<br><small>\(escape($0))</small>" } ?? ""
+            body += "<tr class=\"\(f.severity.rawValue)\"><td>\(f.severity.rawValue)</td><td><code>\(f.id)</code></td>"
+                + "<td>\(escape(f.layer ?? ""))\(module)</td><td>\(escape(f.message))</td><td>\(escape(f.suggestion))</td></tr>\n"
         }
         body += "</table>\n"
         if r.samples > 0 {

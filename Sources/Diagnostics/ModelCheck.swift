@@ -52,9 +52,9 @@ public struct CheckOptions: Sendable {
 public enum ModelCheck {
     public static func run(_ graph: Graph, source: SampleSource?, options: CheckOptions = CheckOptions(),
                            progress: ((String, Int, Int) -> Void)? = nil) throws -> CheckReport {
-        var report = CheckReport(findings: StructuralChecks.run(graph, loss: options.loss), metrics: [:], head: "", samples: 0, scoresByClass: [[], []],
-                                 roc: [], bestThreshold: nil, deadUnits: [], batchNorm: [], skipped: [])
         let head = ClassifierHead(graph: graph, loss: options.loss)
+        var report = CheckReport(findings: StructuralChecks.run(graph, head: head, loss: options.loss), metrics: [:], head: "", samples: 0,
+                                 scoresByClass: [[], []], roc: [], bestThreshold: nil, deadUnits: [], batchNorm: [], skipped: [])
         report.head = head.description
         guard let source else {
             report.skipped.append("all data checks (no --inputs/--labels or --data given)")
@@ -309,7 +309,8 @@ public enum ModelCheck {
             let shifts = (0..<movingMean.count).map { abs(batchMean[$0] - Double(movingMean[$0])) / (Double(movingVariance[$0]) + 1e-3).squareRoot() }
             let ratios = (0..<movingMean.count).map { (batchVariance[$0] + 1e-6) / (Double(movingVariance[$0]) + 1e-6) }
             let medianShift = quantile(shifts.map(Float.init).sorted(), 0.5), medianRatio = quantile(ratios.map(Float.init).sorted(), 0.5)
-            lines.append("'\(graph.metadata.sourceModules[layer] ?? sourceModule(layer) ?? layer)': mean shift \(fmt(medianShift, 2)) σ (median over channels), variance ratio \(fmt(medianRatio, 3))")
+            let name = graph.metadata.sourceModules[layer] ?? sourceModule(layer) ?? layer
+            lines.append("'\(name)': mean shift \(fmt(medianShift, 2)) σ (median over channels), variance ratio \(fmt(medianRatio, 3))")
             if medianShift > worst?.shift ?? -.infinity { worst = (layer, medianShift, medianRatio) }
         }
         guard let w = worst else { return }
@@ -320,22 +321,21 @@ public enum ModelCheck {
             let (recalibrated, _) = try BatchNormRecalibration.recalibrate(graph, source: source, batchSize: options.batchSize, threads: options.threads) {
                 progress?("recomputing BatchNormalization statistics", $0, $1)
             }
-            let session = try InferenceSession(graph: recalibrated, options: EngineOptions(threads: options.threads, optimize: true))
-            var scores: [Float] = [], labels: [Float] = []
-            try source.forEachBatch(size: options.batchSize) { inputs, y in
-                if let o = try session.run(inputs)[head.output] { scores += head.scores(o.data) }
-                labels += y
-            }
-            let r = ClassifierMetrics(scores: scores, labels: labels)
+            let r = try ClassifierMetrics.measure(recalibrated, head: head, source: source, batchSize: options.batchSize, threads: options.threads)
             m["recalibrated_accuracy_at_0_5"] = r.accuracyAtHalf
             m["recalibrated_auc"] = r.auc
-            message += ". With statistics recomputed from these \(scores.count) samples the model scores accuracy \(fmt(r.accuracyAtHalf, 3)) and AUC \(fmt(r.auc, 3)), against \(fmt(metrics.accuracyAtHalf, 3)) and \(fmt(metrics.auc, 3)) with the stored moving statistics"
+            message += ". With statistics recomputed from these \(source.count) samples the model scores accuracy \(fmt(r.accuracyAtHalf, 3)) "
+                + "and AUC \(fmt(r.auc, 3)), against \(fmt(metrics.accuracyAtHalf, 3)) and \(fmt(metrics.auc, 3)) with the stored moving statistics"
             if r.accuracyAtHalf - metrics.accuracyAtHalf >= 0.1 || (r.auc - metrics.auc >= 0.05) {
                 severity = .error
                 message += ": the model is good with its batch statistics and bad in inference — the moving statistics lag what the trained weights produce"
             }
         }
         findings.append(Finding("batchnorm-statistics", severity, layer: w.layer, message,
-            suggestion: "recompute the moving statistics from representative data, the repair measured above: `modelport finetune MODEL --data DIR --recalibrate-batchnorm --output repaired.h5` (in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0; in PyTorch, set each BatchNorm's momentum to None, run the data through model.train() under torch.no_grad(), then model.eval()); next time train with a lower momentum (Keras 0.9, PyTorch 0.1) or more steps"))
+            suggestion: "recompute the moving statistics from representative data, the repair measured above: "
+                + "`modelport finetune MODEL --data DIR --recalibrate-batchnorm --output repaired.h5` "
+                + "(in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0; "
+                + "in PyTorch, set each BatchNorm's momentum to None, run the data through model.train() under torch.no_grad(), then model.eval()); "
+                + "next time train with a lower momentum (Keras 0.9, PyTorch 0.1) or more steps"))
     }
 }

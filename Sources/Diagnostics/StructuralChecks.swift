@@ -4,11 +4,16 @@ import ModelIR
 public enum StructuralChecks {
     /// `loss` (given by the user) stands in for a missing training configuration.
     public static func run(_ graph: Graph, loss: TrainingLoss? = nil) -> [Finding] {
+        run(graph, head: ClassifierHead(graph: graph, loss: loss), loss: loss)
+    }
+
+    /// With the head already read from `graph` (with the same `loss`).
+    static func run(_ graph: Graph, head: ClassifierHead, loss: TrainingLoss?) -> [Finding] {
         var findings: [Finding] = []
         findings += weightChecks(graph)
         findings += batchNormChecks(graph)
         findings += foldedBatchNormChecks(graph)
-        findings += headChecks(graph, given: loss)
+        findings += headChecks(graph, head: head, given: loss)
         return findings
     }
 
@@ -32,7 +37,8 @@ public enum StructuralChecks {
             guard kernelUser[p.name] != nil, values.count > 1, let first = values.first else { continue }
             if values.allSatisfy({ $0 == first }) {
                 findings.append(Finding("constant-weights", .warning, layer: layer,
-                    first == 0 ? "\(name) is all zeros: the layer outputs only its bias" : "every value of \(name) is \(fmt(Double(first))): its units cannot tell inputs apart",
+                    first == 0 ? "\(name) is all zeros: the layer outputs only its bias"
+                        : "every value of \(name) is \(fmt(Double(first))): its units cannot tell inputs apart",
                     suggestion: "the layer never trained (frozen, or the gradient never reached it); check trainable flags and the initializer"))
             }
         }
@@ -71,19 +77,21 @@ public enum StructuralChecks {
         let evidence = first.value + (Set(folded.map(\.value)).count > 1 ? ", …" : "")
         let torch = folded.contains { $0.value.contains("torch") || $0.value.contains("rewriter") }
         return [Finding("batchnorm-folded", .info, layer: first.key,
-            "the exporter folded \(folded.count) BatchNormalization layer\(folded.count == 1 ? "" : "s") into the ops around \(folded.count == 1 ? "it" : "them") (\(listed); seen from \(evidence)): "
-                + "the moving statistics are not in the file, so batchnorm-statistics cannot compare them with the data, and the folded scale and shift keep whatever the statistics were at export",
+            "the exporter folded \(folded.count) BatchNormalization layer\(folded.count == 1 ? "" : "s") "
+                + "into the ops around \(folded.count == 1 ? "it" : "them") (\(listed); seen from \(evidence)): "
+                + "the moving statistics are not in the file, so batchnorm-statistics cannot compare them with the data, "
+                + "and the folded scale and shift keep whatever the statistics were at export",
             suggestion: "check the model before export (the Keras file or the PyTorch module) for stale BatchNorm statistics"
                 + (torch ? "; torch.onnx.export(..., training=TrainingMode.PRESERVE, do_constant_folding=False) keeps BatchNormalization nodes" : ""))]
     }
 
-    static func headChecks(_ graph: Graph, given: TrainingLoss?) -> [Finding] {
-        let head = ClassifierHead(graph: graph, loss: given)
+    static func headChecks(_ graph: Graph, head: ClassifierHead, given: TrainingLoss?) -> [Finding] {
         if head.kind == .softmax, head.units == 1 { return [softmaxOverOne(head)] }
         guard let trained = given ?? graph.metadata.trainingConfig.flatMap({ TrainingLoss(configuration: $0, output: head.layer) }) else {
             let implied = head.impliedLoss.map { ", which implies \($0)" } ?? ""
             return [Finding("head-loss", .info, layer: head.layer,
-                "no training configuration in the file (an ONNX export, saved without compile(), or weights only): the loss is unknown; the head is \(head.description)\(implied)",
+                "no training configuration in the file (an ONNX export, saved without compile(), or weights only): "
+                    + "the loss is unknown; the head is \(head.description)\(implied)",
                 suggestion: "give the loss it was trained with (--loss binary_crossentropy, BCEWithLogitsLoss, …) to check the head against it")]
         }
         let loss = trained.givenName == nil ? trained.name : trained.description, fromLogits = trained.fromLogits
@@ -93,7 +101,8 @@ public enum StructuralChecks {
         case .softmax where trained.expectsLogProbabilities, .sigmoid where trained.expectsLogProbabilities,
              .linear where trained.expectsLogProbabilities:
             findings.append(Finding("head-loss-mismatch", .error, layer: head.layer,
-                "\(trained.description) reads log-probabilities (a LogSoftmax output), but the head gives \(head.kind == .linear ? "raw logits" : "probabilities (\(head.kind.rawValue))"): the loss trains on the wrong quantity",
+                "\(trained.description) reads log-probabilities (a LogSoftmax output), but the head gives "
+                    + "\(head.kind == .linear ? "raw logits" : "probabilities (\(head.kind.rawValue))"): the loss trains on the wrong quantity",
                 suggestion: "end the model with LogSoftmax for NLLLoss, or train the logits with CrossEntropyLoss (and apply softmax only at inference)"))
         case .softmax where head.units == 2 && isBinaryLoss:
             findings.append(Finding("head-loss-mismatch", .error, layer: head.layer,

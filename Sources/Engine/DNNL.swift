@@ -39,11 +39,13 @@ final class DNNLConvolution: @unchecked Sendable {
 
     /// The bounds of an activation that is a clip (ReLU6, a capped ReLU, Clip).
     static func clipRange(_ a: Activation?) -> (Float, Float)? {
+        guard let a else { return nil }
         switch a {
-        case .relu6?: return (0, 6)
-        case .relu(let cap?, 0, 0)?: return (0, cap)
-        case .clip(let lower, let upper)?: return (lower, upper)
-        default: return nil
+        case .relu(let cap?, 0, 0): return (0, cap)    // ReLU6 is relu(maxValue: 6)
+        case .clip(let lower, let upper): return (lower, upper)
+        case .relu, .linear, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish,
+             .gelu, .exponential, .softmax, .logSoftmax:
+            return nil
         }
     }
 
@@ -60,7 +62,7 @@ final class DNNLConvolution: @unchecked Sendable {
         let (kh, kw) = (k.kernel[0], k.kernel[1])
         let oh = k.padding.outputLength(axis: 0, spatialRank: 2, input: h, window: kh, stride: k.strides[0], dilation: k.dilations[0]) ?? 0
         let ow = k.padding.outputLength(axis: 1, spatialRank: 2, input: w, window: kw, stride: k.strides[1], dilation: k.dilations[1]) ?? 0
-        guard n > 0, oh > 0, ow > 0 else { return false }
+        guard n > 0, oh > 0, ow > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return false }
         let perImageOut = oh * ow * k.outChannels * 4
         let chunk = max(1, min(n, Self.chunkBytes / max(1, perImageOut + h * w * k.inChannels * 4)))
         let inStride = h * w * k.inChannels, outStride = outShape[1] * outShape[2] * k.outChannels
@@ -72,7 +74,7 @@ final class DNNLConvolution: @unchecked Sendable {
             let images = min(chunk, n - start)
             // On a refusal the caller's kernel recomputes the whole output, so a partial one does no harm.
             guard let p = primitive(k, images: images, h: h, w: w, oh: oh, ow: ow, pooled: outShape, threads: threads),
-                  mp_conv_run(p, x.baseAddress! + start * inStride, y.baseAddress! + start * outStride) == 0 else { return false }
+                  mp_conv_run(p, xBase + start * inStride, yBase + start * outStride) == 0 else { return false }
             start += images
         }
         return true

@@ -42,7 +42,7 @@ extension InferenceSession {
 
     /// Runs `inputs` a sub-batch at a time and joins the outputs along the batch axis.
     func runInSubBatches(_ inputs: [String: HostTensor], keep: Set<String>, size: Int) throws -> [String: HostTensor] {
-        let n = inputs.values.first!.shape[0]
+        guard let n = inputs.values.first?.shape.first else { return try run(inputs, keep: keep, split: false) }
         var parts: [[String: HostTensor]] = []
         var start = 0
         while start < n {
@@ -85,7 +85,9 @@ extension Op {
         case .activation(let a):
             switch a {
             case .softmax(let axis), .logSoftmax(let axis): return axis != 0
-            default: return true
+            case .linear, .relu, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish,
+                 .gelu, .exponential, .clip:
+                return true
             }
         case .reshapeAll, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
             return false

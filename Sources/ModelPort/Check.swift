@@ -31,7 +31,9 @@ extension Model {
             for (name, t) in inputs.sorted(by: { $0.key < $1.key }) {
                 let perSample = max(1, t.shape.dropFirst().reduce(1, *))
                 if let bad = t.data.firstIndex(where: { !$0.isFinite }) {
-                    throw ModelPortError("\(inputsPath): sample \(bad / perSample) of '\(name)' holds NaN or infinite values (\(t.data.filter { !$0.isFinite }.count) in all); check needs finite inputs")
+                    let count = t.data.filter { !$0.isFinite }.count
+                    throw ModelPortError("\(inputsPath): sample \(bad / perSample) of '\(name)' holds NaN or infinite values (\(count) in all); "
+                                         + "check needs finite inputs")
                 }
             }
             let n = inputs.values.first?.shape.first ?? 0

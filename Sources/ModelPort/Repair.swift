@@ -29,13 +29,7 @@ extension Model {
             let head = ClassifierHead(graph: graph)
             func measure(_ g: Graph) throws -> (accuracy: Double, auc: Double)? {
                 guard head.isBinary else { return nil }
-                let session = try InferenceSession(graph: g, options: EngineOptions(threads: threads))
-                var scores: [Float] = [], labels: [Float] = []
-                try opened.source.forEachBatch(size: batchSize) { inputs, y in
-                    if let o = try session.run(inputs)[head.output] { scores += head.scores(o.data) }
-                    labels += y
-                }
-                let m = ClassifierMetrics(scores: scores, labels: labels)
+                let m = try ClassifierMetrics.measure(g, head: head, source: opened.source, batchSize: batchSize, threads: threads)
                 return (m.accuracyAtHalf, m.auc)
             }
             let before = try measure(graph)

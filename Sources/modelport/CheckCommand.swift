@@ -31,7 +31,9 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Samples per batch.") var batchSize = 32
     @Option(help: "Threads (default: every core).") var threads: Int?
     @Option(help: "The architecture for a weights-only MODEL.") var architecture: String?
-    @Option(help: "The loss the model was trained with, for files without a training configuration (ONNX): binary_crossentropy, BCEWithLogitsLoss, categorical_crossentropy, CrossEntropyLoss, … (Keras or PyTorch names; add _from_logits to a Keras name).")
+    @Option(help: ArgumentHelp("The loss the model was trained with, for files without a training configuration (ONNX): "
+                               + "binary_crossentropy, BCEWithLogitsLoss, categorical_crossentropy, CrossEntropyLoss, … "
+                               + "(Keras or PyTorch names; add _from_logits to a Keras name)."))
     var loss: String?
     @Flag(help: "Skip measuring the model with BatchNormalization statistics recomputed from the data.") var noRecalibration = false
     @Flag(help: "Print JSON (Schemas/check.schema.json).") var json = false

@@ -52,7 +52,14 @@ struct FinetuneCommand: ParsableCommand {
         }
         guard let format = ModelConversion.format(forFileName: output) else { return }
         let loaded = try Model.load(model, architecture: architecture)
-        let source: LabelledData = data.map { .folder($0) } ?? .arrays(inputs: inputs!, labels: labels!)
+        let source: LabelledData
+        if let data {
+            source = .folder(data)
+        } else if let inputs, let labels {
+            source = .arrays(inputs: inputs, labels: labels)
+        } else {
+            throw ModelPortError("give the data: --data DIR or --inputs X --labels y")
+        }
         let progress = Progress(enabled: !quiet)
         let result = try loaded.recalibratingBatchNormalization(data: source, batchSize: batchSize, threads: threads) {
             progress.update("recomputing BatchNormalization statistics", $0, $1)

@@ -15,7 +15,8 @@ struct ModelPortCommand: ParsableCommand {
         Exit codes: 0 ok, 1 a check found a failure, 2 bad usage or unreadable input.
         """,
         version: ModelPortVersion.string,
-        subcommands: [InspectCommand.self, RunCommand.self, ValidateCommand.self, CheckCommand.self, ConvertCommand.self, FinetuneCommand.self, BenchCommand.self]
+        subcommands: [InspectCommand.self, RunCommand.self, ValidateCommand.self, CheckCommand.self, ConvertCommand.self, FinetuneCommand.self,
+                      BenchCommand.self]
     )
 }
 
