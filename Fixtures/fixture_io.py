@@ -70,3 +70,20 @@ def train_order(y, steps, batch, seed):
         pa, pb = pa[half:], pb[half:]
         out.append(rng.permutation(idx))
     return out
+
+
+def r(v, n=6):
+    """A float rounded to n digits, as the facts files store numbers."""
+    return float(round(float(v), n))
+
+
+def score_stats(scores, y, classes=("class_a", "class_b")):
+    """Min, max and mean of the scores per class (label 0, 1) and overall, rounded to 7 digits."""
+    s = np.asarray(scores, np.float64).ravel()
+    out = {}
+    for cls, lab in zip(classes, (0, 1)):
+        c = s[y == lab]
+        out[cls] = {"min": r(c.min(), 7), "max": r(c.max(), 7), "mean": r(c.mean(), 7)}
+    out["all"] = {"min": r(s.min(), 7), "max": r(s.max(), 7), "mean": r(s.mean(), 7),
+                  "max_minus_min": float(s.max() - s.min())}
+    return out

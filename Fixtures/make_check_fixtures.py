@@ -69,7 +69,7 @@ tf.config.experimental.enable_op_determinism()
 
 import tf_keras  # noqa: E402  (Keras 2)
 
-from fixture_io import train_order  # noqa: E402
+from fixture_io import r, score_stats, train_order  # noqa: E402
 
 SEED = 20240611
 OUT = Path(__file__).resolve().parent / "check"
@@ -257,21 +257,6 @@ def auc(scores, y):
 
 def acc(scores, y, thr=0.5):
     return float(((np.asarray(scores).ravel() >= thr).astype(np.float32) == y).mean())
-
-
-def r(v, n=6):
-    return float(round(float(v), n))
-
-
-def score_stats(scores, y):
-    s = np.asarray(scores, np.float64).ravel()
-    out = {}
-    for cls, lab in zip(CLASSES, (0, 1)):
-        c = s[y == lab]
-        out[cls] = {"min": r(c.min(), 7), "max": r(c.max(), 7), "mean": r(c.mean(), 7)}
-    out["all"] = {"min": r(s.min(), 7), "max": r(s.max(), 7), "mean": r(s.mean(), 7),
-                  "max_minus_min": float(s.max() - s.min())}
-    return out
 
 
 def finish(model, ckw, name, facts):

@@ -93,14 +93,13 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from fixture_io import log, save_npy, save_proto, train_order, write_json  # noqa: E402
+from fixture_io import log, r, save_npy, save_proto, score_stats, train_order, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CHECK = HERE / "check"
 OUT = CHECK / "onnx"
 SEED = 20240611
 H, W = 64, 78
-CLASSES = ("class_a", "class_b")
 KERAS_MODELS = ["collapsed", "collapsed_dead", "healthy", "bn_lag", "softmax_bce", "raw_pixels", "no_head"]
 # head kind of each Keras model: how the scores are read from the output
 KERAS_HEADS = {"softmax_bce": "softmax2", "no_head": "linear4"}
@@ -134,10 +133,6 @@ def acc(scores, y, thr=0.5):
     return float(((np.asarray(scores).ravel() >= thr).astype(np.float32) == y).mean())
 
 
-def r(v, n=6):
-    return float(round(float(v), n))
-
-
 def fl(a):
     """float32 array -> list of Python floats (the exact float32 values)."""
     return [float(v) for v in np.asarray(a, np.float32).ravel()]
@@ -151,17 +146,6 @@ def rows(a):
 def sigmoid(z):
     """float32 sigmoid, computed in float64."""
     return (1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))).astype(np.float32)
-
-
-def score_stats(scores, y):
-    s = np.asarray(scores, np.float64).ravel()
-    out = {}
-    for cls, lab in zip(CLASSES, (0, 1)):
-        c = s[y == lab]
-        out[cls] = {"min": r(c.min(), 7), "max": r(c.max(), 7), "mean": r(c.mean(), 7)}
-    out["all"] = {"min": r(s.min(), 7), "max": r(s.max(), 7), "mean": r(s.mean(), 7),
-                  "max_minus_min": float(s.max() - s.min())}
-    return out
 
 
 # --------------------------------------------------------------------------------------
