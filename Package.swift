@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "DataIO", targets: ["DataIO"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Diagnostics", targets: ["Diagnostics"]),
+        .library(name: "Training", targets: ["Training"]),
         .executable(name: "modelport", targets: ["modelport"]),
     ],
     dependencies: [
@@ -55,18 +56,20 @@ let package = Package(
             name: "ONNXFormat",
             dependencies: ["ModelIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .target(name: "Diagnostics", dependencies: ["ModelIR", "Engine"]),
-        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "ONNXFormat", "Engine", "DataIO", "Diagnostics"]),
+        .target(name: "Training", dependencies: ["ModelIR", "Engine"]),
+        .target(name: "Diagnostics", dependencies: ["ModelIR", "Engine", "Training"]),
+        .target(name: "ModelPort", dependencies: ["ModelIR", "KerasFormat", "ONNXFormat", "Engine", "DataIO", "Diagnostics", "Training"]),
         .executableTarget(
             name: "modelport",
-            dependencies: ["ModelPort", "DataIO", "Engine", "Diagnostics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ModelPort", "DataIO", "Engine", "Diagnostics", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "ModelIR"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ModelIR", "DataIO", "KerasFormat"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "ModelIR", "HDF5"]),
-        .testTarget(name: "ModelPortTests", dependencies: ["ModelPort", "ModelIR"]),
+        .testTarget(name: "ModelPortTests", dependencies: ["ModelPort", "ModelIR", "Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "ModelIR", "ModelPort", "DataIO"]),
         .testTarget(
             name: "ModelPortCLITests",
             dependencies: ["modelport", .product(name: "ZIPFoundation", package: "ZIPFoundation")]

@@ -1,3 +1,4 @@
+import Training
 import Engine
 import Foundation
 import ModelIR

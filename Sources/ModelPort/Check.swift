@@ -1,3 +1,4 @@
+import Training
 import DataIO
 import Diagnostics
 import Engine

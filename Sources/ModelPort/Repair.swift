@@ -1,3 +1,4 @@
+import Training
 import Diagnostics
 import Engine
 import Foundation

@@ -2,14 +2,14 @@ import Engine
 
 /// Streaming per-channel statistics over every sample and position along one channel axis
 /// (the last for NHWC and Dense outputs, 1 for NCHW).
-struct ChannelStatistics {
-    var sum: [Double]
-    var sumOfSquares: [Double]
-    var maximum: [Float]
-    var minimum: [Float]
-    var count = 0
+public struct ChannelStatistics {
+    public var sum: [Double]
+    public var sumOfSquares: [Double]
+    public var maximum: [Float]
+    public var minimum: [Float]
+    public var count = 0
 
-    init(channels: Int) {
+    public init(channels: Int) {
         sum = [Double](repeating: 0, count: channels)
         sumOfSquares = sum
         maximum = [Float](repeating: -.infinity, count: channels)
@@ -17,13 +17,13 @@ struct ChannelStatistics {
     }
 
     /// Statistics for `t` with its channels on `axis`, or nil when the axis is not one of its.
-    init?(for t: HostTensor, axis: Int) {
+    public init?(for t: HostTensor, axis: Int) {
         guard axis >= 0, axis < t.shape.count else { return nil }
         self.init(channels: t.shape[axis])
     }
 
     /// Adds a batch whose channels lie on `axis` (the last when nil).
-    mutating func add(_ t: HostTensor, axis: Int? = nil) {
+    public mutating func add(_ t: HostTensor, axis: Int? = nil) {
         let c = sum.count
         let a = axis ?? t.shape.count - 1
         guard c > 0, a >= 0, a < t.shape.count, t.shape[a] == c else { return }
@@ -50,11 +50,11 @@ struct ChannelStatistics {
         count += t.count / c
     }
 
-    var mean: [Double] { sum.map { count == 0 ? 0 : $0 / Double(count) } }
-    var standardDeviation: [Double] { variance.map { $0.squareRoot() } }
+    public var mean: [Double] { sum.map { count == 0 ? 0 : $0 / Double(count) } }
+    public var standardDeviation: [Double] { variance.map { $0.squareRoot() } }
 
     /// Population (biased) variance, as TensorFlow's moments.
-    var variance: [Double] {
+    public var variance: [Double] {
         zip(sum, sumOfSquares).map { s, q in
             guard count > 0 else { return 0 }
             let m = s / Double(count)

@@ -1,0 +1,77 @@
+import ModelIR
+
+/// Backward passes of `PoolingKernels.swift`: max pooling sends each window's gradient to its
+/// first largest element (TensorFlow's MaxPoolGrad scans the window row by row and keeps the
+/// first maximum), average pooling spreads it over the window's in-image elements.
+extension PoolingKernel {
+    func backward(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ dy: UnsafeBufferPointer<Float>, outShape: [Int],
+                  _ dx: UnsafeMutableBufferPointer<Float>) {
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        let (oh, ow) = (outShape[1], outShape[2])
+        let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: size[0], stride: strides[0])
+        let (padLeft, _) = padding.pads(axis: 1, spatialRank: 2, input: w, window: size[1], stride: strides[1])
+        dx.update(repeating: 0)
+        for image in 0..<n {
+            let xi = image * h * w * c
+            for oy in 0..<oh {
+                let y0 = oy * strides[0] - padTop
+                let ys = max(y0, 0), ye = min(y0 + size[0], h)
+                for ox in 0..<ow {
+                    let x0 = ox * strides[1] - padLeft
+                    let xs = max(x0, 0), xe = min(x0 + size[1], w)
+                    guard ys < ye, xs < xe else { continue }
+                    let g = ((image * oh + oy) * ow + ox) * c
+                    if kind == .max {
+                        for ch in 0..<c {
+                            var best = xi + (ys * w + xs) * c + ch
+                            for iy in ys..<ye {
+                                for ix in xs..<xe {
+                                    let k = xi + (iy * w + ix) * c + ch
+                                    if x[k] > x[best] { best = k }
+                                }
+                            }
+                            dx[best] += dy[g + ch]
+                        }
+                    } else {
+                        let count = countIncludePad ? size[0] * size[1] : (ye - ys) * (xe - xs)
+                        let inv = 1 / Float(max(count, 1))
+                        for iy in ys..<ye {
+                            for ix in xs..<xe {
+                                let k = xi + (iy * w + ix) * c
+                                for ch in 0..<c { dx[k + ch] += dy[g + ch] * inv }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Global pooling over `[N, spatial…, C]`, forward and backward.
+enum GlobalPoolingGradients {
+    static func forward(_ kind: Pooling.Kind, _ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>) {
+        GlobalPoolingKernel.run(kind, x, shape: shape, y)
+    }
+
+    static func backward(_ kind: Pooling.Kind, _ x: UnsafeBufferPointer<Float>, shape: [Int], dy: UnsafeBufferPointer<Float>,
+                         _ dx: UnsafeMutableBufferPointer<Float>) {
+        let n = shape[0], c = shape[shape.count - 1]
+        let spatial = shape.dropFirst().dropLast().reduce(1, *)
+        dx.update(repeating: 0)
+        for image in 0..<n {
+            let base = image * spatial * c
+            for ch in 0..<c {
+                let g = dy[image * c + ch]
+                if kind == .max {
+                    var best = base + ch
+                    for p in 0..<spatial where x[base + p * c + ch] > x[best] { best = base + p * c + ch }
+                    dx[best] = g
+                } else {
+                    let v = g / Float(max(spatial, 1))
+                    for p in 0..<spatial { dx[base + p * c + ch] = v }
+                }
+            }
+        }
+    }
+}

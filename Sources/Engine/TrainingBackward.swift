@@ -1,0 +1,211 @@
+import Foundation
+import ModelIR
+
+extension TrainingSession {
+    /// Gradients of a node's inputs (nil where not wanted) from its output gradient `dy`.
+    // swiftlint:disable:next function_body_length cyclomatic_complexity
+    func backward(_ node: Node, index: Int, dy: [Float], wanted: [Bool]) throws -> [[Float]?] {
+        let layer = node.layer ?? node.name
+        guard let x = input(node.inputs[0]), let y = values[node.outputs[0]] else { throw EngineError.missingInput(node.inputs[0]) }
+        let threads = options.threads
+        var grads = [[Float]?](repeating: nil, count: node.inputs.count)
+        func zeros(_ i: Int) -> [Float]? {
+            guard i < wanted.count, wanted[i], let v = input(node.inputs[i]) else { return nil }
+            return [Float](repeating: 0, count: v.count)
+        }
+        /// Runs `body` with the input gradient buffer of input 0 and stores it.
+        func dataGradient(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+            guard wanted[0] else { return }
+            var dx = [Float](repeating: 0, count: x.count)
+            dx.withUnsafeMutableBufferPointer { body($0) }
+            grads[0] = dx
+        }
+        switch node.op {
+        case .dense(let units):
+            guard let w = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
+            let inputs = x.shape.last ?? 1
+            var dx = zeros(0), dw = zeros(1), db = node.inputs.count > 2 ? zeros(2) : nil
+            x.data.withUnsafeBufferPointer { xp in w.data.withUnsafeBufferPointer { wp in dy.withUnsafeBufferPointer { dyp in
+                withOptionalMutable(&dx) { dxp in withOptionalMutable(&dw) { dwp in withOptionalMutable(&db) { dbp in
+                    LinearGradients.backward(xp, rows: x.count / max(inputs, 1), inputs: inputs, weights: wp, units: units, dy: dyp,
+                                             dx: dxp, dw: dwp, db: dbp, threads: threads)
+                } } }
+            } } }
+            grads[0] = dx; if grads.count > 1 { grads[1] = dw }
+            if grads.count > 2 { grads[2] = db }
+        case .matMul:
+            guard let b = input(operand(node, 1)), b.shape.count == 2 else { throw EngineError.notTrainable(layer: layer, reason: "MatMul trains only by a matrix") }
+            var dx = zeros(0), dw = zeros(1)
+            var none: [Float]? = nil
+            x.data.withUnsafeBufferPointer { xp in b.data.withUnsafeBufferPointer { wp in dy.withUnsafeBufferPointer { dyp in
+                withOptionalMutable(&dx) { dxp in withOptionalMutable(&dw) { dwp in withOptionalMutable(&none) { _ in
+                    LinearGradients.backward(xp, rows: x.count / b.shape[0], inputs: b.shape[0], weights: wp, units: b.shape[1], dy: dyp,
+                                             dx: dxp, dw: dwp, db: nil, threads: threads)
+                } } }
+            } } }
+            grads[0] = dx; if grads.count > 1 { grads[1] = dw }
+        case .convolution(let c):
+            guard let k = convolutions[index] else { throw EngineError.missingInput(operand(node, 1)) }
+            var dx = zeros(0), db = node.inputs.count > 2 ? zeros(2) : nil
+            var dw = [Float](repeating: 0, count: k.weights.count)
+            x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in dw.withUnsafeMutableBufferPointer { dwp in
+                withOptionalMutable(&dx) { dxp in withOptionalMutable(&db) { dbp in
+                    k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), dx: dxp, dw: dwp, db: dbp, threads: threads)
+                } }
+            } } }
+            if c.kernelLayout == .outInSpatial {
+                dw = KernelOrder.fromHWIO(dw, out: c.filters, inPerGroup: k.inChannels / c.groups, taps: c.kernelSize.reduce(1, *))
+            }
+            grads[0] = dx
+            if wanted.count > 1, wanted[1] { grads[1] = dw }
+            if grads.count > 2 { grads[2] = db }
+        case .depthwiseConvolution:
+            guard let k = depthwise[index] else { throw EngineError.missingInput(operand(node, 1)) }
+            var dx = zeros(0), db = node.inputs.count > 2 ? zeros(2) : nil
+            var dw = [Float](repeating: 0, count: k.weights.count)
+            x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in dw.withUnsafeMutableBufferPointer { dwp in
+                withOptionalMutable(&dx) { dxp in withOptionalMutable(&db) { dbp in
+                    k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), dx: dxp, dw: dwp, db: dbp)
+                } }
+            } } }
+            grads[0] = dx
+            if wanted.count > 1, wanted[1] { grads[1] = dw }
+            if grads.count > 2 { grads[2] = db }
+        case .pooling(let p):
+            let k = Self.poolingKernel(p)
+            x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
+                dataGradient { k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), $0) }
+            } }
+        case .globalPooling(let kind, _, _):
+            x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
+                dataGradient { GlobalPoolingGradients.backward(kind, xp, shape: x.shape, dy: dyp, $0) }
+            } }
+        case .batchNormalization(let axis, _, _):
+            guard case .normalized(let xhat, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
+            let a = axis < 0 ? axis + x.shape.count : axis
+            var dgamma = zeros(1), dbeta = zeros(2)
+            var dx: [Float]? = wanted[0] ? [Float](repeating: 0, count: x.count) : nil
+            let gamma = floats(operand(node, 1))
+            let training = batchNormIsTraining(node, training: lastTraining)
+            dy.withUnsafeBufferPointer { dyp in xhat.withUnsafeBufferPointer { hp in
+                withOptionalMutable(&dx) { dxp in withOptionalMutable(&dgamma) { gp in withOptionalMutable(&dbeta) { bp in
+                    if training {
+                        NormalizationGradients.batchNormBackward(dyp, xhat: hp, shape: x.shape, axis: a, invStd: invStd, gamma: gamma, dx: dxp,
+                                                                 dgamma: gp, dbeta: bp)
+                    } else {
+                        NormalizationGradients.affineBackward(dyp, xhat: hp, shape: x.shape, axis: a, invStd: invStd, gamma: gamma, dx: dxp,
+                                                              dgamma: gp, dbeta: bp)
+                    }
+                } } }
+            } }
+            if grads.count > 2 { grads[0] = dx; grads[1] = dgamma; grads[2] = dbeta }
+        case .layerNormalization(let axes, _):
+            guard case .normalized(let xhat, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
+            let (groups, size) = try layerNormGroups(axes, shape: x.shape, layer: layer)
+            var dgamma = node.inputs.count > 1 ? zeros(1) : nil, dbeta = node.inputs.count > 2 ? zeros(2) : nil
+            var dx: [Float]? = wanted[0] ? [Float](repeating: 0, count: x.count) : nil
+            let gamma = floats(operand(node, 1))
+            dy.withUnsafeBufferPointer { dyp in xhat.withUnsafeBufferPointer { hp in
+                withOptionalMutable(&dx) { dxp in withOptionalMutable(&dgamma) { gp in withOptionalMutable(&dbeta) { bp in
+                    NormalizationGradients.layerNormBackward(dyp, xhat: hp, groups: groups, groupSize: size, invStd: invStd, gamma: gamma,
+                                                             dx: dxp, dgamma: gp, dbeta: bp)
+                } } }
+            } }
+            grads[0] = dx
+            if grads.count > 1 { grads[1] = dgamma }
+            if grads.count > 2 { grads[2] = dbeta }
+        case .activation(let a):
+            let normalized: Activation
+            switch a {
+            case .softmax(let axis): normalized = .softmax(axis: axis < 0 ? axis + x.shape.count : axis)
+            case .logSoftmax(let axis): normalized = .logSoftmax(axis: axis < 0 ? axis + x.shape.count : axis)
+            case .linear, .relu, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish,
+                 .gelu, .exponential, .clip:
+                normalized = a
+            }
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeBufferPointer { yp in dy.withUnsafeBufferPointer { dyp in
+                dataGradient { ActivationKernel.backward(normalized, x: xp, y: yp, shape: x.shape, dy: dyp, $0) }
+            } } }
+        case .prelu:
+            guard let alpha = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
+            let alphaIndex = TensorKernels.broadcastIndex(alpha.shape, to: x.shape)
+            var dx = zeros(0), da = zeros(1)
+            x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
+                withOptionalMutable(&dx) { dxp in withOptionalMutable(&da) { dap in
+                    ActivationKernel.preluBackward(xp, alpha: alpha.data, alphaIndex: alphaIndex, dy: dyp, dx: dxp, dalpha: dap)
+                } }
+            } }
+            if grads.count > 1 { grads[0] = dx; grads[1] = da }
+        case .dropout:
+            var dx = dy
+            if case .noise(let noise)? = saved[index], case .multiply(let m) = noise { for i in 0..<dx.count { dx[i] *= m[i] } }
+            grads[0] = dx
+        case .augmentation(let a):
+            if lastTraining, augmentedInTraining(a) {
+                throw EngineError.notTrainable(layer: layer, reason: "gradients do not flow back through an active \(a.kind.rawValue)")
+            }
+            grads[0] = dy
+        case .flatten, .reshape, .reshapeAll, .identity:
+            grads[0] = dy
+        case .transpose(let permutation):
+            dy.withUnsafeBufferPointer { dyp in dataGradient { TensorKernels.transposeBackward(dyp, outShape: y.shape, permutation: permutation, $0) } }
+        case .zeroPadding(let pads, _):
+            let offsets = Self.placeOffsets(pads, rank: x.shape.count, sign: 1)
+            dy.withUnsafeBufferPointer { dyp in dataGradient { TensorKernels.placeBackward(dyp, outShape: y.shape, offsets: offsets, $0, shape: x.shape) } }
+        case .cropping(let crops, _):
+            let offsets = Self.placeOffsets(crops, rank: x.shape.count, sign: -1)
+            dy.withUnsafeBufferPointer { dyp in dataGradient { TensorKernels.placeBackward(dyp, outShape: y.shape, offsets: offsets, $0, shape: x.shape) } }
+        case let .slice(starts, _, axes):
+            var offsets = [Int](repeating: 0, count: x.shape.count)
+            for (s, a) in zip(starts, axes) { offsets[a < 0 ? a + x.shape.count : a] = -s }
+            dy.withUnsafeBufferPointer { dyp in dataGradient { TensorKernels.placeBackward(dyp, outShape: y.shape, offsets: offsets, $0, shape: x.shape) } }
+        case .upSampling:
+            dy.withUnsafeBufferPointer { dyp in
+                dataGradient { TensorKernels.upsampleNearestBackward(dyp, outShape: Self.fourD(y.shape), $0, shape: Self.fourD(x.shape)) }
+            }
+        case .rescaling(let scale, _):
+            grads[0] = dy.map { $0 * scale }
+        case .elementwise(let f):
+            let operands = try node.inputs.map { name -> HostTensor in
+                guard let v = input(name) else { throw EngineError.missingInput(name) }
+                return v
+            }
+            if ElementwiseKernels.isDifferentiable(f) {
+                grads = dy.withUnsafeBufferPointer { ElementwiseKernels.backward(f, operands, outShape: y.shape, dy: $0, wanted: wanted) }
+            }
+        case .unary(let f):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeBufferPointer { yp in dy.withUnsafeBufferPointer { dyp in
+                dataGradient { ElementwiseKernels.unaryBackward(f, x: xp, y: yp, dy: dyp, $0) }
+            } } }
+        case let .reduce(f, axes, _):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeBufferPointer { yp in dy.withUnsafeBufferPointer { dyp in
+                dataGradient { ElementwiseKernels.reduceBackward(f, x: xp, y: yp, shape: x.shape, axes: axes, dy: dyp, $0) }
+            } } }
+        case .concatenate(let axis):
+            let shapes = node.inputs.map { input($0)?.shape ?? [] }
+            let a = axis < 0 ? axis + y.shape.count : axis
+            let parts = dy.withUnsafeBufferPointer { TensorKernels.concatenateBackward($0, outShape: y.shape, axis: a, shapes: shapes) }
+            for (i, p) in parts.enumerated() where wanted[i] { grads[i] = p }
+        case .imageResize:
+            throw EngineError.notTrainable(layer: layer, reason: "Resizing has no gradient in ModelPort yet (put trainable layers after it)")
+        case .transposedConvolution, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+            throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
+        }
+        return grads
+    }
+
+    func augmentedInTraining(_ a: Augmentation) -> Bool {
+        switch a.kind {
+        case .flip, .contrast: return true
+        case .rotation, .zoom, .translation, .brightness, .crop: return false
+        }
+    }
+}
+
+/// Gives `body` a mutable buffer over an optional array, or nil.
+func withOptionalMutable<R>(_ a: inout [Float]?, _ body: (UnsafeMutableBufferPointer<Float>?) -> R) -> R {
+    guard var array = a else { return body(nil) }
+    let r = array.withUnsafeMutableBufferPointer { body($0) }
+    a = array
+    return r
+}

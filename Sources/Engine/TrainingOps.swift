@@ -1,0 +1,352 @@
+import Foundation
+import ModelIR
+
+/// The forward and backward step of every op in training; the arithmetic is in the kernels'
+/// files (`Kernels/*Gradients.swift`). Every switch lists every `Op`: a new op must say here
+/// whether and how it trains.
+extension TrainingSession {
+    /// Refuses, at planning time, ops training cannot run, naming the layer.
+    static func checkTrainable(_ node: Node) throws {
+        let layer = node.layer ?? node.name
+        func refuse(_ reason: String) throws { throw EngineError.notTrainable(layer: layer, reason: reason) }
+        switch node.op {
+        case .dense, .depthwiseConvolution, .globalPooling, .batchNormalization, .activation, .prelu, .augmentation,
+             .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .slice, .rescaling, .unary, .reduce, .concatenate,
+             .identity, .imageResize:
+            return
+        case .convolution(let c):
+            if c.kernelSize.count > 2 { try refuse("only 1-D and 2-D convolutions train") }
+        case .pooling(let p):
+            if p.poolSize.count > 2 || !p.isUndilated || p.ceilMode { try refuse("only undilated 1-D and 2-D pooling without ceil_mode trains") }
+        case .layerNormalization(let axes, _):
+            if axes.isEmpty { try refuse("LayerNormalization over no axes") }
+        case .dropout(let kind, let rate):
+            if rate > 0, !DropoutKernels.isKnown(kind), kind != "ActivityRegularization" { try refuse("\(kind) is not implemented in training") }
+        case .upSampling(_, let interpolation, _):
+            if interpolation != "nearest" { try refuse("only nearest up-sampling trains") }
+        case .elementwise(let f):
+            if !ElementwiseKernels.isDifferentiable(f) { return }
+        case .matMul:
+            return
+        case .transposedConvolution, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+            try refuse("\(node.op.displayName) has no gradient in ModelPort yet")
+        }
+    }
+
+    func shapes(_ node: Node) -> [Shape?] {
+        node.inputs.map { name in input(name).map { Shape($0.shape.map { Optional($0) }) } }
+    }
+
+    func outputShape(_ node: Node) throws -> [Int] {
+        do {
+            let s = try node.op.outputShapes(shapes(node))[0]
+            return s.dims.map { $0 ?? 0 }
+        } catch {
+            throw EngineError.unsupported(layer: node.layer ?? node.name, reason: (error as? ShapeError)?.message ?? "\(error)")
+        }
+    }
+
+    /// Spatial geometry as the 2-D kernels see it: 1-D ops run with height 1.
+    static func two(_ a: [Int], _ fill: Int) -> [Int] { a.count == 1 ? [fill, a[0]] : a }
+    static func twoPadding(_ p: Padding) -> Padding {
+        if case .explicit(let v) = p, v.count == 2 { return .explicit([0, v[0], 0, v[1]]) }
+        return p
+    }
+    static func fourD(_ shape: [Int]) -> [Int] { shape.count == 3 ? [shape[0], 1, shape[1], shape[2]] : shape }
+
+    func floats(_ name: String) -> [Float]? { name.isEmpty ? nil : input(name)?.data }
+
+    func convolutionKernel(_ node: Node, index: Int, _ c: Convolution, inChannels: Int) -> ConvolutionKernel {
+        let taps = c.kernelSize.reduce(1, *)
+        var w = floats(operand(node, 1)) ?? []
+        if c.kernelLayout == .outInSpatial { w = KernelOrder.toHWIO(w, out: c.filters, inPerGroup: inChannels / c.groups, taps: taps) }
+        let bias = node.inputs.count > 2 ? floats(operand(node, 2)) : nil
+        if var k = convolutions[index] {
+            k.weights = w
+            k.epilogue.bias = bias
+            if let acc = k.accelerated, !acc.update(k) { k.accelerated = DNNLConvolution() }
+            convolutions[index] = k
+            return k
+        }
+        let k = ConvolutionKernel(kernel: Self.two(c.kernelSize, 1), strides: Self.two(c.strides, 1), dilations: Self.two(c.dilations, 1),
+                                  padding: Self.twoPadding(c.padding), groups: c.groups, inChannels: inChannels, outChannels: c.filters,
+                                  weights: w, epilogue: Epilogue(bias: bias))
+        convolutions[index] = k
+        return k
+    }
+
+    func depthwiseKernel(_ node: Node, index: Int, _ c: DepthwiseConvolution, channels: Int) -> DepthwiseKernel {
+        let w = floats(operand(node, 1)) ?? []
+        let bias = node.inputs.count > 2 ? floats(operand(node, 2)) : nil
+        if var k = depthwise[index] {
+            k.weights = w
+            k.epilogue.bias = bias
+            if let acc = k.accelerated {
+                let grouped = ConvolutionKernel(kernel: k.kernel, strides: k.strides, dilations: k.dilations, padding: k.padding, groups: channels,
+                                                inChannels: channels, outChannels: channels * k.multiplier, weights: w, epilogue: k.epilogue,
+                                                accelerated: nil)
+                if !acc.update(grouped) { k.accelerated = DNNLConvolution() }
+            }
+            depthwise[index] = k
+            return k
+        }
+        let k = DepthwiseKernel(kernel: Self.two(c.kernelSize, 1), strides: Self.two(c.strides, 1), dilations: Self.two(c.dilations, 1),
+                                padding: Self.twoPadding(c.padding), channels: channels, multiplier: c.depthMultiplier, weights: w,
+                                epilogue: Epilogue(bias: bias))
+        depthwise[index] = k
+        return k
+    }
+
+    static func poolingKernel(_ p: Pooling) -> PoolingKernel {
+        PoolingKernel(kind: p.kind, size: two(p.poolSize, 1), strides: two(p.strides, 1), padding: twoPadding(p.padding),
+                      countIncludePad: p.countIncludePad)
+    }
+
+    /// Offsets of `place` for padding (positive) or cropping (negative) the spatial axes of NHWC.
+    static func placeOffsets(_ pairs: [[Int]], rank: Int, sign: Int) -> [Int] {
+        var offsets = [Int](repeating: 0, count: rank)
+        for (i, p) in pairs.enumerated() where i + 1 < rank { offsets[i + 1] = sign * (p.first ?? 0) }
+        return offsets
+    }
+
+    func batchNormIsTraining(_ node: Node, training: Bool) -> Bool {
+        training && !options.inferenceBatchNormalization.contains(node.name) && !options.inferenceBatchNormalization.contains(node.layer ?? "")
+    }
+
+    // swiftlint:disable:next function_body_length cyclomatic_complexity
+    func forward(_ node: Node, index: Int, training: Bool) throws -> HostTensor {
+        guard let x = input(node.inputs[0]) else { throw EngineError.missingInput(node.inputs[0]) }
+        let outShape = try outputShape(node)
+        let threads = options.threads
+        var y = HostTensor(zeros: outShape)
+        let layer = node.layer ?? node.name
+        switch node.op {
+        case .dense(let units):
+            let inputs = x.shape.last ?? 1
+            guard let w = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
+            let bias = node.inputs.count > 2 ? floats(operand(node, 2)) : nil
+            x.data.withUnsafeBufferPointer { xp in w.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
+                LinearGradients.forward(xp, rows: x.count / max(inputs, 1), inputs: inputs, weights: wp, units: units, bias: bias, yp, threads: threads)
+            } } }
+        case .matMul:
+            guard let b = input(operand(node, 1)), b.shape.count == 2, x.shape.count >= 2 else {
+                throw EngineError.notTrainable(layer: layer, reason: "MatMul trains only by a matrix")
+            }
+            x.data.withUnsafeBufferPointer { xp in b.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
+                LinearGradients.forward(xp, rows: x.count / b.shape[0], inputs: b.shape[0], weights: wp, units: b.shape[1], bias: nil, yp,
+                                        threads: threads)
+            } } }
+        case .convolution(let c):
+            let k = convolutionKernel(node, index: index, c, inChannels: x.shape.last ?? 1)
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                k.run(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), threads: threads)
+            } }
+        case .depthwiseConvolution(let c):
+            let k = depthwiseKernel(node, index: index, c, channels: x.shape.last ?? 1)
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                k.run(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), threads: threads)
+            } }
+        case .pooling(let p):
+            let k = Self.poolingKernel(p)
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                k.run(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), threads: threads)
+            } }
+        case .globalPooling(let kind, _, _):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in GlobalPoolingGradients.forward(kind, xp, shape: x.shape, yp) } }
+        case let .batchNormalization(axis, epsilon, momentum):
+            let a = axis < 0 ? axis + x.shape.count : axis
+            let gamma = floats(operand(node, 1)), beta = floats(operand(node, 2))
+            let mean: [Float], variance: [Float]
+            if batchNormIsTraining(node, training: training) {
+                let stats = x.data.withUnsafeBufferPointer { NormalizationGradients.statistics($0, shape: x.shape, axis: a) }
+                mean = stats.mean
+                variance = stats.variance
+                updateMovingStatistics(node, stats: stats, momentum: momentum, rank: x.shape.count)
+            } else {
+                guard let m = floats(operand(node, 3)), let v = floats(operand(node, 4)) else { throw EngineError.missingInput(operand(node, 3)) }
+                mean = m
+                variance = v
+            }
+            let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+            var xhat = [Float](repeating: 0, count: x.count)
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in xhat.withUnsafeMutableBufferPointer { hp in
+                NormalizationGradients.normalize(xp, shape: x.shape, axis: a, mean: mean, invStd: invStd, gamma: gamma, beta: beta, yp, xhat: hp)
+            } } }
+            saved[index] = .normalized(xhat: xhat, invStd: invStd)
+        case let .layerNormalization(axes, epsilon):
+            let (groups, size) = try layerNormGroups(axes, shape: x.shape, layer: layer)
+            var xhat = [Float](repeating: 0, count: x.count)
+            let invStd = x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in xhat.withUnsafeMutableBufferPointer { hp in
+                NormalizationGradients.layerNorm(xp, groups: groups, groupSize: size, epsilon: epsilon, gamma: floats(operand(node, 1)),
+                                                 beta: floats(operand(node, 2)), yp, xhat: hp)
+            } } }
+            saved[index] = .normalized(xhat: xhat, invStd: invStd)
+        case .activation(let a):
+            y.data = x.data
+            y.data.withUnsafeMutableBufferPointer { yp in
+                switch a {
+                case .softmax(let axis): ActivationKernel.softmax(yp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, log: false)
+                case .logSoftmax(let axis): ActivationKernel.softmax(yp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, log: true)
+                case .linear, .relu, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish,
+                     .gelu, .exponential, .clip:
+                    ActivationKernel.apply(a, yp)
+                }
+            }
+        case .prelu:
+            guard let alpha = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
+            let index = TensorKernels.broadcastIndex(alpha.shape, to: x.shape)
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                ActivationKernel.prelu(xp, alpha: alpha.data, alphaIndex: index, yp)
+            } }
+        case let .dropout(kind, rate):
+            y.data = x.data
+            if training, let noise = DropoutKernels.noise(kind: kind, rate: rate, shape: x.shape, generator: &generator) {
+                switch noise {
+                case .multiply(let m): for i in 0..<y.count { y.data[i] *= m[i] }
+                case .add(let a): for i in 0..<y.count { y.data[i] += a[i] }
+                }
+                saved[index] = .noise(noise)
+            }
+        case .augmentation(let a):
+            y.data = x.data
+            if training, let augmented = augmented(a, node: node, x: x) { y.data = augmented }
+        case .flatten, .reshape, .reshapeAll, .identity:
+            y.data = x.data
+        case .transpose(let permutation):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                TensorKernels.transpose(xp, shape: x.shape, permutation: permutation, yp)
+            } }
+        case .zeroPadding(let pads, _):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                TensorKernels.place(xp, shape: x.shape, into: yp, outShape: outShape, offsets: Self.placeOffsets(pads, rank: x.shape.count, sign: 1))
+            } }
+        case .cropping(let crops, _):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                TensorKernels.place(xp, shape: x.shape, into: yp, outShape: outShape, offsets: Self.placeOffsets(crops, rank: x.shape.count, sign: -1))
+            } }
+        case let .slice(starts, _, axes):
+            var offsets = [Int](repeating: 0, count: x.shape.count)
+            for (s, a) in zip(starts, axes) { offsets[a < 0 ? a + x.shape.count : a] = -s }
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                TensorKernels.place(xp, shape: x.shape, into: yp, outShape: outShape, offsets: offsets)
+            } }
+        case .upSampling:
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                TensorKernels.upsample(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), bilinear: false)
+            } }
+        case let .rescaling(scale, offset):
+            for i in 0..<x.count { y.data[i] = x.data[i] * scale + offset }
+        case .elementwise(let f):
+            let operands = try node.inputs.map { name -> HostTensor in
+                guard let v = input(name) else { throw EngineError.missingInput(name) }
+                return v
+            }
+            y.data.withUnsafeMutableBufferPointer { yp in ElementwiseKernels.run(f, operands, yp, outShape: outShape) }
+        case .unary(let f):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in ElementwiseKernels.unary(f, xp, yp) } }
+        case let .reduce(f, axes, keepDims):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                ElementwiseKernels.reduce(f, xp, shape: x.shape, axes: axes, keepDims: keepDims, yp)
+            } }
+        case .concatenate(let axis):
+            let operands = try node.inputs.map { name -> HostTensor in
+                guard let v = input(name) else { throw EngineError.missingInput(name) }
+                return v
+            }
+            let a = axis < 0 ? axis + outShape.count : axis
+            y.data.withUnsafeMutableBufferPointer { yp in
+                withBuffers(operands) { buffers in
+                    TensorKernels.concatenate(zip(buffers, operands.map(\.shape)).map { ($0, $1) }, axis: a, yp, outShape: outShape)
+                }
+            }
+        case .imageResize(let r):
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in ImageResizeKernel.run(r, xp, shape: x.shape, yp) } }
+        case .transposedConvolution, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+            throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
+        }
+        return y
+    }
+
+    func layerNormGroups(_ axes: [Int], shape: [Int], layer: String) throws -> (Int, Int) {
+        let rank = shape.count
+        let sorted = axes.map { $0 < 0 ? $0 + rank : $0 }.sorted()
+        guard let first = sorted.first, sorted == Array(first..<rank), first > 0 else {
+            throw EngineError.notTrainable(layer: layer, reason: "LayerNormalization trains over trailing axes only")
+        }
+        let size = shape[first...].reduce(1, *)
+        return (shape.reduce(1, *) / max(size, 1), size)
+    }
+
+    /// `moving = moving·momentum + batch·(1 − momentum)`, Keras's update.
+    func updateMovingStatistics(_ node: Node, stats: NormalizationGradients.BatchStatistics, momentum: Float, rank: Int) {
+        let meanName = operand(node, 3), varianceName = operand(node, 4)
+        let unbiased: Bool
+        switch options.movingVariance {
+        case .biased: unbiased = false
+        case .unbiasedForImages: unbiased = rank >= 4
+        case .unbiased: unbiased = true
+        }
+        let correction = unbiased && stats.count > 1 ? Float(stats.count) / Float(stats.count - 1) : 1
+        if var m = parameters[meanName], m.count == stats.mean.count {
+            for i in 0..<m.count { m.data[i] = m.data[i] * momentum + stats.mean[i] * (1 - momentum) }
+            parameters[meanName] = m
+        }
+        if var v = parameters[varianceName], v.count == stats.variance.count {
+            for i in 0..<v.count { v.data[i] = v.data[i] * momentum + stats.variance[i] * correction * (1 - momentum) }
+            parameters[varianceName] = v
+        }
+    }
+
+    /// Augmentation in training: RandomFlip and RandomContrast are applied per sample; the rest
+    /// pass the data through and are listed by `inactiveAugmentations`.
+    func augmented(_ a: Augmentation, node: Node, x: HostTensor) -> [Float]? {
+        guard x.shape.count == 4 else { return nil }
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var out = x.data
+        switch a.kind {
+        case .flip:
+            let mode = augmentationMode(node) ?? "horizontal_and_vertical"
+            for i in 0..<n {
+                let flipH = mode.contains("horizontal") && generator.uniform() < 0.5
+                let flipV = mode.contains("vertical") && generator.uniform() < 0.5
+                for yy in 0..<h { for xx in 0..<w {
+                    let sy = flipV ? h - 1 - yy : yy, sx = flipH ? w - 1 - xx : xx
+                    for ch in 0..<c { out[((i * h + yy) * w + xx) * c + ch] = x.data[((i * h + sy) * w + sx) * c + ch] }
+                } }
+            }
+        case .contrast:
+            let lower = a.factors.first ?? 0, upper = a.factors.count > 1 ? a.factors[1] : lower
+            for i in 0..<n {
+                let f = 1 - lower + generator.uniform() * (lower + upper)
+                for ch in 0..<c {
+                    var mean: Float = 0
+                    for p in 0..<(h * w) { mean += x.data[(i * h * w + p) * c + ch] }
+                    mean /= Float(max(h * w, 1))
+                    for p in 0..<(h * w) { let k = (i * h * w + p) * c + ch; out[k] = (x.data[k] - mean) * f + mean }
+                }
+            }
+        case .rotation, .zoom, .translation, .brightness, .crop:
+            return nil
+        }
+        return out
+    }
+
+    func augmentationMode(_ node: Node) -> String? {
+        guard let name = node.layer, let layer = graph.layers.first(where: { $0.name == name }) else { return nil }
+        return layer.config?["config"]?["mode"]?.string
+    }
+
+    /// Augmentation layers training passes through unchanged (not implemented yet), by layer name.
+    public var inactiveAugmentations: [String] {
+        graph.nodes.compactMap { node in
+            guard case .augmentation(let a) = node.op else { return nil }
+            switch a.kind {
+            case .flip, .contrast: return nil
+            case .rotation, .zoom, .translation, .brightness, .crop: return "\(a.kind.rawValue) '\(node.layer ?? node.name)'"
+            }
+        }
+    }
+}
+
+/// Input `i` of a node, or "" (absent) when the node has fewer.
+func operand(_ node: Node, _ i: Int) -> String { i < node.inputs.count ? node.inputs[i] : "" }

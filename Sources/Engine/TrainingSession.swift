@@ -1,0 +1,147 @@
+import Foundation
+import ModelIR
+
+/// How BatchNormalization updates its moving variance from a training batch.
+public enum MovingVarianceRule: Sendable {
+    /// The biased batch variance (Keras 3; tf_keras on 2-D and 3-D inputs).
+    case biased
+    /// The unbiased (n/(n−1)) batch variance on 4-D and 5-D inputs, biased otherwise: TensorFlow's
+    /// fused kernel, which tf_keras uses for images.
+    case unbiasedForImages
+    /// Always unbiased (PyTorch).
+    case unbiased
+}
+
+public struct TrainingOptions: Sendable {
+    public var threads: Int
+    /// Seeds dropout masks and augmentation.
+    public var seed: UInt64
+    /// BatchNormalization nodes that stay in inference mode when training (frozen layers, as Keras does).
+    public var inferenceBatchNormalization: Set<String>
+    public var movingVariance: MovingVarianceRule
+
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, seed: UInt64 = 0,
+                inferenceBatchNormalization: Set<String> = [], movingVariance: MovingVarianceRule = .biased) {
+        self.threads = max(1, threads); self.seed = seed
+        self.inferenceBatchNormalization = inferenceBatchNormalization; self.movingVariance = movingVariance
+    }
+}
+
+/// A model planned for training: parameters are values that change between steps, `forward`
+/// keeps what `backward` needs, and `backward` returns the gradient of every trainable
+/// parameter. Each op's gradient lives beside its forward kernel (`Kernels/*Gradients.swift`).
+///
+/// ```swift
+/// let session = try TrainingSession(graph: model.graph)
+/// let out = try session.forward(["image": batch], training: true)
+/// let grads = try session.backward(["output": dLoss])
+/// ```
+public final class TrainingSession {
+    /// The graph trained (channels-last); parameter names are the source graph's.
+    public let graph: Graph
+    public let options: TrainingOptions
+    /// Every parameter's current value (float32), trainable or not.
+    public internal(set) var parameters: [String: HostTensor]
+    /// The parameters `backward` differentiates, in the graph's order.
+    public let trainable: [String]
+    /// Values that depend on a trainable parameter: only they carry gradients.
+    let needsGradient: Set<String>
+    var values: [String: HostTensor] = [:]
+    var saved: [Int: Saved] = [:]
+    var convolutions: [Int: ConvolutionKernel] = [:]
+    var depthwise: [Int: DepthwiseKernel] = [:]
+    var generator: SeededGenerator
+    var lastTraining = false
+
+    enum Saved {
+        case normalized(xhat: [Float], invStd: [Float])
+        case noise(DropoutKernels.Noise)
+    }
+
+    public init(graph source: Graph, trainable names: Set<String>? = nil, options: TrainingOptions = TrainingOptions()) throws {
+        let g = ChannelsLastPass.run(source)
+        do { _ = try g.verify() } catch let e as GraphError { throw EngineError.graph(e) }
+        graph = g
+        self.options = options
+        var params: [String: HostTensor] = [:]
+        for p in g.parameters where params[p.name] == nil { params[p.name] = HostTensor(p.tensor) }
+        parameters = params
+        let chosen = names ?? Set(g.parameters.filter(\.trainable).map(\.name))
+        var seen = Set<String>()
+        trainable = g.parameters.map(\.name).filter { chosen.contains($0) && seen.insert($0).inserted }
+        var needs = Set(trainable)
+        for node in g.nodes where node.inputs.contains(where: { needs.contains($0) }) { needs.formUnion(node.outputs) }
+        needsGradient = needs
+        generator = SeededGenerator(seed: options.seed)
+        for node in g.nodes { try Self.checkTrainable(node) }
+    }
+
+    /// The graph with the session's current parameter values.
+    public func updatedGraph(_ source: Graph) -> Graph {
+        var g = source
+        for i in g.parameters.indices {
+            guard let v = parameters[g.parameters[i].name], v.shape == g.parameters[i].tensor.shape,
+                  g.parameters[i].tensor.dtype == .float32 else { continue }
+            g.parameters[i].tensor = Tensor(shape: v.shape, floats: v.data)
+        }
+        return g
+    }
+
+    public func setParameter(_ name: String, _ value: [Float]) {
+        guard var p = parameters[name], p.count == value.count else { return }
+        p.data = value
+        parameters[name] = p
+    }
+
+    /// A value computed by the last `forward`.
+    public func value(_ name: String) -> HostTensor? { values[name] ?? parameters[name] }
+
+    func input(_ name: String) -> HostTensor? { name.isEmpty ? nil : (values[name] ?? parameters[name]) }
+
+    /// Runs the graph; with `training`, BatchNormalization uses (and updates its moving statistics
+    /// from) the batch, and noise layers are active. Returns every graph output.
+    public func forward(_ inputs: [String: HostTensor], training: Bool) throws -> [String: HostTensor] {
+        values = [:]
+        saved = [:]
+        lastTraining = training
+        for info in graph.inputs {
+            guard let x = inputs[info.name] else { throw EngineError.missingInput(info.name) }
+            let fits = x.shape.count == info.shape.rank && zip(x.shape, info.shape.dims).allSatisfy { $1 == nil || $0 == $1 }
+            guard fits else { throw EngineError.inputShape(name: info.name, expected: info.shape, given: x.shape) }
+            values[info.name] = x
+        }
+        for (index, node) in graph.nodes.enumerated() {
+            values[node.outputs[0]] = try forward(node, index: index, training: training)
+        }
+        var result: [String: HostTensor] = [:]
+        for o in graph.outputs { result[o] = values[o] }
+        return result
+    }
+
+    /// Gradients of every trainable parameter, given the gradient of the loss at some values
+    /// (graph outputs, or values before them such as the logits of a sigmoid head).
+    public func backward(_ seeds: [String: HostTensor]) throws -> [String: [Float]] {
+        var grads: [String: [Float]] = [:]
+        func accumulate(_ name: String, _ g: [Float]) {
+            guard !name.isEmpty, needsGradient.contains(name) else { return }
+            if var existing = grads[name] {
+                for i in 0..<min(existing.count, g.count) { existing[i] += g[i] }
+                grads[name] = existing
+            } else {
+                grads[name] = g
+            }
+        }
+        for (name, g) in seeds { accumulate(name, g.data) }
+        for (index, node) in graph.nodes.enumerated().reversed() {
+            guard let dy = grads[node.outputs[0]] else { continue }
+            let wanted = node.inputs.map { !$0.isEmpty && needsGradient.contains($0) }
+            guard wanted.contains(true) else { continue }
+            let inputGrads = try backward(node, index: index, dy: dy, wanted: wanted)
+            for (i, g) in inputGrads.enumerated() where i < node.inputs.count && wanted[i] { if let g { accumulate(node.inputs[i], g) } }
+            if !graph.outputs.contains(node.outputs[0]) { grads[node.outputs[0]] = nil }
+        }
+        var result: [String: [Float]] = [:]
+        for name in trainable { result[name] = grads[name] ?? [Float](repeating: 0, count: parameters[name]?.count ?? 0) }
+        return result
+    }
+}

@@ -1,0 +1,224 @@
+import DataIO
+import Engine
+import Foundation
+import ModelIR
+import ModelPort
+import Testing
+import Training
+
+/// One `train_on_batch` with each optimizer, gradients, and three epochs of `fit`, against the
+/// real tf_keras (Fixtures/make_training_fixtures.py).
+enum TrainingFixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+    static func path(_ name: String) -> String { root.appendingPathComponent("training").appendingPathComponent(name).path }
+    static func model(_ name: String) -> String {
+        name == "seed" ? root.appendingPathComponent("keras/seed_sigmoid.h5").path : path("\(name).h5")
+    }
+
+    static func arrays(_ file: String) throws -> [String: Tensor] {
+        Dictionary(try NumpyArchive.read(path(file)).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    static func samples(_ file: String) throws -> Samples {
+        let a = try arrays(file)
+        guard let x = a["x"], let y = a["y"] else { throw TrainingError("\(file): no x/y") }
+        return Samples(inputs: ["": HostTensor(x)], labels: y.floats())
+    }
+
+    /// The keys the fixtures use: `layer/role`.
+    static func key(_ p: Parameter) -> String? {
+        guard let layer = p.layer, let role = p.role else { return nil }
+        return "\(layer)/\(role)"
+    }
+
+    static func optimizer(_ name: String) -> Optimizer {
+        switch name {
+        case "sgd", "sgd_classweight", "sgd_smooth", "sgd_frozen": return Optimizer(.sgd, learningRate: 0.01)
+        case "sgd_momentum": var o = Optimizer(.sgd, learningRate: 0.01); o.momentum = 0.9; return o
+        case "sgd_nesterov": var o = Optimizer(.sgd, learningRate: 0.01); o.momentum = 0.9; o.nesterov = true; return o
+        case "adam": return Optimizer(.adam)
+        case "adam_amsgrad": var o = Optimizer(.adam, learningRate: 0.002); o.amsgrad = true; return o
+        case "adamw": var o = Optimizer(.adamw, learningRate: 0.001); o.weightDecay = 0.004; return o
+        case "adamax": return Optimizer(.adamax)
+        case "rmsprop_centered": var o = Optimizer(.rmsprop, learningRate: 0.001); o.rho = 0.8; o.momentum = 0.5; o.centered = true; return o
+        default: return Optimizer(.rmsprop)
+        }
+    }
+
+    static func trainer(_ name: String, optimizer: Optimizer, frozen: Set<String> = [], loss: Loss = Loss(kind: .binaryCrossentropy)) throws
+        -> (Trainer, Model) {
+        let model = try Model.load(Self.model(name))
+        let session = try model.trainingSession(frozen: frozen, threads: 1, seed: 0)
+        return (Trainer(session: session, optimizer: optimizer, target: try LossTarget(graph: session.graph, loss: loss)), model)
+    }
+
+    /// Names the samples' single input after the model's.
+    static func bind(_ s: Samples, to model: Model) -> Samples {
+        guard let input = model.graph.inputs.first?.name, let x = s.inputs[""] else { return s }
+        return Samples(inputs: [input: x], labels: s.labels)
+    }
+
+    /// Largest |ours − Keras| / max(1, |Keras|) over every weight the fixture holds, and over
+    /// the elements whose gradient Keras computed as rounding noise (|g| < 1e-6: a bias feeding a
+    /// training-mode BatchNormalization through a ReLU active on every sample has a gradient of
+    /// exactly 0, and Adam-like optimizers turn its noise into a step of up to the learning rate).
+    static func worst(_ session: TrainingSession, model: Model, against file: String, gradients: String)
+        throws -> (worst: Double, at: String, compared: Int, noise: Double, noiseElements: Int) {
+        let reference = try arrays(file), grads = try arrays(gradients)
+        var worst = 0.0, where_ = "", compared = 0, noise = 0.0, noiseElements = 0
+        for p in model.graph.parameters {
+            guard let k = key(p), let ref = reference[k], let ours = session.parameters[p.name] else { continue }
+            compared += 1
+            let g = grads[k]?.floats()
+            for (i, (a, b)) in zip(ours.data, ref.floats()).enumerated() {
+                let d = Double(abs(a - b)) / max(1, Double(abs(b)))
+                if let g, abs(g[i]) < 1e-6 {
+                    noiseElements += 1
+                    noise = max(noise, d)
+                } else if d > worst || d.isNaN {
+                    worst = d; where_ = "\(k)[\(i)]"
+                }
+            }
+        }
+        return (worst, where_, compared, noise, noiseElements)
+    }
+
+    /// ‖ours − Keras‖ / ‖Keras‖ of a tensor.
+    static func relativeL2(_ ours: [Float], _ reference: [Float]) -> Double {
+        let num = zip(ours, reference).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+        let den = reference.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+        return den == 0 ? num : num / den
+    }
+}
+
+@Suite("Training parity with tf_keras")
+struct KerasParityTests {
+    static let optimizers = ["sgd", "sgd_momentum", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "adamax", "rmsprop", "rmsprop_centered"]
+
+    /// The seed model's gradients cannot match to float precision: its outputs are saturated and its
+    /// ReLU → BatchNormalization → MaxPooling blocks turn rounding-level differences in the forward
+    /// pass (another convolution algorithm) into different ReLU and pooling choices on a few channels
+    /// (3 of conv_3's 128; bn_3 and the Dense head agree to 4e-5). The helper that made the fixtures
+    /// measured the same sensitivity in TensorFlow itself (1-ulp weight changes move the third
+    /// epoch's loss by 1.2e-2). So the seed's figures are relative L2 errors per tensor, the others
+    /// element-wise.
+    @Test("gradients of the loss equal TensorFlow's", arguments: ["mlp", "dwsep", "seed"])
+    func gradients(name: String) throws {
+        let (trainer, model) = try TrainingFixtures.trainer(name, optimizer: Optimizer(.sgd))
+        let batch = TrainingFixtures.bind(try TrainingFixtures.samples("\(name).batch.npz"), to: model)
+        let session = trainer.session
+        _ = try session.forward(batch.inputs, training: true)
+        guard let read = session.value(trainer.target.value) else { Issue.record("no logits"); return }
+        let (loss, dLoss) = trainer.target.loss.evaluate(read.data, classes: 1, labels: batch.labels, weights: nil)
+        let grads = try session.backward([trainer.target.value: HostTensor(shape: read.shape, data: dLoss)])
+        let reference = try TrainingFixtures.arrays("\(name).grads.npz")
+        #expect(abs(loss - Double(reference["loss"]?.floats().first ?? .nan)) < (name == "seed" ? 5e-5 : 1e-5))
+        var compared = 0
+        for p in model.graph.parameters where p.trainable {
+            guard let k = TrainingFixtures.key(p), let ref = reference[k]?.floats(), let ours = grads[p.name] else { continue }
+            compared += 1
+            if name == "seed" {
+                let e = TrainingFixtures.relativeL2(ours, ref)
+                let bound = k.hasPrefix("bn_3") || k.hasPrefix("output") ? 1e-4 : 2e-2
+                #expect(e <= bound, "seed \(k): relative L2 error \(e)")
+                continue
+            }
+            let scale = max(ref.map { abs($0) }.max() ?? 0, 1e-6)
+            let worst = zip(ours, ref).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-4 * scale + 1e-7, "\(name) \(k): max |Δ| \(worst), largest gradient \(scale)")
+        }
+        #expect(compared == model.graph.parameters.filter(\.trainable).count)
+    }
+
+    @Test("one train_on_batch with each optimizer matches Keras within 1e-5", arguments: ["mlp", "dwsep"])
+    func oneStep(name: String) throws {
+        for opt in Self.optimizers {
+            let (trainer, model) = try TrainingFixtures.trainer(name, optimizer: TrainingFixtures.optimizer(opt))
+            let batch = TrainingFixtures.bind(try TrainingFixtures.samples("\(name).batch.npz"), to: model)
+            let (loss, _) = try trainer.trainOnBatch(batch)
+            let reference = try TrainingFixtures.arrays("\(name).step.\(opt).npz")
+            #expect(abs(loss - Double(reference["loss"]?.floats().first ?? .nan)) < 1e-5, "\(name) \(opt) loss")
+            let r = try TrainingFixtures.worst(trainer.session, model: model, against: "\(name).step.\(opt).npz", gradients: "\(name).grads.npz")
+            #expect(r.compared == model.graph.parameters.count, "\(name): compared \(r.compared) of \(model.graph.parameters.count)")
+            #expect(r.worst <= 1e-5, "\(name) \(opt): worst \(r.worst) at \(r.at)")
+            #expect(r.noise <= 2 * Double(trainer.optimizer.learningRate), "\(name) \(opt): \(r.noiseElements) noise-gradient elements, worst \(r.noise)")
+        }
+    }
+
+    @Test("the seed model: one step with each optimizer, relative to Keras's update")
+    func seedStep() throws {
+        let start = try Model.load(TrainingFixtures.model("seed"))
+        let initial = Dictionary(start.graph.parameters.map { ($0.name, $0.tensor.floats()) }, uniquingKeysWith: { a, _ in a })
+        for opt in Self.optimizers {
+            let (trainer, model) = try TrainingFixtures.trainer("seed", optimizer: TrainingFixtures.optimizer(opt))
+            let batch = TrainingFixtures.bind(try TrainingFixtures.samples("seed.batch.npz"), to: model)
+            try trainer.trainOnBatch(batch)
+            let reference = try TrainingFixtures.arrays("seed.step.\(opt).npz")
+            var worst = 0.0, at = ""
+            for p in model.graph.parameters {
+                guard let k = TrainingFixtures.key(p), let ref = reference[k]?.floats(), let ours = trainer.session.parameters[p.name]?.data,
+                      let w0 = initial[p.name] else { continue }
+                let e = TrainingFixtures.relativeL2(zip(ours, w0).map { $0 - $1 }, zip(ref, w0).map { $0 - $1 })
+                if e > worst { worst = e; at = k }
+            }
+            // Adam-like updates are ±lr wherever the gradient's sign is kept, so their error is that of the signs.
+            #expect(worst <= 5e-2, "seed \(opt): the update's relative L2 error \(worst) at \(at)")
+        }
+    }
+
+    @Test("two steps keep the optimizer state as Keras does", arguments: ["mlp", "dwsep"])
+    func twoSteps(name: String) throws {
+        for opt in ["adam", "rmsprop", "adamax", "sgd_momentum"] {
+            let (trainer, model) = try TrainingFixtures.trainer(name, optimizer: TrainingFixtures.optimizer(opt))
+            let batch = TrainingFixtures.bind(try TrainingFixtures.samples("\(name).batch.npz"), to: model)
+            try trainer.trainOnBatch(batch)
+            try trainer.trainOnBatch(batch)
+            let r = try TrainingFixtures.worst(trainer.session, model: model, against: "\(name).step2.\(opt).npz", gradients: "\(name).grads.npz")
+            #expect(r.worst <= 1e-5, "\(name) \(opt) ×2: worst \(r.worst) at \(r.at)")
+            #expect(r.noise <= 4 * Double(trainer.optimizer.learningRate), "\(name) \(opt) ×2: noise-gradient elements, worst \(r.noise)")
+        }
+    }
+
+    @Test("class weights, label smoothing and frozen layers as Keras applies them")
+    func variants() throws {
+        let (weighted, mlp) = try TrainingFixtures.trainer("mlp", optimizer: TrainingFixtures.optimizer("sgd"))
+        let batch = TrainingFixtures.bind(try TrainingFixtures.samples("mlp.batch.npz"), to: mlp)
+        try weighted.trainOnBatch(batch, classWeights: [1, 3])
+        let (w1, k1, _, _, _) = try TrainingFixtures.worst(weighted.session, model: mlp, against: "mlp.step.sgd_classweight.npz", gradients: "mlp.grads.npz")
+        #expect(w1 <= 1e-5, "class weights: \(w1) at \(k1)")
+
+        let (smooth, _) = try TrainingFixtures.trainer("mlp", optimizer: TrainingFixtures.optimizer("sgd"),
+                                                       loss: Loss(kind: .binaryCrossentropy, labelSmoothing: 0.1))
+        try smooth.trainOnBatch(batch)
+        let (w2, k2, _, _, _) = try TrainingFixtures.worst(smooth.session, model: mlp, against: "mlp.step.sgd_smooth.npz", gradients: "mlp.grads.npz")
+        #expect(w2 <= 1e-5, "label smoothing: \(w2) at \(k2)")
+
+        let (frozen, dwsep) = try TrainingFixtures.trainer("dwsep", optimizer: TrainingFixtures.optimizer("sgd"), frozen: ["conv_1", "bn_1"])
+        let dbatch = TrainingFixtures.bind(try TrainingFixtures.samples("dwsep.batch.npz"), to: dwsep)
+        try frozen.trainOnBatch(dbatch)
+        let (w3, k3, _, _, _) = try TrainingFixtures.worst(frozen.session, model: dwsep, against: "dwsep.step.sgd_frozen.npz", gradients: "dwsep.grads.npz")
+        #expect(w3 <= 1e-5, "frozen: \(w3) at \(k3)")
+    }
+
+    @Test("three epochs of fit without shuffling: the loss history within 1e-4 of Keras's", arguments: ["mlp", "dwsep", "seed"])
+    func fit(name: String) throws {
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TrainingFixtures.path("\(name).fit.json"))))
+        guard let json = info as? [String: Any], let history = json["history"] as? [String: Any], let losses = history["loss"] as? [Double],
+              let batchSize = json["batch_size"] as? Int, let optName = json["optimizer"] as? String else {
+            Issue.record("\(name).fit.json: unexpected layout"); return
+        }
+        let (trainer, model) = try TrainingFixtures.trainer(name, optimizer: TrainingFixtures.optimizer(optName.lowercased()))
+        let data = TrainingFixtures.bind(try TrainingFixtures.samples("\(name).fit.npz"), to: model)
+        let result = try trainer.fit(data, validation: nil, options: FitOptions(epochs: 3, batchSize: batchSize, shuffle: false))
+        let ours = result.history.map(\.loss)
+        #expect(ours.count == losses.count)
+        if name == "seed" {
+            // Chaotic (see `gradients`): the first epoch to 1e-3, the saturated later ones loosely.
+            #expect(abs(ours[0] - losses[0]) <= 1e-3 * losses[0], "seed: ours \(ours), Keras \(losses)")
+            #expect(abs(ours[1] - losses[1]) <= 3e-2 * losses[1] && abs(ours[2] - losses[2]) <= 1e-2, "seed: ours \(ours), Keras \(losses)")
+            return
+        }
+        for (a, b) in zip(ours, losses) { #expect(abs(a - b) <= 1e-4, "\(name): ours \(ours), Keras \(losses)") }
+    }
+}
