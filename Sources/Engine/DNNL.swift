@@ -17,6 +17,10 @@ final class DNNLConvolution: @unchecked Sendable {
     /// 3×3 stride-1 convolutions as Winograd F(4,3)/F(2,3) (`MODELPORT_WINOGRAD=0`: direct only).
     static let winograd = ProcessInfo.processInfo.environment["MODELPORT_WINOGRAD"] != "0"
 
+    /// Winograd for this convolution (off in training: its rounding, ~3e-5 relative, is ten times
+    /// a direct convolution's, and training near ties amplifies it; see TrainingOps).
+    var allowsWinograd = DNNLConvolution.winograd
+
     struct Key: Hashable { var images: Int, h: Int, w: Int, threads: Int }
     private var primitives: [Key: OpaquePointer?] = [:]
     private(set) var implementation: String?
@@ -96,7 +100,7 @@ final class DNNLConvolution: @unchecked Sendable {
         p.pt = Int32(pt); p.pl = Int32(pl); p.pb = Int32(pb); p.pr = Int32(pr)
         p.groups = Int32(k.groups); p.oh = Int32(oh); p.ow = Int32(ow)
         // Winograd pays only with enough input channels (a gray first layer runs 4× slower with it).
-        p.winograd = Self.winograd && k.inChannels >= 16 ? 1 : 0
+        p.winograd = allowsWinograd && k.inChannels >= 16 ? 1 : 0
         p.relu = k.epilogue.isPlainRelu ? 1 : 0
         if p.relu == 0, let (low, high) = Self.clipRange(k.epilogue.activation) { p.clip = 1; p.clip_low = low; p.clip_high = high }
         if let pool = k.maxPool {

@@ -91,7 +91,7 @@ extension TrainingSession {
                 withOptionalMutable(&dx) { dxp in withOptionalMutable(&dgamma) { gp in withOptionalMutable(&dbeta) { bp in
                     if training {
                         NormalizationGradients.batchNormBackward(dyp, xhat: hp, shape: x.shape, axis: a, invStd: invStd, gamma: gamma, dx: dxp,
-                                                                 dgamma: gp, dbeta: bp)
+                                                                 dgamma: gp, dbeta: bp, tensorflowOrder: options.tensorflowReductions)
                     } else {
                         NormalizationGradients.affineBackward(dyp, xhat: hp, shape: x.shape, axis: a, invStd: invStd, gamma: gamma, dx: dxp,
                                                               dgamma: gp, dbeta: bp)

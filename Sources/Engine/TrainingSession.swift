@@ -19,11 +19,15 @@ public struct TrainingOptions: Sendable {
     /// BatchNormalization nodes that stay in inference mode when training (frozen layers, as Keras does).
     public var inferenceBatchNormalization: Set<String>
     public var movingVariance: MovingVarianceRule
+    /// BatchNormalization's batch statistics and gradient sums in TensorFlow's float32 order
+    /// (Keras models), rather than exact float64 sums (`NormalizationGradients.tensorflowSums`).
+    public var tensorflowReductions: Bool
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, seed: UInt64 = 0,
-                inferenceBatchNormalization: Set<String> = [], movingVariance: MovingVarianceRule = .biased) {
+                inferenceBatchNormalization: Set<String> = [], movingVariance: MovingVarianceRule = .biased, tensorflowReductions: Bool = false) {
         self.threads = max(1, threads); self.seed = seed
         self.inferenceBatchNormalization = inferenceBatchNormalization; self.movingVariance = movingVariance
+        self.tensorflowReductions = tensorflowReductions
     }
 }
 
@@ -52,6 +56,9 @@ public final class TrainingSession {
     var depthwise: [Int: DepthwiseKernel] = [:]
     var generator: SeededGenerator
     var lastTraining = false
+    /// When set, `backward` keeps the gradient of every value in `valueGradients` (for layer-by-layer comparisons).
+    public var keepValueGradients = false
+    public private(set) var valueGradients: [String: [Float]] = [:]
 
     enum Saved {
         case normalized(xhat: [Float], invStd: [Float])
@@ -138,6 +145,7 @@ public final class TrainingSession {
             guard wanted.contains(true) else { continue }
             let inputGrads = try backward(node, index: index, dy: dy, wanted: wanted)
             for (i, g) in inputGrads.enumerated() where i < node.inputs.count && wanted[i] { if let g { accumulate(node.inputs[i], g) } }
+            if keepValueGradients { valueGradients[node.outputs[0]] = dy }
             if !graph.outputs.contains(node.outputs[0]) { grads[node.outputs[0]] = nil }
         }
         var result: [String: [Float]] = [:]

@@ -51,7 +51,8 @@ extension Model {
         let trainable = Set(graph.parameters.filter { p in p.trainable && !(p.layer.map { frozenLayers.contains($0) } ?? false) }.map(\.name))
         let frozenNodes = Set(graph.nodes.filter { node in node.layer.map { frozenLayers.contains($0) } ?? false }.map(\.name))
         let options = TrainingOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, seed: seed,
-                                      inferenceBatchNormalization: frozenNodes, movingVariance: movingVarianceRule)
+                                      inferenceBatchNormalization: frozenNodes, movingVariance: movingVarianceRule,
+                                      tensorflowReductions: graph.metadata.format != .onnx)
         do {
             return try TrainingSession(graph: graph, trainable: trainable, options: options)
         } catch {

@@ -59,11 +59,13 @@ enum TrainingFixtures {
         return Samples(inputs: [input: x], labels: s.labels)
     }
 
-    /// Largest |ours − Keras| / max(1, |Keras|) over every weight the fixture holds, and over
-    /// the elements whose gradient Keras computed as rounding noise (|g| < 1e-6: a bias feeding a
+    /// Largest |ours − Keras| / max(1, |Keras|) over every weight the fixture holds, and apart
+    /// from it over the elements whose gradient is tiny (|g| < `tiny`): a bias feeding a
     /// training-mode BatchNormalization through a ReLU active on every sample has a gradient of
-    /// exactly 0, and Adam-like optimizers turn its noise into a step of up to the learning rate).
-    static func worst(_ session: TrainingSession, model: Model, against file: String, gradients: String)
+    /// exactly 0 that both frameworks compute as rounding noise, and optimizers that divide by the
+    /// gradient's size (Adam, Adamax, RMSprop: steps of lr·g/(|g| + ε̂)) turn a tiny gradient's
+    /// relative error into a step error of up to the learning rate.
+    static func worst(_ session: TrainingSession, model: Model, against file: String, gradients: String, tiny: Float = 1e-6)
         throws -> (worst: Double, at: String, compared: Int, noise: Double, noiseElements: Int) {
         let reference = try arrays(file), grads = try arrays(gradients)
         var worst = 0.0, where_ = "", compared = 0, noise = 0.0, noiseElements = 0
@@ -73,7 +75,7 @@ enum TrainingFixtures {
             let g = grads[k]?.floats()
             for (i, (a, b)) in zip(ours.data, ref.floats()).enumerated() {
                 let d = Double(abs(a - b)) / max(1, Double(abs(b)))
-                if let g, abs(g[i]) < 1e-6 {
+                if let g, abs(g[i]) < tiny {
                     noiseElements += 1
                     noise = max(noise, d)
                 } else if d > worst || d.isNaN {
@@ -96,13 +98,10 @@ enum TrainingFixtures {
 struct KerasParityTests {
     static let optimizers = ["sgd", "sgd_momentum", "sgd_nesterov", "adam", "adam_amsgrad", "adamw", "adamax", "rmsprop", "rmsprop_centered"]
 
-    /// The seed model's gradients cannot match to float precision: its outputs are saturated and its
-    /// ReLU → BatchNormalization → MaxPooling blocks turn rounding-level differences in the forward
-    /// pass (another convolution algorithm) into different ReLU and pooling choices on a few channels
-    /// (3 of conv_3's 128; bn_3 and the Dense head agree to 4e-5). The helper that made the fixtures
-    /// measured the same sensitivity in TensorFlow itself (1-ulp weight changes move the third
-    /// epoch's loss by 1.2e-2). So the seed's figures are relative L2 errors per tensor, the others
-    /// element-wise.
+    /// BatchNormalization's batch statistics are summed in TensorFlow's order and the convolutions
+    /// run without Winograd in training: otherwise the seed model's ReLU → BatchNormalization →
+    /// MaxPooling blocks turn rounding-level differences into other pooling choices near ties
+    /// (gradients then differed by ~1% relative L2 on the first layers).
     @Test("gradients of the loss equal TensorFlow's", arguments: ["mlp", "dwsep", "seed"])
     func gradients(name: String) throws {
         let (trainer, model) = try TrainingFixtures.trainer(name, optimizer: Optimizer(.sgd))
@@ -118,12 +117,6 @@ struct KerasParityTests {
         for p in model.graph.parameters where p.trainable {
             guard let k = TrainingFixtures.key(p), let ref = reference[k]?.floats(), let ours = grads[p.name] else { continue }
             compared += 1
-            if name == "seed" {
-                let e = TrainingFixtures.relativeL2(ours, ref)
-                let bound = k.hasPrefix("bn_3") || k.hasPrefix("output") ? 1e-4 : 2e-2
-                #expect(e <= bound, "seed \(k): relative L2 error \(e)")
-                continue
-            }
             let scale = max(ref.map { abs($0) }.max() ?? 0, 1e-6)
             let worst = zip(ours, ref).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 1e-4 * scale + 1e-7, "\(name) \(k): max |Δ| \(worst), largest gradient \(scale)")
@@ -131,7 +124,7 @@ struct KerasParityTests {
         #expect(compared == model.graph.parameters.filter(\.trainable).count)
     }
 
-    @Test("one train_on_batch with each optimizer matches Keras within 1e-5", arguments: ["mlp", "dwsep"])
+    @Test("one train_on_batch with each optimizer matches Keras within 1e-5", arguments: ["mlp", "dwsep", "seed"])
     func oneStep(name: String) throws {
         for opt in Self.optimizers {
             let (trainer, model) = try TrainingFixtures.trainer(name, optimizer: TrainingFixtures.optimizer(opt))
@@ -139,31 +132,12 @@ struct KerasParityTests {
             let (loss, _) = try trainer.trainOnBatch(batch)
             let reference = try TrainingFixtures.arrays("\(name).step.\(opt).npz")
             #expect(abs(loss - Double(reference["loss"]?.floats().first ?? .nan)) < 1e-5, "\(name) \(opt) loss")
-            let r = try TrainingFixtures.worst(trainer.session, model: model, against: "\(name).step.\(opt).npz", gradients: "\(name).grads.npz")
+            let normalizing = trainer.optimizer.kind != .sgd
+            let r = try TrainingFixtures.worst(trainer.session, model: model, against: "\(name).step.\(opt).npz", gradients: "\(name).grads.npz",
+                                               tiny: normalizing ? 1e-5 : 1e-6)
             #expect(r.compared == model.graph.parameters.count, "\(name): compared \(r.compared) of \(model.graph.parameters.count)")
             #expect(r.worst <= 1e-5, "\(name) \(opt): worst \(r.worst) at \(r.at)")
             #expect(r.noise <= 2 * Double(trainer.optimizer.learningRate), "\(name) \(opt): \(r.noiseElements) noise-gradient elements, worst \(r.noise)")
-        }
-    }
-
-    @Test("the seed model: one step with each optimizer, relative to Keras's update")
-    func seedStep() throws {
-        let start = try Model.load(TrainingFixtures.model("seed"))
-        let initial = Dictionary(start.graph.parameters.map { ($0.name, $0.tensor.floats()) }, uniquingKeysWith: { a, _ in a })
-        for opt in Self.optimizers {
-            let (trainer, model) = try TrainingFixtures.trainer("seed", optimizer: TrainingFixtures.optimizer(opt))
-            let batch = TrainingFixtures.bind(try TrainingFixtures.samples("seed.batch.npz"), to: model)
-            try trainer.trainOnBatch(batch)
-            let reference = try TrainingFixtures.arrays("seed.step.\(opt).npz")
-            var worst = 0.0, at = ""
-            for p in model.graph.parameters {
-                guard let k = TrainingFixtures.key(p), let ref = reference[k]?.floats(), let ours = trainer.session.parameters[p.name]?.data,
-                      let w0 = initial[p.name] else { continue }
-                let e = TrainingFixtures.relativeL2(zip(ours, w0).map { $0 - $1 }, zip(ref, w0).map { $0 - $1 })
-                if e > worst { worst = e; at = k }
-            }
-            // Adam-like updates are ±lr wherever the gradient's sign is kept, so their error is that of the signs.
-            #expect(worst <= 5e-2, "seed \(opt): the update's relative L2 error \(worst) at \(at)")
         }
     }
 
@@ -213,12 +187,8 @@ struct KerasParityTests {
         let result = try trainer.fit(data, validation: nil, options: FitOptions(epochs: 3, batchSize: batchSize, shuffle: false))
         let ours = result.history.map(\.loss)
         #expect(ours.count == losses.count)
-        if name == "seed" {
-            // Chaotic (see `gradients`): the first epoch to 1e-3, the saturated later ones loosely.
-            #expect(abs(ours[0] - losses[0]) <= 1e-3 * losses[0], "seed: ours \(ours), Keras \(losses)")
-            #expect(abs(ours[1] - losses[1]) <= 3e-2 * losses[1] && abs(ours[2] - losses[2]) <= 1e-2, "seed: ours \(ours), Keras \(losses)")
-            return
-        }
-        for (a, b) in zip(ours, losses) { #expect(abs(a - b) <= 1e-4, "\(name): ours \(ours), Keras \(losses)") }
+        // Within 1e-4, relative for losses above 1 (the seed's saturated second epoch is 8.25: TensorFlow
+        // itself moves it by 2.5e-5 relative when every starting weight changes by one ulp).
+        for (a, b) in zip(ours, losses) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b)), "\(name): ours \(ours), Keras \(losses)") }
     }
 }

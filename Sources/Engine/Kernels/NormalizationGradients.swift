@@ -15,9 +15,31 @@ enum NormalizationGradients {
         (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
-    /// Mean and biased variance per channel over every other axis, accumulated in float64.
-    static func statistics(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int) -> BatchStatistics {
+    /// Per-channel sums over every other axis as TensorFlow's CPU kernels take them: float32, four
+    /// interleaved partial sums over the positions, added in order. Matching the order matters:
+    /// the seed model's BatchNormalization outputs differ from tf_keras by 3e-5 (relative) with
+    /// exact float64 sums and by 4e-8 with these, and the max poolings after them pick other
+    /// elements where the difference breaks a near-tie.
+    static func tensorflowSums(_ c: Int, positions: Int, inner: Int, _ value: (Int, Int) -> Float) -> [Float] {
+        var lanes = [[Float]](repeating: [Float](repeating: 0, count: c), count: 4)
+        for p in 0..<positions {
+            let o = p / inner, i = p % inner
+            for ch in 0..<c { lanes[p & 3][ch] += value((o * c + ch) * inner + i, ch) }
+        }
+        return (0..<c).map { ((lanes[0][$0] + lanes[1][$0]) + lanes[2][$0]) + lanes[3][$0] }
+    }
+
+    /// Mean and biased variance per channel over every other axis: exact (float64 sums), or in
+    /// TensorFlow's float32 order (`tensorflowSums`).
+    static func statistics(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int, tensorflowOrder: Bool = false) -> BatchStatistics {
         let (outer, c, inner) = split(shape, axis: axis)
+        if tensorflowOrder {
+            let count = outer * inner
+            let reciprocal = 1 / Float(max(count, 1))
+            let mean = tensorflowSums(c, positions: count, inner: inner) { k, _ in x[k] }.map { $0 * reciprocal }
+            let variance = tensorflowSums(c, positions: count, inner: inner) { k, ch in let d = x[k] - mean[ch]; return d * d }.map { $0 * reciprocal }
+            return BatchStatistics(mean: mean, variance: variance, count: count)
+        }
         var sum = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
         for o in 0..<outer {
             for ch in 0..<c {
@@ -61,8 +83,27 @@ enum NormalizationGradients {
     /// `dx = γ·invStd/M · (M·dy − dβ − x̂·dγ)`.
     static func batchNormBackward(_ dy: UnsafeBufferPointer<Float>, xhat: UnsafeBufferPointer<Float>, shape: [Int], axis: Int,
                                   invStd: [Float], gamma: [Float]?, dx: UnsafeMutableBufferPointer<Float>?,
-                                  dgamma: UnsafeMutableBufferPointer<Float>?, dbeta: UnsafeMutableBufferPointer<Float>?) {
+                                  dgamma: UnsafeMutableBufferPointer<Float>?, dbeta: UnsafeMutableBufferPointer<Float>?,
+                                  tensorflowOrder: Bool = false) {
         let (outer, c, inner) = split(shape, axis: axis)
+        if tensorflowOrder {
+            // TensorFlow's FusedBatchNormGrad: dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), float32 sums in its order.
+            let count = outer * inner
+            let sdy = tensorflowSums(c, positions: count, inner: inner) { k, _ in dy[k] }
+            let sdx = tensorflowSums(c, positions: count, inner: inner) { k, _ in dy[k] * xhat[k] }
+            for ch in 0..<c { dgamma?[ch] += sdx[ch]; dbeta?[ch] += sdy[ch] }
+            guard let dx else { return }
+            let reciprocal = 1 / Float(max(count, 1))
+            let meanDy = sdy.map { $0 * reciprocal }, meanDyX = sdx.map { $0 * reciprocal }
+            for o in 0..<outer {
+                for ch in 0..<c {
+                    let base = (o * c + ch) * inner
+                    let k = (gamma?[ch] ?? 1) * invStd[ch]
+                    for i in 0..<inner { dx[base + i] = k * (dy[base + i] - meanDy[ch] - xhat[base + i] * meanDyX[ch]) }
+                }
+            }
+            return
+        }
         var sumDy = [Double](repeating: 0, count: c), sumDyX = [Double](repeating: 0, count: c)
         for o in 0..<outer {
             for ch in 0..<c {
