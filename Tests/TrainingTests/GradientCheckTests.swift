@@ -204,12 +204,14 @@ struct GradientCheckTests {
         try Self.expectClose({ c in c.add(.dropout(kind: "Dropout", rate: 0)) }, input: [2, 3], "dropout rate 0")
     }
 
-    @Test("a seed-shaped stack: Conv(relu) → BatchNorm → MaxPool → Flatten → Dense")
+    /// Swish rather than ReLU: a central difference across ReLU's kink, amplified by the batch
+    /// statistics, is off by percents; the ReLU version is checked against TensorFlow (KerasParityTests).
+    @Test("a seed-shaped stack: Conv(swish) → BatchNorm → MaxPool → Flatten → Dense")
     func seedStack() throws {
         try Self.expectClose({ c in
             let conv = Convolution(filters: 4, kernelSize: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .sameUpper, layout: .channelsLast)
             c.add(.convolution(conv), [c.parameter("k", [3, 3, 1, 4]), c.parameter("b", [4])])
-            c.add(.activation(.relu()))
+            c.add(.activation(.swish))
             c.add(.batchNormalization(axis: 3, epsilon: 1e-3, momentum: 0.99),
                   [c.parameter("gamma", [4]), c.parameter("beta", [4]), c.parameter("mean", [4], trainable: false),
                    c.parameter("var", [4], trainable: false, positive: true)])
