@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark a Keras 2 .h5 model on TensorFlow (tf_keras) with the protocol of `modelport bench`.
 
-    tf_bench.py MODEL.h5 --batch-size N --threads T --seconds S [--json]
+    tf_bench.py MODEL.h5 --batch-size N --threads T --seconds S [--train] [--json]
 
 TensorFlow runs with intra-op parallelism T and inter-op parallelism 1 (set before anything
 runs). The model is loaded with tf_keras (compile=False) and called as a traced graph,
@@ -10,6 +10,11 @@ eager overhead is not measured; each run ends with .numpy() on the outputs so th
 the whole computation. Protocol as modelport bench: one batch of random float32 [0, 1) inputs,
 --warmup runs (default 3, the first one traces), then timed runs for --seconds, at least
 --min-runs (3). Prints the JSON of `modelport bench --json`.
+
+With --train it measures `model.train_on_batch(x, y)` instead (as `modelport bench --train`): the
+model is loaded with its training configuration (compile=True: the file's optimizer and loss),
+labels alternate 0/1, and each timed run is one optimizer step (train_on_batch runs a traced
+tf.function and returns the loss as a number, so the whole step is inside the time).
 """
 
 import argparse
@@ -34,6 +39,7 @@ def main():
     p.add_argument("--min-runs", type=int, default=3)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--train", action="store_true")
     args = p.parse_args()
     if args.batch_size < 1 or args.threads < 1 or args.seconds <= 0:
         sys.exit("error: --batch-size and --threads must be at least 1, --seconds positive")
@@ -45,7 +51,7 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import tf_keras
 
-    model = tf_keras.models.load_model(args.model, compile=False)
+    model = tf_keras.models.load_model(args.model, compile=args.train)
     rng = np.random.default_rng(args.seed)
     xs, spec = [], []
     for t in model.inputs:
@@ -57,11 +63,16 @@ def main():
     def forward(*inputs):
         return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
 
+    labels = np.array([[i % 2] for i in range(args.batch_size)], dtype=np.float32)
+
     def once():
         start = time.perf_counter_ns()
-        y = forward(*xs)
-        for t in (y if isinstance(y, (list, tuple)) else [y]):
-            t.numpy()
+        if args.train:
+            model.train_on_batch(xs if len(xs) > 1 else xs[0], labels)
+        else:
+            y = forward(*xs)
+            for t in (y if isinstance(y, (list, tuple)) else [y]):
+                t.numpy()
         return (time.perf_counter_ns() - start) / 1e6
 
     for _ in range(args.warmup):
@@ -79,7 +90,13 @@ def main():
         "runs": len(latencies),
         "images_per_second": args.batch_size * len(latencies) / total_s,
         "latency_ms": {"min": min(latencies), "median": statistics.median(latencies), "max": max(latencies)},
+        "mode": "train" if args.train else "inference",
     }
+    try:
+        import resource
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except ImportError:
+        pass
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:

@@ -337,3 +337,166 @@ void mp_conv_destroy(mp_conv *c) {
     free(c->between);
     free(c);
 }
+
+// ---- Training: backward data and backward weights ----
+
+// A tensor the caller gives or wants in NHWC, and the layout a primitive chose for it: when they
+// differ, a memory in the chosen layout and a reorder between the two.
+typedef struct {
+    dnnl_memory_t user, inner;   // inner == user when no reorder is needed
+    dnnl_primitive_t reorder;
+} mp_staged;
+
+static int stage(mp_staged *t, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *chosen, int to_user, char *err, size_t errlen) {
+    CHECK(dnnl_memory_create(&t->user, user_md, engine, DNNL_MEMORY_NONE), "memory");
+    if (dnnl_memory_desc_equal(user_md, chosen)) { t->inner = t->user; return 1; }
+    CHECK(dnnl_memory_create(&t->inner, chosen, engine, DNNL_MEMORY_ALLOCATE), "blocked memory");
+    if (to_user) return reorder_between(&t->reorder, chosen, user_md, err, errlen);
+    return reorder_between(&t->reorder, user_md, chosen, err, errlen);
+fail:
+    return 0;
+}
+
+static int stage_run(mp_staged *t, void *handle, int to_user) {
+    dnnl_memory_set_data_handle(t->user, handle);
+    if (!t->reorder) return 0;
+    dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, to_user ? t->inner : t->user}, {DNNL_ARG_TO, to_user ? t->user : t->inner}};
+    return dnnl_primitive_execute(t->reorder, stream, 2, r) == dnnl_success ? 0 : 1;
+}
+
+static void stage_destroy(mp_staged *t) {
+    if (t->reorder) dnnl_primitive_destroy(t->reorder);
+    if (t->inner && t->inner != t->user) dnnl_memory_destroy(t->inner);
+    if (t->user) dnnl_memory_destroy(t->user);
+}
+
+struct mp_conv_bwd {
+    dnnl_primitive_t data, weights;
+    // The weights gradient reads x and dy; the data gradient reads dy and writes dx: each in the
+    // layout its implementation chose (oneDNN's blocked layouts are faster for these than NHWC).
+    mp_staged w_src, w_dst, d_dst, d_src, w_in, w_out;
+    dnnl_memory_t diff_b;
+    int want_data, want_bias;
+};
+
+mp_conv_bwd *mp_conv_bwd_create(const mp_conv_params *p, int want_data, int want_bias, char *err, size_t errlen) {
+    if (!ensure_engine(err, errlen)) return NULL;
+    mp_conv_bwd *c = calloc(1, sizeof(mp_conv_bwd));
+    dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
+    if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
+    c->want_data = want_data;
+    c->want_bias = want_bias;
+    dnnl_memory_desc_t src_md, dst_md, any_src, any_dst, any_w, user_w_md, bias_md;
+    dnnl_dims_t src_d = {p->n, p->ic, p->h, p->w}, dst_d = {p->n, p->oc, p->oh, p->ow};
+    CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_d, dnnl_f32, dnnl_nhwc), "source");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_d, dnnl_f32, dnnl_nhwc), "destination");
+    CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, src_d, dnnl_f32, dnnl_format_tag_any), "source");
+    CHECK(dnnl_memory_desc_init_by_tag(&any_dst, 4, dst_d, dnnl_f32, dnnl_format_tag_any), "destination");
+    if (p->groups == 1) {
+        dnnl_dims_t wd = {p->oc, p->ic, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights");
+        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 4, wd, dnnl_f32, dnnl_hwio), "weights");
+    } else {
+        dnnl_dims_t wd = {p->groups, p->oc / p->groups, p->ic / p->groups, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 5, wd, dnnl_f32, dnnl_format_tag_any), "weights");
+        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 5, wd, dnnl_f32, dnnl_hwigo), "weights");
+    }
+    dnnl_dims_t bd = {p->oc};
+    CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a), "bias");
+    dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1}, pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
+    // The forward training primitive is the hint both backward primitives need.
+    dnnl_convolution_desc_t fd, dd, wd;
+    // Winograd (3×3, stride 1) where asked: for the backward passes its rounding only scales the
+    // gradients, it does not move ReLU or pooling decisions as in the forward pass.
+    dnnl_alg_kind_t alg = p->winograd && p->groups == 1 && p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1
+        ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    if (alg == dnnl_convolution_winograd) {
+        dnnl_convolution_desc_t probe;
+        dnnl_primitive_desc_t ppd = NULL;
+        int ok = dnnl_dilated_convolution_forward_desc_init(&probe, dnnl_forward_training, alg, &any_src, &any_w, want_bias ? &bias_md : NULL,
+                                                            &any_dst, strides, dil, pl, pr) == dnnl_success
+            && dnnl_primitive_desc_create(&ppd, &probe, NULL, engine, NULL) == dnnl_success;
+        if (ppd) dnnl_primitive_desc_destroy(ppd);
+        if (!ok) alg = dnnl_convolution_direct;
+    }
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, alg, &any_src, &any_w,
+                                                     want_bias ? &bias_md : NULL, &any_dst, strides, dil, pl, pr), "convolution");
+    if (dnnl_primitive_desc_create(&fpd, &fd, NULL, engine, NULL) != dnnl_success) {
+        snprintf(err, errlen, "oneDNN has no training convolution for this shape"); goto fail;
+    }
+    CHECK(dnnl_dilated_convolution_backward_weights_desc_init(&wd, alg, &any_src, &any_w, want_bias ? &bias_md : NULL,
+                                                              &any_dst, strides, dil, pl, pr), "weights gradient");
+    if (dnnl_primitive_desc_create(&wpd, &wd, NULL, engine, fpd) != dnnl_success) {
+        snprintf(err, errlen, "oneDNN has no weights gradient for this shape"); goto fail;
+    }
+    CHECK(dnnl_primitive_create(&c->weights, wpd), "weights gradient primitive");
+    if (!stage(&c->w_src, &src_md, dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0), 0, err, errlen)) goto fail;
+    if (!stage(&c->w_dst, &dst_md, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_dst_md, 0), 0, err, errlen)) goto fail;
+    if (!stage(&c->w_out, &user_w_md, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), 1, err, errlen)) goto fail;
+    if (want_bias) CHECK(dnnl_memory_create(&c->diff_b, &bias_md, engine, DNNL_MEMORY_NONE), "bias gradient memory");
+    if (want_data) {
+        CHECK(dnnl_dilated_convolution_backward_data_desc_init(&dd, alg, &any_src, &any_w, &any_dst, strides, dil, pl, pr),
+              "data gradient");
+        if (dnnl_primitive_desc_create(&dpd, &dd, NULL, engine, fpd) != dnnl_success) {
+            snprintf(err, errlen, "oneDNN has no data gradient for this shape"); goto fail;
+        }
+        CHECK(dnnl_primitive_create(&c->data, dpd), "data gradient primitive");
+        if (!stage(&c->d_dst, &dst_md, dnnl_primitive_desc_query_md(dpd, dnnl_query_diff_dst_md, 0), 0, err, errlen)) goto fail;
+        if (!stage(&c->d_src, &src_md, dnnl_primitive_desc_query_md(dpd, dnnl_query_diff_src_md, 0), 1, err, errlen)) goto fail;
+        if (!stage(&c->w_in, &user_w_md, dnnl_primitive_desc_query_md(dpd, dnnl_query_weights_md, 0), 0, err, errlen)) goto fail;
+    }
+    dnnl_primitive_desc_destroy(fpd);
+    dnnl_primitive_desc_destroy(wpd);
+    if (dpd) dnnl_primitive_desc_destroy(dpd);
+    return c;
+fail:
+    if (fpd) dnnl_primitive_desc_destroy(fpd);
+    if (wpd) dnnl_primitive_desc_destroy(wpd);
+    if (dpd) dnnl_primitive_desc_destroy(dpd);
+    mp_conv_bwd_destroy(c);
+    return NULL;
+}
+
+int mp_conv_bwd_run(mp_conv_bwd *c, const float *x, const float *weights, const float *dy, float *dx, float *dw, float *db) {
+    if (stage_run(&c->w_src, (void *)x, 0) || stage_run(&c->w_dst, (void *)dy, 0)) return 1;
+    dnnl_memory_set_data_handle(c->w_out.user, dw);
+    dnnl_exec_arg_t args[4];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, c->w_src.inner};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, c->w_dst.inner};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, c->w_out.inner};
+    if (c->want_bias) {
+        if (!db) return 1;
+        dnnl_memory_set_data_handle(c->diff_b, db);
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, c->diff_b};
+    }
+    if (dnnl_primitive_execute(c->weights, stream, n, args) != dnnl_success) return 1;
+    if (stage_run(&c->w_out, dw, 1)) return 1;
+    if (c->want_data && dx) {
+        if (stage_run(&c->w_in, (void *)weights, 0)) return 1;
+        // The data gradient's dy: the weights gradient's staged copy when both chose the same layout.
+        dnnl_memory_t ddst = c->w_dst.inner;
+        const dnnl_memory_desc_t *a = NULL, *b = NULL;
+        dnnl_memory_get_memory_desc(c->w_dst.inner, &a);
+        dnnl_memory_get_memory_desc(c->d_dst.inner, &b);
+        if (!dnnl_memory_desc_equal(a, b)) {
+            if (stage_run(&c->d_dst, (void *)dy, 0)) return 1;
+            ddst = c->d_dst.inner;
+        }
+        dnnl_memory_set_data_handle(c->d_src.user, dx);
+        dnnl_exec_arg_t d[3] = {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, c->w_in.inner}, {DNNL_ARG_DIFF_SRC, c->d_src.inner}};
+        if (dnnl_primitive_execute(c->data, stream, 3, d) != dnnl_success) return 1;
+        if (stage_run(&c->d_src, dx, 1)) return 1;
+    }
+    return dnnl_stream_wait(stream) == dnnl_success ? 0 : 1;
+}
+
+void mp_conv_bwd_destroy(mp_conv_bwd *c) {
+    if (!c) return;
+    if (c->data) dnnl_primitive_destroy(c->data);
+    if (c->weights) dnnl_primitive_destroy(c->weights);
+    mp_staged *ts[] = {&c->w_src, &c->w_dst, &c->d_dst, &c->d_src, &c->w_in, &c->w_out};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) stage_destroy(ts[i]);
+    if (c->diff_b) dnnl_memory_destroy(c->diff_b);
+    free(c);
+}

@@ -87,18 +87,7 @@ final class DNNLConvolution: @unchecked Sendable {
     private func primitive(_ k: ConvolutionKernel, images: Int, h: Int, w: Int, oh: Int, ow: Int, pooled: [Int], threads: Int) -> OpaquePointer? {
         let key = Key(images: images, h: h, w: w, threads: threads)
         if let known = primitives[key] { return known }
-        let (kh, kw) = (k.kernel[0], k.kernel[1])
-        let (pt, _) = k.padding.pads(axis: 0, spatialRank: 2, input: h, window: kh, stride: k.strides[0], dilation: k.dilations[0])
-        let (pl, _) = k.padding.pads(axis: 1, spatialRank: 2, input: w, window: kw, stride: k.strides[1], dilation: k.dilations[1])
-        // The far pads that give exactly oh × ow (negative when the last window leaves inputs unused).
-        let pb = (oh - 1) * k.strides[0] + (kh - 1) * k.dilations[0] + 1 - h - pt
-        let pr = (ow - 1) * k.strides[1] + (kw - 1) * k.dilations[1] + 1 - w - pl
-        var p = mp_conv_params()
-        p.n = Int32(images); p.h = Int32(h); p.w = Int32(w); p.ic = Int32(k.inChannels); p.oc = Int32(k.outChannels)
-        p.kh = Int32(kh); p.kw = Int32(kw); p.sh = Int32(k.strides[0]); p.sw = Int32(k.strides[1])
-        p.dh = Int32(k.dilations[0]); p.dw = Int32(k.dilations[1])
-        p.pt = Int32(pt); p.pl = Int32(pl); p.pb = Int32(pb); p.pr = Int32(pr)
-        p.groups = Int32(k.groups); p.oh = Int32(oh); p.ow = Int32(ow)
+        var p = Self.parameters(k, images: images, h: h, w: w, oh: oh, ow: ow)
         // Winograd pays only with enough input channels (a gray first layer runs 4× slower with it).
         p.winograd = allowsWinograd && k.inChannels >= 16 ? 1 : 0
         p.relu = k.epilogue.isPlainRelu ? 1 : 0
@@ -119,6 +108,58 @@ final class DNNLConvolution: @unchecked Sendable {
         if let made { implementation = String(cString: mp_conv_impl(made)) }
         primitives[key] = made
         return made
+    }
+
+    /// The shim's description of `k` on images of h × w giving oh × ow.
+    static func parameters(_ k: ConvolutionKernel, images: Int, h: Int, w: Int, oh: Int, ow: Int) -> mp_conv_params {
+        let (kh, kw) = (k.kernel[0], k.kernel[1])
+        let (pt, _) = k.padding.pads(axis: 0, spatialRank: 2, input: h, window: kh, stride: k.strides[0], dilation: k.dilations[0])
+        let (pl, _) = k.padding.pads(axis: 1, spatialRank: 2, input: w, window: kw, stride: k.strides[1], dilation: k.dilations[1])
+        // The far pads that give exactly oh × ow (negative when the last window leaves inputs unused).
+        let pb = (oh - 1) * k.strides[0] + (kh - 1) * k.dilations[0] + 1 - h - pt
+        let pr = (ow - 1) * k.strides[1] + (kw - 1) * k.dilations[1] + 1 - w - pl
+        var p = mp_conv_params()
+        p.n = Int32(images); p.h = Int32(h); p.w = Int32(w); p.ic = Int32(k.inChannels); p.oc = Int32(k.outChannels)
+        p.kh = Int32(kh); p.kw = Int32(kw); p.sh = Int32(k.strides[0]); p.sw = Int32(k.strides[1])
+        p.dh = Int32(k.dilations[0]); p.dw = Int32(k.dilations[1])
+        p.pt = Int32(pt); p.pl = Int32(pl); p.pb = Int32(pb); p.pr = Int32(pr)
+        p.groups = Int32(k.groups); p.oh = Int32(oh); p.ow = Int32(ow)
+        return p
+    }
+}
+
+/// oneDNN's backward convolutions for training (data and weights gradients), a primitive pair per
+/// (images, shape, threads, whether the data gradient is wanted), made on first use.
+final class DNNLConvolutionBackward: @unchecked Sendable {
+    struct Key: Hashable { var images: Int, h: Int, w: Int, threads: Int, data: Bool }
+    /// Winograd for the backward passes of 3×3 stride-1 convolutions (`MODELPORT_WINOGRAD=0`: off).
+    static let winograd = DNNLConvolution.winograd
+    private var primitives: [Key: OpaquePointer?] = [:]
+
+    deinit { for case let p? in primitives.values { mp_conv_bwd_destroy(p) } }
+
+    /// `dw` (HWIO) and `db` are overwritten, `dx` written when given. False when oneDNN has none.
+    func run(_ k: ConvolutionKernel, _ x: UnsafeBufferPointer<Float>, shape: [Int], _ dy: UnsafeBufferPointer<Float>, outShape: [Int],
+             dx: UnsafeMutableBufferPointer<Float>?, dw: UnsafeMutableBufferPointer<Float>, db: UnsafeMutableBufferPointer<Float>?, threads: Int) -> Bool {
+        guard k.kernel.count == 2, shape.count == 4, outShape.count == 4 else { return false }
+        DNNLConvolution.lock.lock()
+        defer { DNNLConvolution.lock.unlock() }
+        mp_dnnl_set_threads(Int32(threads))
+        let key = Key(images: shape[0], h: shape[1], w: shape[2], threads: threads, data: dx != nil)
+        let made: OpaquePointer?
+        if let known = primitives[key] {
+            made = known
+        } else {
+            var p = DNNLConvolution.parameters(k, images: shape[0], h: shape[1], w: shape[2], oh: outShape[1], ow: outShape[2])
+            p.winograd = DNNLConvolutionBackward.winograd && k.inChannels >= 16 ? 1 : 0
+            var message = [CChar](repeating: 0, count: 256)
+            made = mp_conv_bwd_create(&p, dx == nil ? 0 : 1, db == nil ? 0 : 1, &message, message.count)
+            primitives[key] = made
+        }
+        guard let made else { return false }
+        return k.weights.withUnsafeBufferPointer { wp in
+            mp_conv_bwd_run(made, x.baseAddress, wp.baseAddress, dy.baseAddress, dx?.baseAddress, dw.baseAddress, db?.baseAddress) == 0
+        }
     }
 }
 

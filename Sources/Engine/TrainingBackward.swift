@@ -11,12 +11,12 @@ extension TrainingSession {
         var grads = [[Float]?](repeating: nil, count: node.inputs.count)
         func zeros(_ i: Int) -> [Float]? {
             guard i < wanted.count, wanted[i], let v = input(node.inputs[i]) else { return nil }
-            return [Float](repeating: 0, count: v.count)
+            return buffer(v.count, zeroed: true)
         }
-        /// Runs `body` with the input gradient buffer of input 0 and stores it.
+        /// Runs `body` with the input gradient buffer of input 0 (every element of which it writes) and stores it.
         func dataGradient(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
             guard wanted[0] else { return }
-            var dx = [Float](repeating: 0, count: x.count)
+            var dx = buffer(x.count, zeroed: false)
             dx.withUnsafeMutableBufferPointer { body($0) }
             grads[0] = dx
         }
@@ -50,7 +50,8 @@ extension TrainingSession {
             var dw = [Float](repeating: 0, count: k.weights.count)
             x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in dw.withUnsafeMutableBufferPointer { dwp in
                 withOptionalMutable(&dx) { dxp in withOptionalMutable(&db) { dbp in
-                    k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), dx: dxp, dw: dwp, db: dbp, threads: threads)
+                    k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), dx: dxp, dw: dwp, db: dbp, threads: threads,
+                               accelerated: backwardConvolution(index))
                 } }
             } } }
             if c.kernelLayout == .outInSpatial {
@@ -84,7 +85,7 @@ extension TrainingSession {
             guard case .normalized(let xhat, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
             let a = axis < 0 ? axis + x.shape.count : axis
             var dgamma = zeros(1), dbeta = zeros(2)
-            var dx: [Float]? = wanted[0] ? [Float](repeating: 0, count: x.count) : nil
+            var dx: [Float]? = wanted[0] ? buffer(x.count, zeroed: false) : nil
             let gamma = floats(operand(node, 1))
             let training = batchNormIsTraining(node, training: lastTraining)
             dy.withUnsafeBufferPointer { dyp in xhat.withUnsafeBufferPointer { hp in
@@ -205,6 +206,7 @@ extension TrainingSession {
 /// Gives `body` a mutable buffer over an optional array, or nil.
 func withOptionalMutable<R>(_ a: inout [Float]?, _ body: (UnsafeMutableBufferPointer<Float>?) -> R) -> R {
     guard var array = a else { return body(nil) }
+    a = nil  // the only reference: writing through the buffer must not copy it
     let r = array.withUnsafeMutableBufferPointer { body($0) }
     a = array
     return r

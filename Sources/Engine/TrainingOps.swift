@@ -61,6 +61,7 @@ extension TrainingSession {
         var w = floats(operand(node, 1)) ?? []
         if c.kernelLayout == .outInSpatial { w = KernelOrder.toHWIO(w, out: c.filters, inPerGroup: inChannels / c.groups, taps: taps) }
         let bias = node.inputs.count > 2 ? floats(operand(node, 2)) : nil
+        let relu: Activation? = reluFused.contains(index) ? .relu() : nil
         if var k = convolutions[index] {
             k.weights = w
             k.epilogue.bias = bias
@@ -73,7 +74,7 @@ extension TrainingSession {
         }
         let k = ConvolutionKernel(kernel: Self.two(c.kernelSize, 1), strides: Self.two(c.strides, 1), dilations: Self.two(c.dilations, 1),
                                   padding: Self.twoPadding(c.padding), groups: c.groups, inChannels: inChannels, outChannels: c.filters,
-                                  weights: w, epilogue: Epilogue(bias: bias))
+                                  weights: w, epilogue: Epilogue(bias: bias, activation: relu))
         // Direct convolutions only: with Winograd's rounding the seed model's one-step Adam update
         // missed tf_keras's by 1.8e-5 (RMSprop 1.4e-4), without it by 1.1e-5.
         k.accelerated?.allowsWinograd = Self.trainingWinograd
@@ -127,7 +128,12 @@ extension TrainingSession {
         guard let x = input(node.inputs[0]) else { throw EngineError.missingInput(node.inputs[0]) }
         let outShape = try outputShape(node)
         let threads = options.threads
-        var y = HostTensor(zeros: outShape)
+        let zeroed: Bool
+        switch node.op {
+        case .zeroPadding: zeroed = true
+        default: zeroed = false
+        }
+        var y = HostTensor(shape: outShape, data: buffer(outShape.reduce(1, *), zeroed: zeroed))
         let layer = node.layer ?? node.name
         switch node.op {
         case .dense(let units):
@@ -177,7 +183,7 @@ extension TrainingSession {
                 variance = v
             }
             let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-            var xhat = [Float](repeating: 0, count: x.count)
+            var xhat = buffer(x.count, zeroed: false)
             x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in xhat.withUnsafeMutableBufferPointer { hp in
                 NormalizationGradients.normalize(xp, shape: x.shape, axis: a, mean: mean, invStd: invStd, gamma: gamma, beta: beta, yp, xhat: hp)
             } } }
@@ -191,7 +197,11 @@ extension TrainingSession {
             } } }
             saved[index] = .normalized(xhat: xhat, invStd: invStd)
         case .activation(let a):
-            y.data = x.data
+            if index > 0, reluFused.contains(index - 1) {
+                recycle(y.data)
+                return x  // the convolution before applied it
+            }
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in yp.update(fromContentsOf: xp) } }
             y.data.withUnsafeMutableBufferPointer { yp in
                 switch a {
                 case .softmax(let axis): ActivationKernel.softmax(yp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, log: false)

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import ModelIR
 
@@ -54,10 +55,30 @@ public final class TrainingSession {
     var saved: [Int: Saved] = [:]
     var convolutions: [Int: ConvolutionKernel] = [:]
     var depthwise: [Int: DepthwiseKernel] = [:]
+    var backwardConvolutions: [Int: DNNLConvolutionBackward] = [:]
+    /// Convolutions whose only reader is a plain ReLU: they apply it as oneDNN's post-op and the ReLU
+    /// node passes their output on (its gradient mask, output > 0, is the same as input > 0).
+    let reluFused: Set<Int>
+
+    /// oneDNN's backward primitives for convolution node `index` (nil with `MODELPORT_DNNL=0`).
+    func backwardConvolution(_ index: Int) -> DNNLConvolutionBackward? {
+        guard DNNLConvolution.enabled else { return nil }
+        if let known = backwardConvolutions[index] { return known }
+        let made = DNNLConvolutionBackward()
+        backwardConvolutions[index] = made
+        return made
+    }
     var generator: SeededGenerator
     var lastTraining = false
+    /// Buffers of earlier steps by size: fresh memory costs a page fault per 4 KB on first touch,
+    /// which for the seed model at batch 32 was most of the time of the elementwise steps.
+    var bufferPool: [Int: [[Float]]] = [:]
     /// When set, `backward` keeps the gradient of every value in `valueGradients` (for layer-by-layer comparisons).
     public var keepValueGradients = false
+    /// Record seconds per node in `forwardSeconds` / `backwardSeconds`.
+    public var profiling = false
+    public var forwardSeconds: [String: Double] = [:]
+    public var backwardSeconds: [String: Double] = [:]
     public private(set) var valueGradients: [String: [Float]] = [:]
 
     enum Saved {
@@ -79,8 +100,34 @@ public final class TrainingSession {
         var needs = Set(trainable)
         for node in g.nodes where node.inputs.contains(where: { needs.contains($0) }) { needs.formUnion(node.outputs) }
         needsGradient = needs
+        var readers: [String: Int] = [:]
+        for node in g.nodes { for i in node.inputs { readers[i, default: 0] += 1 } }
+        for o in g.outputs { readers[o, default: 0] += 1 }
+        var fused = Set<Int>()
+        for (i, node) in g.nodes.enumerated() {
+            guard case .convolution(let c) = node.op, c.kernelSize.count <= 2, readers[node.outputs[0]] == 1, i + 1 < g.nodes.count,
+                  case .activation(.relu(nil, 0, 0)) = g.nodes[i + 1].op, g.nodes[i + 1].inputs.first == node.outputs[0] else { continue }
+            fused.insert(i)
+        }
+        reluFused = fused
         generator = SeededGenerator(seed: options.seed)
         for node in g.nodes { try Self.checkTrainable(node) }
+    }
+
+    /// A buffer of `count` floats from the pool (zeroed, or with whatever an earlier step left).
+    func buffer(_ count: Int, zeroed: Bool) -> [Float] {
+        if var list = bufferPool[count], var b = list.popLast() {
+            bufferPool[count] = list
+            if zeroed { b.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+            return b
+        }
+        if zeroed { return [Float](repeating: 0, count: count) }
+        return [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
+    func recycle(_ b: [Float]) {
+        guard b.count >= 1024 else { return }
+        bufferPool[b.count, default: []].append(b)
     }
 
     /// The graph with the session's current parameter values.
@@ -108,6 +155,11 @@ public final class TrainingSession {
     /// Runs the graph; with `training`, BatchNormalization uses (and updates its moving statistics
     /// from) the batch, and noise layers are active. Returns every graph output.
     public func forward(_ inputs: [String: HostTensor], training: Bool) throws -> [String: HostTensor] {
+        // Graph inputs are the caller's; a ReLU-fused convolution's output is the ReLU's too (recycled once).
+        var skipped = Set(graph.inputs.map(\.name))
+        for i in reluFused { skipped.insert(graph.nodes[i].outputs[0]) }
+        for (name, v) in values where !skipped.contains(name) { recycle(v.data) }
+        for case .normalized(let xhat, _) in saved.values { recycle(xhat) }
         values = [:]
         saved = [:]
         lastTraining = training
@@ -118,7 +170,9 @@ public final class TrainingSession {
             values[info.name] = x
         }
         for (index, node) in graph.nodes.enumerated() {
+            let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
             values[node.outputs[0]] = try forward(node, index: index, training: training)
+            if profiling { forwardSeconds[node.name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
         var result: [String: HostTensor] = [:]
         for o in graph.outputs { result[o] = values[o] }
@@ -131,9 +185,10 @@ public final class TrainingSession {
         var grads: [String: [Float]] = [:]
         func accumulate(_ name: String, _ g: [Float]) {
             guard !name.isEmpty, needsGradient.contains(name) else { return }
-            if var existing = grads[name] {
-                for i in 0..<min(existing.count, g.count) { existing[i] += g[i] }
+            if var existing = grads.removeValue(forKey: name) {
+                existing.withUnsafeMutableBufferPointer { e in g.withUnsafeBufferPointer { gp in for i in 0..<min(e.count, gp.count) { e[i] += gp[i] } } }
                 grads[name] = existing
+                recycle(g)
             } else {
                 grads[name] = g
             }
@@ -143,10 +198,12 @@ public final class TrainingSession {
             guard let dy = grads[node.outputs[0]] else { continue }
             let wanted = node.inputs.map { !$0.isEmpty && needsGradient.contains($0) }
             guard wanted.contains(true) else { continue }
+            let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
             let inputGrads = try backward(node, index: index, dy: dy, wanted: wanted)
+            if profiling { backwardSeconds[node.name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             for (i, g) in inputGrads.enumerated() where i < node.inputs.count && wanted[i] { if let g { accumulate(node.inputs[i], g) } }
             if keepValueGradients { valueGradients[node.outputs[0]] = dy }
-            if !graph.outputs.contains(node.outputs[0]) { grads[node.outputs[0]] = nil }
+            if !graph.outputs.contains(node.outputs[0]), let used = grads.removeValue(forKey: node.outputs[0]), !keepValueGradients { recycle(used) }
         }
         var result: [String: [Float]] = [:]
         for name in trainable { result[name] = grads[name] ?? [Float](repeating: 0, count: parameters[name]?.count ?? 0) }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Training
 import ModelIR
 
 /// Throughput and latency of the planned model on synthetic inputs.
@@ -28,7 +29,7 @@ extension Model {
     /// Warms up, then runs batches of inputs in [0, 1) for about `seconds`, timing each run.
     public func benchmark(batchSize: Int, threads: Int, seconds: Double = 3, warmup: Int = 3, profile: Bool = false) throws -> BenchmarkResult {
         let session = try self.session(threads: threads, optimize: true)
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         var inputs: [String: HostTensor] = [:]
         for input in graph.inputs {
             let shape = [batchSize] + input.shape.dims.dropFirst().map { $0 ?? 1 }
@@ -55,15 +56,50 @@ extension Model {
     }
 }
 
-/// A small deterministic generator for benchmark inputs.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+extension Model {
+    /// Training throughput: Keras's `train_on_batch` (forward in training mode, the loss, backward,
+    /// one optimizer step) on batches of inputs in [0, 1) with alternating 0/1 labels, timed as `benchmark`.
+    public func benchmarkTraining(batchSize: Int, threads: Int, seconds: Double = 3, warmup: Int = 2, optimizer: String? = nil,
+                                  profile: Bool = false) throws -> BenchmarkResult {
+        var settings = FinetuneSettings()
+        settings.optimizer = optimizer
+        let (loss, _) = try trainingLoss(nil, labelSmoothing: 0)
+        let session = try trainingSession(threads: threads)
+        let target: LossTarget
+        do { target = try LossTarget(graph: session.graph, loss: loss) } catch { throw ModelPortError("\(path): \(error)") }
+        let trainer = Trainer(session: session, optimizer: try trainingOptimizer(settings), target: target)
+        var generator = SeededGenerator(seed: 42)
+        var inputs: [String: HostTensor] = [:]
+        for input in graph.inputs {
+            let shape = [batchSize] + input.shape.dims.dropFirst().map { $0 ?? 1 }
+            let n = shape.reduce(1, *)
+            inputs[input.name] = HostTensor(shape: shape, data: (0..<n).map { _ in Float(generator.next() >> 40) / Float(1 << 24) })
+        }
+        let batch = Samples(inputs: inputs, labels: (0..<batchSize).map { Float($0 % 2) })
+        func once() throws -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            do { try trainer.trainOnBatch(batch) } catch { throw ModelPortError("\(path): \(error)") }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        }
+        for _ in 0..<warmup { _ = try once() }
+        session.profiling = profile
+        var latencies: [Double] = []
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        repeat { latencies.append(try once()) } while DispatchTime.now().uptimeNanoseconds < deadline || latencies.count < 3
+        let total = latencies.reduce(0, +) / 1000
+        var result = BenchmarkResult(batchSize: batchSize, threads: threads, runs: latencies.count, latenciesMilliseconds: latencies,
+                                     imagesPerSecond: Double(batchSize * latencies.count) / total)
+        if profile {
+            let runs = Double(latencies.count)
+            var rows: [(step: String, kind: String, milliseconds: Double)] = []
+            for node in session.graph.nodes {
+                let forward: Double = (session.forwardSeconds[node.name] ?? 0) * 1000 / runs
+                let backward: Double = (session.backwardSeconds[node.name] ?? 0) * 1000 / runs
+                rows.append((step: node.name, kind: "forward " + node.op.displayName, milliseconds: forward))
+                rows.append((step: node.name, kind: "backward " + node.op.displayName, milliseconds: backward))
+            }
+            result.profile = rows
+        }
+        return result
     }
 }

@@ -243,7 +243,8 @@ extension Model {
             guard result.trainableParameters > 0 else { throw ModelPortError("\(path): nothing to train: every layer is frozen") }
             result.notes += session.inactiveAugmentations.map { "\($0) passes images through unchanged in training (not implemented yet)" }
             let target: LossTarget
-            do { target = try LossTarget(graph: session.graph, loss: loss) } catch { throw ModelPortError("\(path): \(error)") }
+            let tfKeras = graph.metadata.format != .onnx && (graph.metadata.frameworkVersion ?? "").hasPrefix("2")
+            do { target = try LossTarget(graph: session.graph, loss: loss, softmaxLogitsForBinary: tfKeras) } catch { throw ModelPortError("\(path): \(error)") }
             if let bad = all.labels.first(where: { $0 < 0 || Int($0) >= max(2, target.classes) || $0 != $0.rounded() }) {
                 throw ModelPortError("label \(bad) does not fit a head of \(target.classes) unit\(target.classes == 1 ? "" : "s")")
             }
@@ -264,7 +265,9 @@ extension Model {
             } catch let e as ModelPortError { throw e } catch { throw ModelPortError("\(path): \(error)") }
             result.history = fit.history
             result.stopReason = fit.stopReason
-            if fit.history.isEmpty, let reason = fit.stopReason { throw ModelPortError("\(path): \(reason); nothing was written") }
+            if fit.history.isEmpty, let reason = fit.stopReason {
+                throw ModelPortError("\(path): " + reason.replacingOccurrences(of: "; the weights before that batch are kept", with: "") + " in the first epoch; nothing was written")
+            }
             model.graph = session.updatedGraph(graph)
         }
         if settings.recalibrateBatchNormalization {

@@ -19,8 +19,8 @@ public struct Loss: Sendable, Equatable {
     }
 
     /// The batch loss and its gradient. `predictions` is `[N, K]` (or `[N]`); `labels` holds, per
-    /// sample, a 0/1 target (binary; broadcast over K as Keras does), a class index (sparse,
-    /// categorical).
+    /// sample, a 0/1 target (binary, one unit), a class index (categorical, sparse, and binary over
+    /// K > 1 units, whose targets Keras needs one-hot).
     public func evaluate(_ predictions: [Float], classes k: Int, labels: [Float], weights: [Float]?) -> (loss: Double, gradient: [Float]) {
         let n = labels.count
         var gradient = [Float](repeating: 0, count: predictions.count)
@@ -32,8 +32,9 @@ public struct Loss: Sendable, Equatable {
             var sampleLoss = 0.0
             switch kind {
             case .binaryCrossentropy:
-                let target = labels[i] * (1 - labelSmoothing) + 0.5 * labelSmoothing
                 for j in 0..<k {
+                    let hot: Float = k == 1 ? labels[i] : (Int(labels[i]) == j ? 1 : 0)
+                    let target = hot * (1 - labelSmoothing) + 0.5 * labelSmoothing
                     let z = predictions[row + j]
                     if fromLogits {
                         // max(z, 0) − z·y + log(1 + e^−|z|), TensorFlow's sigmoid_cross_entropy_with_logits.

@@ -14,8 +14,10 @@ public struct LossTarget: Sendable {
     public var loss: Loss
 
     /// The target for `graph`'s only output: logits when it ends in a sigmoid or softmax (as Keras
-    /// computes the cross-entropies from `_keras_logits`), the output otherwise.
-    public init(graph: Graph, loss: Loss) throws {
+    /// computes the cross-entropies from `_keras_logits`), the output otherwise. tf_keras also reads
+    /// a softmax's logits for binary_crossentropy (a sigmoid cross-entropy on them,
+    /// `softmaxLogitsForBinary`); Keras 3 reads the probabilities.
+    public init(graph: Graph, loss: Loss, softmaxLogitsForBinary: Bool = false) throws {
         guard graph.outputs.count == 1, let output = graph.outputs.first else {
             throw TrainingError("training needs a model with one output (this one has \(graph.outputs.count))")
         }
@@ -29,7 +31,7 @@ public struct LossTarget: Sendable {
             switch a {
             case .sigmoid where loss.kind == .binaryCrossentropy:
                 value = node.inputs[0]; loss.fromLogits = true
-            case .softmax where loss.kind != .binaryCrossentropy:
+            case .softmax where loss.kind != .binaryCrossentropy || softmaxLogitsForBinary:
                 value = node.inputs[0]; loss.fromLogits = true
             case .linear, .relu, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish, .gelu,
                  .exponential, .softmax, .logSoftmax, .clip:
@@ -186,8 +188,9 @@ public final class Trainer {
                 let (loss, predictions) = try trainOnBatch(batch, classWeights: options.classWeights)
                 guard loss.isFinite else {
                     for (name, v) in before { session.setParameter(name, v.data) }
-                    return FitResult(history: history, stopReason: "the loss became \(loss) at epoch \(epoch), batch \(b + 1); the weights before that batch are kept",
-                                     keptEpoch: history.last?.epoch)
+                    let what = loss.isNaN ? "NaN" : "infinite"
+                    return FitResult(history: history, stopReason: "the loss became \(what) at epoch \(epoch), batch \(b + 1) (try a lower learning rate); "
+                                     + "the weights before that batch are kept", keptEpoch: history.last?.epoch)
                 }
                 lossSum += loss * Double(indices.count)
                 seen += indices.count
@@ -245,6 +248,14 @@ public final class Trainer {
     public static func binaryMetrics(_ scores: [Float], labels: [Float], classes: Int)
         -> (accuracy: Double, auc: Double?, precision: Double?, recall: Double?) {
         guard !labels.isEmpty else { return (.nan, nil, nil, nil) }
+        if classes == 2 {
+            // Two units: the second's score is the positive class's (AUC, precision, recall on it).
+            let positive = (0..<labels.count).map { scores[$0 * 2 + 1] }
+            let m = binaryMetrics(positive, labels: labels, classes: 1)
+            var right = 0
+            for i in 0..<labels.count where (scores[i * 2 + 1] > scores[i * 2] ? 1 : 0) == Int(labels[i]) { right += 1 }
+            return (Double(right) / Double(labels.count), m.auc, m.precision, m.recall)
+        }
         if classes > 1 {
             var right = 0
             for (i, label) in labels.enumerated() {

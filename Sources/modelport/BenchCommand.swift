@@ -21,6 +21,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The architecture for a weights-only MODEL.") var architecture: String?
     @Flag(help: "Print JSON (Schemas/bench.schema.json).") var json = false
     @Flag(help: "Also print the time spent in each step of the plan (per run).") var profile = false
+    @Flag(help: "Measure training steps (train_on_batch: forward, loss, backward, optimizer step) instead of inference.") var train = false
+    @Option(help: "With --train: sgd, adam, adamw, adamax or rmsprop (default: the file's optimizer).") var optimizer: String?
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -30,12 +32,23 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let loaded = try Model.load(model, architecture: architecture)
         let t = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let result = try loaded.benchmark(batchSize: batchSize, threads: t, seconds: seconds, profile: profile)
+        let result = train ? try loaded.benchmarkTraining(batchSize: batchSize, threads: t, seconds: seconds, optimizer: optimizer,
+                                                                    profile: profile)
+            : try loaded.benchmark(batchSize: batchSize, threads: t, seconds: seconds, profile: profile)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakMB = Double(usage.ru_maxrss) / 1024
         if json {
-            print(result.json.pretty())
+            var object = result.json
+            if case .object(var o) = object {
+                o["mode"] = .string(train ? "train" : "inference")
+                o["peak_rss_mb"] = .number(peakMB)
+                object = .object(o)
+            }
+            print(object.pretty())
         } else {
-            print("batch \(result.batchSize), \(result.threads) thread\(result.threads == 1 ? "" : "s"), \(result.runs) runs, OpenBLAS kernels: \(OpenBLASCore.name)")
-            print(String(format: "throughput: %.1f images/s", result.imagesPerSecond))
+            print((train ? "training, " : "") + "batch \(result.batchSize), \(result.threads) thread\(result.threads == 1 ? "" : "s"), \(result.runs) runs, OpenBLAS kernels: \(OpenBLASCore.name)")
+            print(String(format: "throughput: %.1f images/s, peak memory %.0f MB", result.imagesPerSecond, peakMB))
             print(String(format: "latency ms: min %.3f  median %.3f  max %.3f", result.latenciesMilliseconds.min() ?? 0, result.median, result.latenciesMilliseconds.max() ?? 0))
             if profile {
                 let total = result.profile.reduce(0) { $0 + $1.milliseconds }

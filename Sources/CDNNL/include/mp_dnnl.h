@@ -34,6 +34,14 @@ int mp_conv_update(mp_conv *c, const float *weights, const float *bias, const fl
 // The implementation oneDNN chose (e.g. "brgconv:avx512_core").
 const char *mp_conv_impl(const mp_conv *c);
 void mp_conv_destroy(mp_conv *c);
+// Training: the backward passes of a convolution (no post-ops, no pooling) with the same
+// parameters. `want_data` 0 skips the input gradient (a first layer), `want_bias` 0 the bias's.
+typedef struct mp_conv_bwd mp_conv_bwd;
+mp_conv_bwd *mp_conv_bwd_create(const mp_conv_params *p, int want_data, int want_bias, char *err, size_t errlen);
+// x: n·h·w·ic, weights HWIO (this step's), dy: n·oh·ow·oc. Writes dx (n·h·w·ic, when wanted), dw
+// (HWIO, overwritten) and db (oc, overwritten, when wanted). Returns 0 on success.
+int mp_conv_bwd_run(mp_conv_bwd *c, const float *x, const float *weights, const float *dy, float *dx, float *dw, float *db);
+void mp_conv_bwd_destroy(mp_conv_bwd *c);
 // OpenMP threads for the primitives created and run after this call.
 void mp_dnnl_set_threads(int threads);
 #endif

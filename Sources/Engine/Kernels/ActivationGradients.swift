@@ -12,10 +12,26 @@ extension ActivationKernel {
         case .linear:
             for i in 0..<n { dx[i] = dy[i] }
         case let .relu(maxValue, slope, threshold):
+            guard let xb = x.baseAddress, let gb = dy.baseAddress, let db = dx.baseAddress else { return }
+            if maxValue == nil, slope == 0, threshold == 0 {
+                // Sixteen at a time with a mask: as a branch, ReLU's signs are a coin toss for the predictor.
+                let xr = UnsafeRawPointer(xb), gr = UnsafeRawPointer(gb), dr = UnsafeMutableRawPointer(db)
+                var i = 0
+                while i + 16 <= n {
+                    let v = xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    var g = gr.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    g.replace(with: 0, where: v .<= 0)
+                    dr.storeBytes(of: g, toByteOffset: i * 4, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                while i < n { db[i] = xb[i] > 0 ? gb[i] : 0; i += 1 }
+                return
+            }
             let cap = maxValue ?? .infinity
             for i in 0..<n {
-                let v = x[i]
-                dx[i] = v > threshold && v < cap ? dy[i] : (v < threshold ? slope * dy[i] : 0)
+                let v = xb[i], g = gb[i]
+                let inside: Float = v > threshold && v < cap ? g : 0
+                db[i] = v < threshold ? slope * g : inside
             }
         case .leakyRelu(let alpha):
             for i in 0..<n { dx[i] = x[i] > 0 ? dy[i] : alpha * dy[i] }

@@ -11,7 +11,21 @@ extension ConvolutionKernel {
     /// over the threads (each with its own weight-gradient sum).
     func backward(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ dy: UnsafeBufferPointer<Float>, outShape: [Int],
                   dx: UnsafeMutableBufferPointer<Float>?, dw: UnsafeMutableBufferPointer<Float>, db: UnsafeMutableBufferPointer<Float>?,
-                  threads: Int) {
+                  threads: Int, accelerated: DNNLConvolutionBackward? = nil) {
+        // oneDNN overwrites the gradients; they are added to what `dw`/`db` hold.
+        if let accelerated {
+            var w = [Float](repeating: 0, count: dw.count), b = [Float](repeating: 0, count: db?.count ?? 0)
+            let done = w.withUnsafeMutableBufferPointer { wp in
+                b.withUnsafeMutableBufferPointer { bp in
+                    accelerated.run(self, x, shape: shape, dy, outShape: outShape, dx: dx, dw: wp, db: db == nil ? nil : bp, threads: threads)
+                }
+            }
+            if done {
+                for i in 0..<dw.count { dw[i] += w[i] }
+                if let db { for i in 0..<db.count { db[i] += b[i] } }
+                return
+            }
+        }
         let (n, h, w) = (shape[0], shape[1], shape[2])
         let (oh, ow) = (outShape[1], outShape[2])
         let (kh, kw) = (kernel[0], kernel[1])

@@ -15,18 +15,64 @@ enum NormalizationGradients {
         (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
+    /// What `tensorflowSums` adds up per channel.
+    enum Summand {
+        case value(UnsafeBufferPointer<Float>)
+        case squaredDeviation(UnsafeBufferPointer<Float>, mean: [Float])
+        case product(UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>)
+    }
+
     /// Per-channel sums over every other axis as TensorFlow's CPU kernels take them: float32, four
     /// interleaved partial sums over the positions, added in order. Matching the order matters:
     /// the seed model's BatchNormalization outputs differ from tf_keras by 3e-5 (relative) with
     /// exact float64 sums and by 4e-8 with these, and the max poolings after them pick other
     /// elements where the difference breaks a near-tie.
-    static func tensorflowSums(_ c: Int, positions: Int, inner: Int, _ value: (Int, Int) -> Float) -> [Float] {
-        var lanes = [[Float]](repeating: [Float](repeating: 0, count: c), count: 4)
-        for p in 0..<positions {
-            let o = p / inner, i = p % inner
-            for ch in 0..<c { lanes[p & 3][ch] += value((o * c + ch) * inner + i, ch) }
+    static func tensorflowSums(_ c: Int, positions: Int, inner: Int, _ summand: Summand) -> [Float] {
+        var lanes = [Float](repeating: 0, count: 4 * c)
+        lanes.withUnsafeMutableBufferPointer { l in
+            guard let lb = l.baseAddress else { return }
+            if inner == 1 {
+                // Channels last: each position's channels are contiguous, so the loop over them vectorises.
+                switch summand {
+                case .value(let x):
+                    guard let xb = x.baseAddress else { return }
+                    for p in 0..<positions {
+                        let lane = lb + (p & 3) * c, row = xb + p * c
+                        for ch in 0..<c { lane[ch] += row[ch] }
+                    }
+                case .squaredDeviation(let x, let mean):
+                    guard let xb = x.baseAddress else { return }
+                    mean.withUnsafeBufferPointer { m in
+                        guard let mb = m.baseAddress else { return }
+                        for p in 0..<positions {
+                            let lane = lb + (p & 3) * c, row = xb + p * c
+                            for ch in 0..<c { let d = row[ch] - mb[ch]; lane[ch] += d * d }
+                        }
+                    }
+                case .product(let a, let b):
+                    guard let ab = a.baseAddress, let bb = b.baseAddress else { return }
+                    for p in 0..<positions {
+                        let lane = lb + (p & 3) * c, ra = ab + p * c, rb = bb + p * c
+                        for ch in 0..<c { lane[ch] += ra[ch] * rb[ch] }
+                    }
+                }
+                return
+            }
+            for p in 0..<positions {
+                let o = p / inner, i = p % inner
+                for ch in 0..<c {
+                    let k = (o * c + ch) * inner + i
+                    let v: Float
+                    switch summand {
+                    case .value(let x): v = x[k]
+                    case .squaredDeviation(let x, let mean): let d = x[k] - mean[ch]; v = d * d
+                    case .product(let a, let b): v = a[k] * b[k]
+                    }
+                    l[(p & 3) * c + ch] += v
+                }
+            }
         }
-        return (0..<c).map { ((lanes[0][$0] + lanes[1][$0]) + lanes[2][$0]) + lanes[3][$0] }
+        return (0..<c).map { ((lanes[$0] + lanes[c + $0]) + lanes[2 * c + $0]) + lanes[3 * c + $0] }
     }
 
     /// Mean and biased variance per channel over every other axis: exact (float64 sums), or in
@@ -36,8 +82,8 @@ enum NormalizationGradients {
         if tensorflowOrder {
             let count = outer * inner
             let reciprocal = 1 / Float(max(count, 1))
-            let mean = tensorflowSums(c, positions: count, inner: inner) { k, _ in x[k] }.map { $0 * reciprocal }
-            let variance = tensorflowSums(c, positions: count, inner: inner) { k, ch in let d = x[k] - mean[ch]; return d * d }.map { $0 * reciprocal }
+            let mean = tensorflowSums(c, positions: count, inner: inner, .value(x)).map { $0 * reciprocal }
+            let variance = tensorflowSums(c, positions: count, inner: inner, .squaredDeviation(x, mean: mean)).map { $0 * reciprocal }
             return BatchStatistics(mean: mean, variance: variance, count: count)
         }
         var sum = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
@@ -66,6 +112,23 @@ enum NormalizationGradients {
     static func normalize(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int, mean: [Float], invStd: [Float],
                           gamma: [Float]?, beta: [Float]?, _ y: UnsafeMutableBufferPointer<Float>, xhat: UnsafeMutableBufferPointer<Float>?) {
         let (outer, c, inner) = split(shape, axis: axis)
+        if inner == 1, let xhat {
+            // TensorFlow's FusedBatchNorm: y = (x − mean)·(invStd·γ) + β.
+            let scale = (0..<c).map { invStd[$0] * (gamma?[$0] ?? 1) }, shift = (0..<c).map { beta?[$0] ?? 0 }
+            scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
+                guard let scb = sc.baseAddress, let shb = sh.baseAddress, let mb = m.baseAddress, let sb = s.baseAddress,
+                      let xb = x.baseAddress, let hb = xhat.baseAddress, let yb = y.baseAddress else { return }
+                for o in 0..<outer {
+                    let xr = xb + o * c, hr = hb + o * c, yr = yb + o * c
+                    for ch in 0..<c {
+                        let d = xr[ch] - mb[ch]
+                        hr[ch] = d * sb[ch]
+                        yr[ch] = d * scb[ch] + shb[ch]
+                    }
+                }
+            } } } }
+            return
+        }
         for o in 0..<outer {
             for ch in 0..<c {
                 let base = (o * c + ch) * inner
@@ -89,12 +152,25 @@ enum NormalizationGradients {
         if tensorflowOrder {
             // TensorFlow's FusedBatchNormGrad: dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), float32 sums in its order.
             let count = outer * inner
-            let sdy = tensorflowSums(c, positions: count, inner: inner) { k, _ in dy[k] }
-            let sdx = tensorflowSums(c, positions: count, inner: inner) { k, _ in dy[k] * xhat[k] }
+            let sdy = tensorflowSums(c, positions: count, inner: inner, .value(dy))
+            let sdx = tensorflowSums(c, positions: count, inner: inner, .product(dy, xhat))
             for ch in 0..<c { dgamma?[ch] += sdx[ch]; dbeta?[ch] += sdy[ch] }
             guard let dx else { return }
             let reciprocal = 1 / Float(max(count, 1))
             let meanDy = sdy.map { $0 * reciprocal }, meanDyX = sdx.map { $0 * reciprocal }
+            if inner == 1 {
+                let k = (0..<c).map { (gamma?[$0] ?? 1) * invStd[$0] }
+                k.withUnsafeBufferPointer { kp in meanDy.withUnsafeBufferPointer { md in meanDyX.withUnsafeBufferPointer { mx in
+                    guard let kb = kp.baseAddress, let mdb = md.baseAddress, let mxb = mx.baseAddress, let dxb = dx.baseAddress,
+                          let dyb = dy.baseAddress, let hb = xhat.baseAddress else { return }
+                    for o in 0..<outer {
+                        let row = o * c
+                        let d = dxb + row, g = dyb + row, h = hb + row
+                        for ch in 0..<c { d[ch] = kb[ch] * (g[ch] - mdb[ch] - h[ch] * mxb[ch]) }
+                    }
+                } } }
+                return
+            }
             for o in 0..<outer {
                 for ch in 0..<c {
                     let base = (o * c + ch) * inner
