@@ -221,6 +221,10 @@ extension Model {
             }
             all = parts.train
             validation = parts.validation
+            if Set(parts.validation.labels).count == 1 {
+                result.notes.append("the validation samples (the last \(parts.validation.count), as Keras's validation_split takes them) are all of "
+                                    + "class \(Int(parts.validation.labels[0])); shuffle the arrays first, or use --data or --validation-data")
+            }
         }
         result.trainingSamples = all.count
         result.validationSamples = validation?.count ?? 0
