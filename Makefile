@@ -48,7 +48,7 @@ test: deps
 
 # The cross-checks with the real tools, on what `convert` writes: CrossCheck/crosscheck.py (ONNX:
 # onnx.checker and onnxruntime) and CrossCheck/keras_crosscheck.py (Keras files: tf_keras and
-# Keras 3). They use the reference venv when it has what they import, else .build-venv; on CI
+# Keras 3); and on what `finetune` writes: CrossCheck/finetune_crosscheck.py. They use the reference venv when it has what they import, else .build-venv; on CI
 # (CI set) .build-venv is created and filled with pip (about 2 minutes). Without onnx and
 # onnxruntime both are skipped, saying so; with them but without TensorFlow and Keras only the
 # Keras cross-check is.
@@ -73,6 +73,7 @@ crosscheck:
 	$(SWIFT) build -c release --product modelport >/dev/null || exit 1; \
 	status=0; "$$py" CrossCheck/crosscheck.py --modelport "$(CROSSCHECK_MODELPORT)" || status=1; \
 	if "$$py" -c "$(CROSSCHECK_KERAS)" 2>/dev/null; then "$$py" CrossCheck/keras_crosscheck.py --modelport "$(CROSSCHECK_MODELPORT)" || status=1; \
+	  "$$py" CrossCheck/finetune_crosscheck.py --modelport "$(CROSSCHECK_MODELPORT)" || status=1; \
 	else echo "keras crosscheck skipped: $$py has no tensorflow, tf_keras, keras and h5py (see Fixtures/requirements.txt)"; fi; \
 	exit $$status
 

@@ -240,18 +240,21 @@ public enum ModelCheck {
         if scores.count > 0, Double(majority) >= 0.95 * Double(scores.count) {
             findings.append(Finding("class-imbalance", .warning, layer: head.layer,
                 "\(majority) of \(scores.count) predictions (\(percent(majority, scores.count))) are class \(predictedPositive > scores.count / 2 ? 1 : 0) at threshold 0.5",
-                suggestion: "use the threshold below, or fine-tune with --class-weight balanced"))
+                suggestion: "move the cut into the model with Platt scaling (`modelport finetune MODEL --data DIR --calibrate --output calibrated.h5`), "
+                    + "or fine-tune with class weights (`modelport finetune MODEL --data DIR --epochs 5 --class-weight balanced --output tuned.h5`)"))
         }
         let minority = min(metrics.positives, labels.count - metrics.positives)
         if labels.count > 0, Double(minority) < 0.2 * Double(labels.count) {
             findings.append(Finding("class-imbalance", .warning,
                 "the labels are imbalanced: \(minority) of \(labels.count) samples (\(percent(minority, labels.count))) are the minority class",
-                suggestion: "fine-tune with --class-weight balanced and judge the model by AUC or balanced accuracy"))
+                suggestion: "fine-tune with class weights (`modelport finetune MODEL --data DIR --epochs 5 --class-weight balanced --output tuned.h5`) "
+                    + "and judge the model by AUC or balanced accuracy"))
         }
         // The principled threshold.
         findings.append(Finding("threshold", .info, layer: head.layer,
             "ROC AUC \(fmt(metrics.auc, 4)); accuracy at 0.5: \(fmt(metrics.accuracyAtHalf, 4)); best threshold (Youden's J) \(fmt(metrics.bestThreshold, 6)) gives accuracy \(fmt(metrics.accuracyAtBest, 4)), balanced accuracy \(fmt(metrics.balancedAccuracyAtBest, 4))",
-            suggestion: "threshold at \(fmt(metrics.bestThreshold, 6)) rather than at the mean of the predictions; re-check it on held-out data"))
+            suggestion: "threshold at \(fmt(metrics.bestThreshold, 6)) rather than at the mean of the predictions; re-check it on held-out data. "
+                + "To make 0.5 the right cut in the model itself: `modelport finetune MODEL --data DIR --calibrate --output calibrated.h5`"))
         report.metrics = m
         report.findings += findings
     }

@@ -75,15 +75,20 @@ extension TrainingSession {
         case .pooling(let p):
             let k = Self.poolingKernel(p)
             x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
-                dataGradient { k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), $0) }
+                dataGradient { k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), $0, threads: threads) }
             } }
         case .globalPooling(let kind, _, _):
             x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
                 dataGradient { GlobalPoolingGradients.backward(kind, xp, shape: x.shape, dy: dyp, $0) }
             } }
         case .batchNormalization(let axis, _, _):
-            guard case .normalized(let xhat, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
+            guard case .statistics(let mean, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
             let a = axis < 0 ? axis + x.shape.count : axis
+            var xhat = buffer(x.count, zeroed: false)
+            defer { recycle(xhat) }
+            x.data.withUnsafeBufferPointer { xp in xhat.withUnsafeMutableBufferPointer { hp in
+                NormalizationGradients.centered(xp, shape: x.shape, axis: a, mean: mean, invStd: invStd, into: hp, threads: threads)
+            } }
             var dgamma = zeros(1), dbeta = zeros(2)
             var dx: [Float]? = wanted[0] ? buffer(x.count, zeroed: false) : nil
             let gamma = floats(operand(node, 1))
@@ -92,7 +97,8 @@ extension TrainingSession {
                 withOptionalMutable(&dx) { dxp in withOptionalMutable(&dgamma) { gp in withOptionalMutable(&dbeta) { bp in
                     if training {
                         NormalizationGradients.batchNormBackward(dyp, xhat: hp, shape: x.shape, axis: a, invStd: invStd, gamma: gamma, dx: dxp,
-                                                                 dgamma: gp, dbeta: bp, tensorflowOrder: options.tensorflowReductions)
+                                                                 dgamma: gp, dbeta: bp, tensorflowOrder: options.tensorflowReductions,
+                                                                 threads: threads)
                     } else {
                         NormalizationGradients.affineBackward(dyp, xhat: hp, shape: x.shape, axis: a, invStd: invStd, gamma: gamma, dx: dxp,
                                                               dgamma: gp, dbeta: bp)
@@ -125,7 +131,26 @@ extension TrainingSession {
                 normalized = a
             }
             x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeBufferPointer { yp in dy.withUnsafeBufferPointer { dyp in
-                dataGradient { ActivationKernel.backward(normalized, x: xp, y: yp, shape: x.shape, dy: dyp, $0) }
+                dataGradient { dx in
+                    switch normalized {
+                    case .softmax, .logSoftmax:
+                        ActivationKernel.backward(normalized, x: xp, y: yp, shape: x.shape, dy: dyp, dx)
+                    case .linear, .relu, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish,
+                         .gelu, .exponential, .clip:
+                        // Elementwise: slices of the tensor over the threads.
+                        let shared = UncheckedSendable((xp, yp, dyp, dx))
+                        let chunks = max(1, min(threads, x.count / 65_536))
+                        parallelFor(chunks, threads: chunks) { range, _ in
+                            let (xp, yp, dyp, dx) = shared.value
+                            for chunk in range {
+                                let lo = x.count * chunk / chunks, hi = x.count * (chunk + 1) / chunks
+                                ActivationKernel.backward(normalized, x: UnsafeBufferPointer(rebasing: xp[lo..<hi]), y: UnsafeBufferPointer(rebasing: yp[lo..<hi]),
+                                                          shape: [hi - lo], dy: UnsafeBufferPointer(rebasing: dyp[lo..<hi]),
+                                                          UnsafeMutableBufferPointer(rebasing: dx[lo..<hi]))
+                            }
+                        }
+                    }
+                }
             } } }
         case .prelu:
             guard let alpha = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }

@@ -83,6 +83,8 @@ public final class TrainingSession {
 
     enum Saved {
         case normalized(xhat: [Float], invStd: [Float])
+        /// BatchNormalization keeps only its statistics; backward recomputes x̂ (bit for bit) from its input.
+        case statistics(mean: [Float], invStd: [Float])
         case noise(DropoutKernels.Noise)
     }
 

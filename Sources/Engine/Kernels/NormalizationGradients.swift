@@ -110,20 +110,23 @@ enum NormalizationGradients {
 
     /// `y = γ·(x − mean)·invStd + β` per channel; returns the normalised `x̂` for backward.
     static func normalize(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int, mean: [Float], invStd: [Float],
-                          gamma: [Float]?, beta: [Float]?, _ y: UnsafeMutableBufferPointer<Float>, xhat: UnsafeMutableBufferPointer<Float>?) {
+                          gamma: [Float]?, beta: [Float]?, _ y: UnsafeMutableBufferPointer<Float>, xhat: UnsafeMutableBufferPointer<Float>?,
+                          threads: Int = 1) {
         let (outer, c, inner) = split(shape, axis: axis)
-        if inner == 1, let xhat {
-            // TensorFlow's FusedBatchNorm: y = (x − mean)·(invStd·γ) + β.
+        if inner == 1 {
+            // TensorFlow's FusedBatchNorm: y = (x − mean)·(invStd·γ) + β; rows spread over the threads.
             let scale = (0..<c).map { invStd[$0] * (gamma?[$0] ?? 1) }, shift = (0..<c).map { beta?[$0] ?? 0 }
             scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
                 guard let scb = sc.baseAddress, let shb = sh.baseAddress, let mb = m.baseAddress, let sb = s.baseAddress,
-                      let xb = x.baseAddress, let hb = xhat.baseAddress, let yb = y.baseAddress else { return }
-                for o in 0..<outer {
-                    let xr = xb + o * c, hr = hb + o * c, yr = yb + o * c
-                    for ch in 0..<c {
-                        let d = xr[ch] - mb[ch]
-                        hr[ch] = d * sb[ch]
-                        yr[ch] = d * scb[ch] + shb[ch]
+                      let xb = x.baseAddress, let yb = y.baseAddress else { return }
+                let hb = xhat?.baseAddress
+                let shared = UncheckedSendable((scb, shb, mb, sb, xb, yb, hb))
+                parallelFor(outer, threads: threads) { rows, _ in
+                    let (scb, shb, mb, sb, xb, yb, hb) = shared.value
+                    for o in rows {
+                        let xr = xb + o * c, yr = yb + o * c
+                        for ch in 0..<c { yr[ch] = (xr[ch] - mb[ch]) * scb[ch] + shb[ch] }
+                        if let hb { let hr = hb + o * c; for ch in 0..<c { hr[ch] = (xr[ch] - mb[ch]) * sb[ch] } }
                     }
                 }
             } } } }
@@ -142,12 +145,31 @@ enum NormalizationGradients {
         }
     }
 
+    /// x̂ = (x − mean)·invStd, exactly as `normalize` computes it.
+    static func centered(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int, mean: [Float], invStd: [Float],
+                         into xhat: UnsafeMutableBufferPointer<Float>, threads: Int) {
+        let (outer, c, inner) = split(shape, axis: axis)
+        mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
+            guard let mb = m.baseAddress, let sb = s.baseAddress, let xb = x.baseAddress, let hb = xhat.baseAddress else { return }
+            let shared = UncheckedSendable((mb, sb, xb, hb))
+            parallelFor(outer, threads: threads) { rows, _ in
+                let (mb, sb, xb, hb) = shared.value
+                for o in rows {
+                    for ch in 0..<c {
+                        let base = (o * c + ch) * inner
+                        for i in 0..<inner { hb[base + i] = (xb[base + i] - mb[ch]) * sb[ch] }
+                    }
+                }
+            }
+        } }
+    }
+
     /// Training-mode backward through batch statistics: `dγ = Σ dy·x̂`, `dβ = Σ dy`,
     /// `dx = γ·invStd/M · (M·dy − dβ − x̂·dγ)`.
     static func batchNormBackward(_ dy: UnsafeBufferPointer<Float>, xhat: UnsafeBufferPointer<Float>, shape: [Int], axis: Int,
                                   invStd: [Float], gamma: [Float]?, dx: UnsafeMutableBufferPointer<Float>?,
                                   dgamma: UnsafeMutableBufferPointer<Float>?, dbeta: UnsafeMutableBufferPointer<Float>?,
-                                  tensorflowOrder: Bool = false) {
+                                  tensorflowOrder: Bool = false, threads: Int = 1) {
         let (outer, c, inner) = split(shape, axis: axis)
         if tensorflowOrder {
             // TensorFlow's FusedBatchNormGrad: dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), float32 sums in its order.
@@ -163,10 +185,14 @@ enum NormalizationGradients {
                 k.withUnsafeBufferPointer { kp in meanDy.withUnsafeBufferPointer { md in meanDyX.withUnsafeBufferPointer { mx in
                     guard let kb = kp.baseAddress, let mdb = md.baseAddress, let mxb = mx.baseAddress, let dxb = dx.baseAddress,
                           let dyb = dy.baseAddress, let hb = xhat.baseAddress else { return }
-                    for o in 0..<outer {
-                        let row = o * c
-                        let d = dxb + row, g = dyb + row, h = hb + row
-                        for ch in 0..<c { d[ch] = kb[ch] * (g[ch] - mdb[ch] - h[ch] * mxb[ch]) }
+                    let shared = UncheckedSendable((kb, mdb, mxb, dxb, dyb, hb))
+                    parallelFor(outer, threads: threads) { rows, _ in
+                        let (kb, mdb, mxb, dxb, dyb, hb) = shared.value
+                        for o in rows {
+                            let row = o * c
+                            let d = dxb + row, g = dyb + row, h = hb + row
+                            for ch in 0..<c { d[ch] = kb[ch] * (g[ch] - mdb[ch] - h[ch] * mxb[ch]) }
+                        }
                     }
                 } } }
                 return

@@ -6,8 +6,23 @@ import ModelIR
 extension PoolingKernel {
     static let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
+    /// Images spread over the threads (each writes only its own image's gradient).
     func backward(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ dy: UnsafeBufferPointer<Float>, outShape: [Int],
-                  _ dx: UnsafeMutableBufferPointer<Float>) {
+                  _ dx: UnsafeMutableBufferPointer<Float>, threads: Int) {
+        let n = shape[0], per = shape.dropFirst().reduce(1, *), outPer = outShape.dropFirst().reduce(1, *)
+        let shared = UncheckedSendable((x, dy, dx))
+        parallelFor(n, threads: threads) { images, _ in
+            let (x, dy, dx) = shared.value
+            for image in images {
+                backwardOne(UnsafeBufferPointer(rebasing: x[(image * per)..<((image + 1) * per)]), shape: [1] + shape.dropFirst(),
+                            UnsafeBufferPointer(rebasing: dy[(image * outPer)..<((image + 1) * outPer)]), outShape: [1] + outShape.dropFirst(),
+                            UnsafeMutableBufferPointer(rebasing: dx[(image * per)..<((image + 1) * per)]))
+            }
+        }
+    }
+
+    func backwardOne(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ dy: UnsafeBufferPointer<Float>, outShape: [Int],
+                     _ dx: UnsafeMutableBufferPointer<Float>) {
         let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
         let (oh, ow) = (outShape[1], outShape[2])
         let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: size[0], stride: strides[0])
