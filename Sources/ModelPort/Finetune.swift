@@ -83,6 +83,8 @@ public struct FinetuneSettings: Sendable {
     public var seed: UInt64 = 0
     public var recalibrateBatchNormalization = false
     public var calibrate = false
+    /// Continue from the file's optimizer state (tf_keras `.h5`), as `load_model` + `fit` would.
+    public var resumeOptimizer = false
     public var threads: Int?
     public init() {}
 }
@@ -240,8 +242,14 @@ extension Model {
         if settings.epochs > 0 {
             let (loss, lossText) = try trainingLoss(settings.loss, labelSmoothing: settings.labelSmoothing)
             result.loss = lossText
-            let optimizer = try trainingOptimizer(settings)
-            result.optimizer = optimizer.description + (settings.optimizer == nil && graph.metadata.trainingConfig != nil ? " (the file's, fresh state)" : "")
+            var optimizer = try trainingOptimizer(settings)
+            if settings.resumeOptimizer {
+                if settings.optimizer != nil { throw ModelPortError("--resume-optimizer continues the file's optimizer; drop --optimizer") }
+                try KerasOptimizerSlots.restore(&optimizer, from: self)
+            }
+            let origin = settings.resumeOptimizer ? " (the file's, its state at iteration \(optimizer.iterations))"
+                : (settings.optimizer == nil && graph.metadata.trainingConfig != nil ? " (the file's, fresh state)" : "")
+            result.optimizer = optimizer.description + origin
             let session = try trainingSession(frozen: Set(frozen), threads: settings.threads, seed: settings.seed)
             result.trainableParameters = session.trainable.reduce(0) { $0 + (session.parameters[$1]?.count ?? 0) }
             guard result.trainableParameters > 0 else { throw ModelPortError("\(path): nothing to train: every layer is frozen") }
@@ -273,6 +281,14 @@ extension Model {
                 throw ModelPortError("\(path): " + reason.replacingOccurrences(of: "; the weights before that batch are kept", with: "") + " in the first epoch; nothing was written")
             }
             model.graph = session.updatedGraph(graph)
+            if model.graph.metadata.format == .kerasH5, let state = graph.metadata.source.optimizerWeights {
+                // tf_keras restores this state on load: it must be the optimizer that made these weights.
+                model.graph.metadata.source.optimizerWeights = KerasOptimizerSlots.updated(state, with: trainer.optimizer, graph: graph)
+                if model.graph.metadata.source.optimizerWeights == nil {
+                    result.notes.append("the file's optimizer state belongs to another optimizer than \(KerasOptimizerSlots.className(optimizer.kind)); "
+                                        + "it is left out of the written file")
+                }
+            }
         }
         if settings.recalibrateBatchNormalization {
             let recalibrated = try model.recalibratingBatchNormalization(data: data, batchSize: settings.batchSize, threads: settings.threads)
@@ -349,3 +365,101 @@ extension Model {
 
 /// Input `i` of a node, or "" when it has fewer.
 func operand(_ node: Node, _ i: Int) -> String { i < node.inputs.count ? node.inputs[i] : "" }
+
+/// tf_keras's optimizer state in a Keras 2 `.h5` (`optimizer_weights/`): `iteration:0` and, per
+/// trainable variable, `CLASS/SLOT/LAYER/ROLE:0` — read into an `Optimizer` and written back after
+/// training, so tf_keras continues where `finetune` stopped.
+enum KerasOptimizerSlots {
+    /// Every array of a stored group with its `/`-joined path.
+    static func arrays(_ group: StoredGroup, prefix: String = "") -> [(path: String, tensor: Tensor)] {
+        var result: [(String, Tensor)] = []
+        for member in group.members {
+            switch member {
+            case .group(let name, let g): result += arrays(g, prefix: prefix + name + "/")
+            case .tensor(let name, let t): result.append((prefix + name, t))
+            case .parameter: break
+            }
+        }
+        return result
+    }
+
+    /// `(class, slot, "layer/role")` of a slot path, nil for `iteration:0` and anything else.
+    static func parse(_ path: String) -> (className: String, slot: String, key: String)? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard parts.count >= 4, let last = parts.last, last.hasSuffix(":0") else { return nil }
+        let role = String(last.dropLast(2))
+        return (parts[0], parts[1], parts[2..<(parts.count - 1)].joined(separator: "/") + "/" + role)
+    }
+
+    static func parameterKeys(_ graph: Graph) -> [String: String] {
+        var keys: [String: String] = [:]
+        for p in graph.parameters { if let layer = p.layer, let role = p.role { keys["\(layer)/\(role)"] = p.name } }
+        return keys
+    }
+
+    static func className(_ kind: Optimizer.Kind) -> String {
+        switch kind {
+        case .sgd: return "SGD"
+        case .adam: return "Adam"
+        case .adamw: return "AdamW"
+        case .adamax: return "Adamax"
+        case .rmsprop: return "RMSprop"
+        }
+    }
+
+    /// Restores `optimizer`'s iterations and slots from the file; throws when the file has none for it.
+    static func restore(_ optimizer: inout Optimizer, from model: Model) throws {
+        guard model.graph.metadata.format == .kerasH5, let group = model.graph.metadata.source.optimizerWeights else {
+            throw ModelPortError("\(model.path): --resume-optimizer reads a tf_keras .h5's optimizer_weights; this file keeps no optimizer state")
+        }
+        let keys = parameterKeys(model.graph)
+        let wanted = className(optimizer.kind)
+        var restored = 0
+        var slots: [String: [[Float]]] = [:]
+        for (path, tensor) in arrays(group) {
+            if path == "iteration:0" || path.hasSuffix("/iter:0") { optimizer.iterations = Int(tensor.floats().first ?? 0); continue }
+            guard let (cls, slot, key) = parse(path), let name = keys[key], let index = optimizer.slotNames.firstIndex(of: slot) else { continue }
+            guard cls == wanted else {
+                throw ModelPortError("\(model.path): the stored optimizer state is \(cls)'s, not \(wanted)'s; drop --resume-optimizer or --optimizer")
+            }
+            var s = slots[name] ?? []
+            let count = tensor.count
+            while s.count <= index { s.append([Float](repeating: 0, count: count)) }
+            s[index] = tensor.floats()
+            slots[name] = s
+            restored += 1
+        }
+        guard restored > 0 else { throw ModelPortError("\(model.path): optimizer_weights holds no slot of \(wanted)") }
+        for (name, s) in slots { optimizer.setSlots(s, of: name) }
+    }
+
+    /// The file's optimizer state replaced by `optimizer`'s (same class), or nil when the classes
+    /// differ (the stale state of another optimizer must not be restored by tf_keras).
+    static func updated(_ group: StoredGroup, with optimizer: Optimizer, graph: Graph) -> StoredGroup? {
+        let keys = parameterKeys(graph)
+        let wanted = className(optimizer.kind)
+        let classes = Set(arrays(group).compactMap { parse($0.path)?.className })
+        guard classes.isEmpty || classes == [wanted] else { return nil }
+        func rebuild(_ g: StoredGroup, prefix: String) -> StoredGroup {
+            var out = g
+            out.members = g.members.map { member in
+                switch member {
+                case .group(let name, let sub): return .group(name, rebuild(sub, prefix: prefix + name + "/"))
+                case .parameter: return member
+                case .tensor(let name, let t):
+                    let path = prefix + name
+                    if path == "iteration:0" || path.hasSuffix("/iter:0") {
+                        if let replaced = try? Tensor(dtype: t.dtype, shape: t.shape, bytes: HostTensor(shape: t.shape, data: [Float(optimizer.iterations)])
+                            .tensor(as: t.dtype).bytes) { return .tensor(name, replaced) }
+                        return member
+                    }
+                    guard let (_, slot, key) = parse(path), let param = keys[key], let index = optimizer.slotNames.firstIndex(of: slot),
+                          let s = optimizer.slots(of: param), index < s.count, s[index].count == t.count else { return member }
+                    return .tensor(name, Tensor(shape: t.shape, floats: s[index]))
+                }
+            }
+            return out
+        }
+        return rebuild(group, prefix: "")
+    }
+}

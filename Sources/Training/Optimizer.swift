@@ -18,8 +18,8 @@ public struct Optimizer: Sendable {
     public var centered: Bool
     /// AdamW's decoupled weight decay.
     public var weightDecay: Float
-    /// Steps taken (Keras's `iterations`).
-    public private(set) var iterations = 0
+    /// Steps taken (Keras's `iterations`): restored with the state of a file (`--resume-optimizer`).
+    public var iterations = 0
     var slots: [String: [[Float]]] = [:]
 
     /// Keras's defaults for `kind`.
@@ -49,6 +49,23 @@ public struct Optimizer: Sendable {
         if let v = config["centered"] { centered = v != 0 }
         if let v = config["weight_decay"], kind == .adamw || v > 0 { weightDecay = Float(v) }
     }
+
+    /// Keras's names of a variable's slots, in this optimizer's slot order (tf_keras: `m`, `v`,
+    /// `vhat`; Adamax `m`, `u`; RMSprop `velocity`, `momentum`, `average_gradient`).
+    public var slotNames: [String] {
+        switch kind {
+        case .sgd: return ["m"]
+        case .adam, .adamw: return ["m", "v", "vhat"]
+        case .adamax: return ["m", "u"]
+        case .rmsprop: return ["velocity", "momentum", "average_gradient"]
+        }
+    }
+
+    /// A variable's slots (nil before its first step).
+    public func slots(of name: String) -> [[Float]]? { slots[name] }
+
+    /// Sets a variable's slots (a state read from a file); missing ones start at zero.
+    public mutating func setSlots(_ values: [[Float]], of name: String) { slots[name] = values }
 
     public var description: String {
         var parts = ["learning_rate \(learningRate)"]

@@ -40,6 +40,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "sgd, adam, adamw, adamax or rmsprop with Keras's defaults (default: the file's optimizer).") var optimizer: String?
     @Option(help: "The optimizer's learning rate.") var learningRate: Float?
     @Option(help: "SGD's or RMSprop's momentum.") var momentum: Float?
+    @Flag(help: "Continue from the file's optimizer state (a tf_keras .h5's optimizer_weights) instead of a fresh one.") var resumeOptimizer = false
     @Option(help: "binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy (or a PyTorch name).") var loss: String?
     @Option(help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float = 0
     @Option(parsing: .upToNextOption, help: "Layers that do not train.") var freeze: [String] = []
@@ -99,6 +100,7 @@ struct FinetuneCommand: ParsableCommand {
         settings.validationData = validationData.map { .folder($0) }; settings.balancedClassWeights = classWeight == "balanced"
         settings.earlyStopping = earlyStopping; settings.reduceLearningRateOnPlateau = reduceLrOnPlateau; settings.shuffle = !noShuffle
         settings.seed = seed; settings.recalibrateBatchNormalization = recalibrateBatchnorm; settings.calibrate = calibrate; settings.threads = threads
+        settings.resumeOptimizer = resumeOptimizer
 
         let bar = EpochProgress(enabled: !quiet, epochs: epochs)
         let result = try loaded.finetuned(data: source, settings: settings, progress: { bar.update($0, $1, $2, $3, $4) }, epochEnd: { bar.end($0) })
