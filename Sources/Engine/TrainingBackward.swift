@@ -222,8 +222,8 @@ extension TrainingSession {
 
     func augmentedInTraining(_ a: Augmentation) -> Bool {
         switch a.kind {
-        case .flip, .contrast: return true
-        case .rotation, .zoom, .translation, .brightness, .crop: return false
+        case .flip, .contrast, .rotation, .zoom, .translation, .brightness: return true
+        case .crop: return false
         }
     }
 }

@@ -316,38 +316,15 @@ extension TrainingSession {
         }
     }
 
-    /// Augmentation in training: RandomFlip and RandomContrast are applied per sample; the rest
-    /// pass the data through and are listed by `inactiveAugmentations`.
+    /// Augmentation in training (`AugmentationKernels`); RandomCrop passes the data through and is
+    /// listed by `inactiveAugmentations`.
     func augmented(_ a: Augmentation, node: Node, x: HostTensor) -> [Float]? {
-        guard x.shape.count == 4 else { return nil }
-        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        var out = x.data
-        switch a.kind {
-        case .flip:
-            let mode = augmentationMode(node) ?? "horizontal_and_vertical"
-            for i in 0..<n {
-                let flipH = mode.contains("horizontal") && generator.uniform() < 0.5
-                let flipV = mode.contains("vertical") && generator.uniform() < 0.5
-                for yy in 0..<h { for xx in 0..<w {
-                    let sy = flipV ? h - 1 - yy : yy, sx = flipH ? w - 1 - xx : xx
-                    for ch in 0..<c { out[((i * h + yy) * w + xx) * c + ch] = x.data[((i * h + sy) * w + sx) * c + ch] }
-                } }
-            }
-        case .contrast:
-            let lower = a.factors.first ?? 0, upper = a.factors.count > 1 ? a.factors[1] : lower
-            for i in 0..<n {
-                let f = 1 - lower + generator.uniform() * (lower + upper)
-                for ch in 0..<c {
-                    var mean: Float = 0
-                    for p in 0..<(h * w) { mean += x.data[(i * h * w + p) * c + ch] }
-                    mean /= Float(max(h * w, 1))
-                    for p in 0..<(h * w) { let k = (i * h * w + p) * c + ch; out[k] = (x.data[k] - mean) * f + mean }
-                }
-            }
-        case .rotation, .zoom, .translation, .brightness, .crop:
-            return nil
+        var range: (Float, Float) = (0, 255)
+        if let name = node.layer, let layer = graph.layers.first(where: { $0.name == name }),
+           let r = layer.config?["config"]?["value_range"]?.array?.compactMap(\.double), r.count == 2 {
+            range = (Float(r[0]), Float(r[1]))
         }
-        return out
+        return AugmentationKernels.apply(a, mode: augmentationMode(node), valueRange: range, x, generator: &generator)
     }
 
     func augmentationMode(_ node: Node) -> String? {
@@ -360,8 +337,8 @@ extension TrainingSession {
         graph.nodes.compactMap { node in
             guard case .augmentation(let a) = node.op else { return nil }
             switch a.kind {
-            case .flip, .contrast: return nil
-            case .rotation, .zoom, .translation, .brightness, .crop: return "\(a.kind.rawValue) '\(node.layer ?? node.name)'"
+            case .flip, .contrast, .rotation, .zoom, .translation, .brightness: return nil
+            case .crop: return "\(a.kind.rawValue) '\(node.layer ?? node.name)'"
             }
         }
     }

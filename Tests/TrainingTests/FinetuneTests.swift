@@ -5,6 +5,7 @@ import ModelIR
 import ModelPort
 import Testing
 import Training
+@testable import Engine
 
 /// `Model.finetuned`: the seed user's stories end to end on the committed fixtures.
 @Suite("finetune: training, repair and calibration end to end")
@@ -112,5 +113,43 @@ struct CallbackTests {
         let (reducing, _) = try TrainingFixtures.trainer("mlp", optimizer: Optimizer(.sgd, learningRate: 1e-9))
         _ = try reducing.fit(train, validation: nil, options: FitOptions(epochs: 12, batchSize: 16, shuffle: false, reduceLearningRateOnPlateau: true))
         #expect(abs(reducing.optimizer.learningRate - 1e-10) < 1e-14, "a flat loss for 10 epochs: \(reducing.optimizer.learningRate)")
+    }
+}
+
+@Suite("augmentation in training")
+struct AugmentationTrainingTests {
+    @Test("RandomFlip/Rotation/Zoom/Translation/Contrast/Brightness change the images in training only, the same way for the same seed")
+    func active() throws {
+        let path = TrainingFixtures.root.appendingPathComponent("transfer/augment.h5").path
+        let model = try Model.load(path)
+        let x = try NumpyFormat.read(TrainingFixtures.root.appendingPathComponent("transfer/augment.input.npy").path)
+        let input = try #require(model.graph.inputs.first?.name)
+        let batch = [input: HostTensor(x)]
+        func output(seed: UInt64, training: Bool) throws -> [Float] {
+            let session = try model.trainingSession(threads: 1, seed: seed)
+            let out = try session.forward(batch, training: training)
+            return try #require(out[model.graph.outputs[0]]).data
+        }
+        let inference = try InferenceSession(graph: model.graph).run(batch)[model.graph.outputs[0]]?.data ?? []
+        let plain = try output(seed: 1, training: false)
+        #expect(zip(plain, inference).allSatisfy { abs($0 - $1) < 1e-5 }, "inference mode is the identity for augmentation")
+        let a = try output(seed: 1, training: true), b = try output(seed: 1, training: true), c = try output(seed: 2, training: true)
+        #expect(a == b)
+        #expect(a != c)
+        #expect(a != plain)
+        let session = try model.trainingSession(threads: 1, seed: 1)
+        #expect(session.inactiveAugmentations.isEmpty || session.inactiveAugmentations.allSatisfy { $0.hasPrefix("RandomCrop") })
+    }
+
+    @Test("a rotation by a whole turn and a zoom of 1 leave the image as it was (reflect fill, bilinear)")
+    func identityTransforms() {
+        var g = SeededGenerator(seed: 1)
+        let x = HostTensor(shape: [1, 5, 7, 2], data: (0..<70).map { Float($0) })
+        let turn = Augmentation(kind: .rotation, factors: [1, 1], seed: nil)
+        let rotated = AugmentationKernels.apply(turn, mode: nil, valueRange: (0, 255), x, generator: &g) ?? []
+        #expect(zip(rotated, x.data).allSatisfy { abs($0 - $1) < 1e-3 }, "\(rotated.prefix(8))")
+        let zoom = Augmentation(kind: .zoom, factors: [0, 0], seed: nil)
+        #expect(AugmentationKernels.apply(zoom, mode: nil, valueRange: (0, 255), x, generator: &g) == x.data)
+        #expect(AugmentationKernels.reflect(-1, 5) == 0 && AugmentationKernels.reflect(5, 5) == 4 && AugmentationKernels.reflect(-2, 5) == 1)
     }
 }
