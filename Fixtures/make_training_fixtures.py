@@ -38,10 +38,17 @@ Files per model NAME (keys of weight arrays are "LAYER/ROLE", ROLE = weight.name
   NAME.fit.json            model.fit(epochs=3, shuffle=False) with the compiled optimizer
   NAME.fit_weights.npz     mlp and dwsep: every weight after the fit
   mlp.step.sgd_classweight.npz, mlp.step.sgd_smooth.npz, dwsep.step.sgd_frozen.npz
+  mlp_trained.h5           mlp.h5 recompiled with RMSprop(0.001, rho .9, momentum .5, centered), loss BCE,
+                           after TWO train_on_batch on mlp.batch.npz, model.save() (optimizer_weights
+                           included: iteration:0 = 2 and the velocity / momentum / average_gradient slots)
+  mlp_trained.resume.npz   load_model(mlp_trained.h5) + ONE more train_on_batch: every weight, loss, and
+                           "opt:" + each optimizer_weights name of the h5 (e.g. opt:iteration:0,
+                           opt:RMSprop/velocity/dense_1/kernel:0) holding that variable after the step
   index.json               versions, files, optimizer get_config()s, the update rules read off the
                            tf_keras sources (UPDATE_RULES), BN settings, two probes (saturated-logit BCE;
                            BN moving variance on tiny 2-D/3-D/4-D batches) and the facts measured, stated
-                           in "findings" (each asserted by findings())
+                           in "findings" (each asserted by findings()); "resume": the two files above,
+                           the optimizer config, the h5's optimizer_weights names and the losses
 
 Size: the seed step files are ~490 KB each (132k float32 weights), about 5.5 MB of the ~6.2 MB.
 
@@ -681,6 +688,127 @@ def run_model(name, index):
 
 
 # --------------------------------------------------------------------------------------
+# Resume: a saved optimizer state, loaded and stepped once more
+# --------------------------------------------------------------------------------------
+
+RESUME_OPTIMIZER = ("RMSprop", dict(learning_rate=0.001, rho=0.9, momentum=0.5, centered=True))
+
+
+def h5_optimizer_weight_names(path):
+    """(datasets under optimizer_weights/ as h5py visititems lists them, the group's weight_names attr)."""
+    with h5py.File(path, "r") as f:
+        g = f["optimizer_weights"]
+        found = []
+        g.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) else None)
+        attr = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]]
+    return found, attr
+
+
+def run_resume(index):
+    """mlp.h5, recompiled with RESUME_OPTIMIZER, two train_on_batch on mlp.batch.npz, model.save ->
+    mlp_trained.h5 (optimizer_weights included); then load_model(mlp_trained.h5) (restores the
+    optimizer), ONE more train_on_batch -> mlp_trained.resume.npz (weights LAYER/ROLE, loss, and
+    "opt:" + the h5's optimizer weight name for every optimizer variable after the step)."""
+    log("== resume")
+    cls, kw = RESUME_OPTIMIZER
+    with np.load(OUT / "mlp.batch.npz") as z:
+        x, y = z["x"], z["y"]
+    trained = OUT / "mlp_trained.h5"
+    resume = OUT / "mlp_trained.resume.npz"
+
+    def fresh():
+        m = load("mlp")                               # compile=False: the weights of mlp.h5
+        m.compile(optimizer=getattr(K.optimizers, cls)(**kw), loss=LOSS)
+        return m
+
+    m = fresh()
+    losses_before_save = [float(m.train_on_batch(x, y)) for _ in range(2)]
+    assert int(m.optimizer.iterations.numpy()) == 2
+    opt_config = plain(m.optimizer.get_config())
+    saved_opt = {v.name: v.numpy() for v in m.optimizer.variables()}
+    saved_w = weights_of(m)
+    m.save(str(trained))
+    del m
+
+    visited, weight_names = h5_optimizer_weight_names(trained)
+    assert sorted(visited) == sorted(weight_names) and list(saved_opt) == weight_names, (visited, weight_names)
+
+    K.backend.clear_session()
+    r = K.models.load_model(str(trained))            # compile=True: optimizer and its state restored
+    assert type(r.optimizer).__name__ == cls
+    restored_iterations = int(r.optimizer.iterations.numpy())
+    assert restored_iterations == 2
+    assert plain(r.optimizer.get_config()) == opt_config
+    # the loaded optimizer's variables are the h5's weight_names in order, without the "RMSprop/" scope
+    loaded = r.optimizer.variables()
+    assert len(loaded) == len(weight_names)
+    for v, n in zip(loaded, weight_names):
+        assert v.name == n or n == f"{cls}/{v.name}", (v.name, n)
+    restored_state_equal = all(np.array_equal(v.numpy(), saved_opt[n]) for v, n in zip(loaded, weight_names))
+    restored_weights_equal = all(np.array_equal(a, saved_w[k]) for k, a in weights_of(r).items())
+    assert restored_state_equal and restored_weights_equal
+
+    loss = float(r.train_on_batch(x, y))
+    assert int(r.optimizer.iterations.numpy()) == 3
+    arrays = weights_of(r)
+    arrays["loss"] = f32(loss)
+    for v, n in zip(r.optimizer.variables(), weight_names):
+        a = v.numpy()
+        arrays[f"opt:{n}"] = a if a.dtype == np.int64 else a.astype(np.float32)
+    save_npz(resume, arrays)
+    resumed_w = weights_of(r)
+    del r
+
+    # the same three steps without the save / load in between
+    m = fresh()
+    losses_uninterrupted = [float(m.train_on_batch(x, y)) for _ in range(3)]
+    w3 = weights_of(m)
+    opt3 = [v.numpy() for v in m.optimizer.variables()]
+    del m
+    same_losses = losses_uninterrupted == losses_before_save + [loss]
+    diff_w = max(float(np.abs(w3[k] - resumed_w[k]).max()) for k in w3)
+    diff_opt = max(float(np.abs(a.astype(np.float64) - arrays[f"opt:{n}"].astype(np.float64)).max())
+                   for a, n in zip(opt3, weight_names))
+    log(f"   losses {losses_before_save} then {loss:.9g}; resumed vs uninterrupted: weights {diff_w:g}, "
+        f"optimizer {diff_opt:g}")
+
+    index["resume"] = {
+        "files": {p.name: size(p) for p in (trained, resume)},
+        "model_file": "mlp.h5",
+        "batch_file": "mlp.batch.npz",
+        "optimizer_requested": {"class": cls, "kwargs": kw},
+        "optimizer_config": opt_config,
+        "loss_function": LOSS,
+        "metrics": None,
+        "calls": [
+            "m = load_model('mlp.h5', compile=False); m.compile(optimizer=RMSprop(**kwargs), loss='binary_crossentropy')",
+            "m.train_on_batch(x, y) twice (mlp.batch.npz); m.save('mlp_trained.h5')   # legacy HDF5, optimizer_weights",
+            "r = load_model('mlp_trained.h5')   # compile=True, restores the optimizer state (iterations 2)",
+            "r.train_on_batch(x, y) once more -> mlp_trained.resume.npz",
+        ],
+        "optimizer_weights_names": weight_names,
+        "optimizer_weights_names_note": "the weight_names attribute of mlp_trained.h5's optimizer_weights group, in "
+                                        "the optimizer's variable order; h5py visititems lists the same datasets "
+                                        "(alphabetically, as optimizer_weights_datasets_visititems). After "
+                                        "load_model the variables are named without the 'RMSprop/' scope "
+                                        "(e.g. velocity/dense_1/kernel:0); their order is the same",
+        "optimizer_weights_datasets_visititems": visited,
+        "resume_npz_keys": "every weight LAYER/ROLE after the 3rd step, loss (0-d float32, the 3rd train_on_batch's "
+                           "value, before its update), and 'opt:' + each name of optimizer_weights_names holding that "
+                           "variable after the 3rd step (opt:iteration:0 is a 0-d int64 = 3; the slots float32)",
+        "losses_before_save": losses_before_save,
+        "loss": loss,
+        "load_model_restored_iterations": restored_iterations,
+        "load_model_restored_optimizer_state_bit_identical": restored_state_equal,
+        "load_model_restored_weights_bit_identical": restored_weights_equal,
+        "uninterrupted_3_steps": {
+            "losses": losses_uninterrupted, "losses_equal": same_losses,
+            "weights_max_abs_diff_vs_resume": diff_w, "optimizer_max_abs_diff_vs_resume": diff_opt,
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------
 # Probes: small decisive experiments for the facts in index.json
 # --------------------------------------------------------------------------------------
 
@@ -928,6 +1056,8 @@ def main():
     for name in MODELS:
         reset()
         run_model(name, index)
+    reset()
+    run_resume(index)
     log("== probes")
     index["probes"] = {"bce_saturated_logits": probe_bce(), "bn_moving_variance": probe_bn()}
     index["bn_defaults"] = {k: v for k, v in K.layers.BatchNormalization().get_config().items()

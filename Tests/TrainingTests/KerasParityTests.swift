@@ -192,3 +192,55 @@ struct KerasParityTests {
         for (a, b) in zip(ours, losses) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b)), "\(name): ours \(ours), Keras \(losses)") }
     }
 }
+
+@Suite("Resuming tf_keras's optimizer state")
+struct ResumeTests {
+    @Test("--resume-optimizer: one more step from a trained file's RMSprop state (centered, momentum) matches tf_keras within 1e-5, and the state written back is Keras's")
+    func resume() throws {
+        let model = try Model.load(TrainingFixtures.path("mlp_trained.h5"))
+        var settings = FinetuneSettings()
+        settings.epochs = 1; settings.batchSize = 16; settings.shuffle = false; settings.resumeOptimizer = true; settings.threads = 1
+        let batch = try TrainingFixtures.arrays("mlp.batch.npz")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-resume-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let xPath = dir.appendingPathComponent("x.npy").path, yPath = dir.appendingPathComponent("y.npy").path
+        try NumpyFormat.write(try #require(batch["x"]), to: xPath)
+        try NumpyFormat.write(Tensor(shape: [16], floats: try #require(batch["y"]).floats()), to: yPath)
+        let r = try model.finetuned(data: .arrays(inputs: xPath, labels: yPath), settings: settings)
+        let reference = try TrainingFixtures.arrays("mlp_trained.resume.npz")
+        #expect(r.optimizer.contains("iteration 2"), "\(r.optimizer)")
+        #expect(abs((r.history.first?.loss ?? .nan) - Double(reference["loss"]?.floats().first ?? .nan)) < 1e-5)
+        var worst = 0.0, at = ""
+        for p in r.model.graph.parameters {
+            guard let k = TrainingFixtures.key(p), let ref = reference[k]?.floats() else { continue }
+            for (a, b) in zip(p.tensor.floats(), ref) where Double(abs(a - b)) > worst { worst = Double(abs(a - b)); at = k }
+        }
+        #expect(worst <= 1e-5, "worst \(worst) at \(at)")
+        // The optimizer state in the written file: tf_keras's after the same step.
+        let out = dir.appendingPathComponent("resumed.h5").path
+        try r.model.save(to: out, format: .kerasH5)
+        let written = try #require(try Model.load(out).graph.metadata.source.optimizerWeights)
+        var compared = 0, stateWorst = 0.0
+        for (path, tensor) in KerasOptimizerSlotsProbe.arrays(written) {
+            guard let ref = reference["opt:" + path]?.floats() else { continue }
+            compared += 1
+            for (a, b) in zip(tensor.floats(), ref) { stateWorst = max(stateWorst, Double(abs(a - b)) / max(1, Double(abs(b)))) }
+        }
+        #expect(compared == 25, "iteration and 24 slots")
+        #expect(stateWorst <= 1e-5, "optimizer state worst \(stateWorst)")
+    }
+}
+
+/// The stored arrays of a group with their paths (as `optimizer_weights` names them).
+enum KerasOptimizerSlotsProbe {
+    static func arrays(_ group: StoredGroup, prefix: String = "") -> [(String, Tensor)] {
+        group.members.flatMap { member -> [(String, Tensor)] in
+            switch member {
+            case .group(let name, let g): return arrays(g, prefix: prefix + name + "/")
+            case .tensor(let name, let t): return [(prefix + name, t)]
+            case .parameter: return []
+            }
+        }
+    }
+}
