@@ -34,7 +34,9 @@ extension TrainingSession {
             grads[0] = dx; if grads.count > 1 { grads[1] = dw }
             if grads.count > 2 { grads[2] = db }
         case .matMul:
-            guard let b = input(operand(node, 1)), b.shape.count == 2 else { throw EngineError.notTrainable(layer: layer, reason: "MatMul trains only by a matrix") }
+            guard let b = input(operand(node, 1)), b.shape.count == 2 else {
+                throw EngineError.notTrainable(layer: layer, reason: "MatMul trains only by a matrix")
+            }
             var dx = zeros(0), dw = zeros(1)
             var none: [Float]? = nil
             x.data.withUnsafeBufferPointer { xp in b.data.withUnsafeBufferPointer { wp in dy.withUnsafeBufferPointer { dyp in
@@ -144,7 +146,8 @@ extension TrainingSession {
                             let (xp, yp, dyp, dx) = shared.value
                             for chunk in range {
                                 let lo = x.count * chunk / chunks, hi = x.count * (chunk + 1) / chunks
-                                ActivationKernel.backward(normalized, x: UnsafeBufferPointer(rebasing: xp[lo..<hi]), y: UnsafeBufferPointer(rebasing: yp[lo..<hi]),
+                                ActivationKernel.backward(normalized, x: UnsafeBufferPointer(rebasing: xp[lo..<hi]),
+                                                          y: UnsafeBufferPointer(rebasing: yp[lo..<hi]),
                                                           shape: [hi - lo], dy: UnsafeBufferPointer(rebasing: dyp[lo..<hi]),
                                                           UnsafeMutableBufferPointer(rebasing: dx[lo..<hi]))
                             }

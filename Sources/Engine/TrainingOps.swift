@@ -128,11 +128,9 @@ extension TrainingSession {
         guard let x = input(node.inputs[0]) else { throw EngineError.missingInput(node.inputs[0]) }
         let outShape = try outputShape(node)
         let threads = options.threads
-        let zeroed: Bool
-        switch node.op {
-        case .zeroPadding: zeroed = true
-        default: zeroed = false
-        }
+        // Only zero padding relies on a zeroed output; every other step writes all of it.
+        var zeroed = false
+        if case .zeroPadding = node.op { zeroed = true }
         var y = HostTensor(shape: outShape, data: buffer(outShape.reduce(1, *), zeroed: zeroed))
         let layer = node.layer ?? node.name
         switch node.op {
@@ -167,13 +165,17 @@ extension TrainingSession {
                 k.run(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), threads: threads)
             } }
         case .globalPooling(let kind, _, _):
-            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in GlobalPoolingGradients.forward(kind, xp, shape: x.shape, yp) } }
+            x.data.withUnsafeBufferPointer { xp in
+                y.data.withUnsafeMutableBufferPointer { yp in GlobalPoolingGradients.forward(kind, xp, shape: x.shape, yp) }
+            }
         case let .batchNormalization(axis, epsilon, momentum):
             let a = axis < 0 ? axis + x.shape.count : axis
             let gamma = floats(operand(node, 1)), beta = floats(operand(node, 2))
             let mean: [Float], variance: [Float]
             if batchNormIsTraining(node, training: training) {
-                let stats = x.data.withUnsafeBufferPointer { NormalizationGradients.statistics($0, shape: x.shape, axis: a, tensorflowOrder: options.tensorflowReductions) }
+                let stats = x.data.withUnsafeBufferPointer {
+                    NormalizationGradients.statistics($0, shape: x.shape, axis: a, tensorflowOrder: options.tensorflowReductions)
+                }
                 mean = stats.mean
                 variance = stats.variance
                 updateMovingStatistics(node, stats: stats, momentum: momentum, rank: x.shape.count)

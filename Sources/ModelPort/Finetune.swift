@@ -256,7 +256,11 @@ extension Model {
             result.notes += session.inactiveAugmentations.map { "\($0) passes images through unchanged in training (not implemented yet)" }
             let target: LossTarget
             let tfKeras = graph.metadata.format != .onnx && (graph.metadata.frameworkVersion ?? "").hasPrefix("2")
-            do { target = try LossTarget(graph: session.graph, loss: loss, softmaxLogitsForBinary: tfKeras) } catch { throw ModelPortError("\(path): \(error)") }
+            do {
+                target = try LossTarget(graph: session.graph, loss: loss, softmaxLogitsForBinary: tfKeras)
+            } catch {
+                throw ModelPortError("\(path): \(error)")
+            }
             if let bad = all.labels.first(where: { $0 < 0 || Int($0) >= max(2, target.classes) || $0 != $0.rounded() }) {
                 throw ModelPortError("label \(bad) does not fit a head of \(target.classes) unit\(target.classes == 1 ? "" : "s")")
             }
@@ -278,7 +282,8 @@ extension Model {
             result.history = fit.history
             result.stopReason = fit.stopReason
             if fit.history.isEmpty, let reason = fit.stopReason {
-                throw ModelPortError("\(path): " + reason.replacingOccurrences(of: "; the weights before that batch are kept", with: "") + " in the first epoch; nothing was written")
+                let what = reason.replacingOccurrences(of: "; the weights before that batch are kept", with: "")
+                throw ModelPortError("\(path): \(what) in the first epoch; nothing was written")
             }
             model.graph = session.updatedGraph(graph)
             if model.graph.metadata.format == .kerasH5, let state = graph.metadata.source.optimizerWeights {
@@ -331,7 +336,8 @@ extension Model {
               let kernelIndex = graph.parameters.firstIndex(where: { $0.name == operand(dense, 1) }) else {
             throw ModelPortError("\(path): --calibrate folds the scaling into a Dense layer before the head's activation; this model has none")
         }
-        let session = try InferenceSession(graph: graph, options: EngineOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, optimize: false))
+        let options = EngineOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, optimize: false)
+        let session = try InferenceSession(graph: graph, options: options)
         var s: [Float] = []
         var start = 0
         while start < samples.count {
@@ -348,7 +354,8 @@ extension Model {
         let platt = PlattCalibration(logits: s, labels: samples.labels)
         var g = graph
         let a = Float(platt.a), b = Float(platt.b)
-        g.parameters[kernelIndex].tensor = Tensor(shape: g.parameters[kernelIndex].tensor.shape, floats: g.parameters[kernelIndex].tensor.floats().map { $0 * a })
+        let kernel = g.parameters[kernelIndex].tensor
+        g.parameters[kernelIndex].tensor = Tensor(shape: kernel.shape, floats: kernel.floats().map { $0 * a })
         let biasName = operand(dense, 2)
         if let biasIndex = g.parameters.firstIndex(where: { $0.name == biasName && !biasName.isEmpty }) {
             var bias = g.parameters[biasIndex].tensor.floats().map { $0 * a }

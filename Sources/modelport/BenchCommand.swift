@@ -47,9 +47,11 @@ struct BenchCommand: ParsableCommand {
             }
             print(object.pretty())
         } else {
-            print((train ? "training, " : "") + "batch \(result.batchSize), \(result.threads) thread\(result.threads == 1 ? "" : "s"), \(result.runs) runs, OpenBLAS kernels: \(OpenBLASCore.name)")
+            let threadsText = "\(result.threads) thread\(result.threads == 1 ? "" : "s")"
+            print((train ? "training, " : "") + "batch \(result.batchSize), \(threadsText), \(result.runs) runs, OpenBLAS kernels: \(OpenBLASCore.name)")
             print(String(format: "throughput: %.1f images/s, peak memory %.0f MB", result.imagesPerSecond, peakMB))
-            print(String(format: "latency ms: min %.3f  median %.3f  max %.3f", result.latenciesMilliseconds.min() ?? 0, result.median, result.latenciesMilliseconds.max() ?? 0))
+            print(String(format: "latency ms: min %.3f  median %.3f  max %.3f", result.latenciesMilliseconds.min() ?? 0, result.median,
+                         result.latenciesMilliseconds.max() ?? 0))
             if profile {
                 let total = result.profile.reduce(0) { $0 + $1.milliseconds }
                 print("\nstep                           kind                  ms/run     share")

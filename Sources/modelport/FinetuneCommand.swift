@@ -109,12 +109,14 @@ struct FinetuneCommand: ParsableCommand {
         if let history { try writeHistory(result, to: history) }
         try result.model.save(to: output, format: format)
         let changed = result.changedLayers
-        print("saved: \(output) (\(changed.count) layer\(changed.count == 1 ? "" : "s") changed\(changed.isEmpty ? "" : ": " + changed.prefix(8).joined(separator: ", ") + (changed.count > 8 ? ", …" : "")))")
+        let names = changed.isEmpty ? "" : ": " + changed.prefix(8).joined(separator: ", ") + (changed.count > 8 ? ", …" : "")
+        print("saved: \(output) (\(changed.count) layer\(changed.count == 1 ? "" : "s") changed\(names))")
     }
 
     func report(_ r: FinetuneResult) {
         if !r.history.isEmpty {
-            print("trained \(r.trainableParameters) parameters on \(r.trainingSamples) samples" + (r.validationSamples > 0 ? ", validated on \(r.validationSamples)" : ""))
+            let validated = r.validationSamples > 0 ? ", validated on \(r.validationSamples)" : ""
+            print("trained \(r.trainableParameters) parameters on \(r.trainingSamples) samples" + validated)
             print("loss: \(r.loss)")
             print("optimizer: \(r.optimizer)")
             if !r.frozenLayers.isEmpty { print("frozen: \(r.frozenLayers.joined(separator: ", "))") }

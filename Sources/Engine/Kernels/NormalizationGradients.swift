@@ -116,7 +116,8 @@ enum NormalizationGradients {
         if inner == 1 {
             // TensorFlow's FusedBatchNorm: y = (x − mean)·(invStd·γ) + β; rows spread over the threads.
             let scale = (0..<c).map { invStd[$0] * (gamma?[$0] ?? 1) }, shift = (0..<c).map { beta?[$0] ?? 0 }
-            scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
+            scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in
+            mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
                 guard let scb = sc.baseAddress, let shb = sh.baseAddress, let mb = m.baseAddress, let sb = s.baseAddress,
                       let xb = x.baseAddress, let yb = y.baseAddress else { return }
                 let hb = xhat?.baseAddress
