@@ -142,6 +142,23 @@ fail:
     return 0;
 }
 
+// The weights as oneDNN may lay them out (any) and as the caller holds them: HWIO, or for groups
+// `hwigo` (Keras' grouped and depthwise kernels).
+static int weights_descs(const mp_conv_params *p, dnnl_memory_desc_t *any_w, dnnl_memory_desc_t *user_w_md, char *err, size_t errlen) {
+    if (p->groups == 1) {
+        dnnl_dims_t wd = {p->oc, p->ic, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(any_w, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights");
+        CHECK(dnnl_memory_desc_init_by_tag(user_w_md, 4, wd, dnnl_f32, dnnl_hwio), "weights");
+    } else {
+        dnnl_dims_t wd = {p->groups, p->oc / p->groups, p->ic / p->groups, p->kh, p->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(any_w, 5, wd, dnnl_f32, dnnl_format_tag_any), "weights");
+        CHECK(dnnl_memory_desc_init_by_tag(user_w_md, 5, wd, dnnl_f32, dnnl_hwigo), "weights");
+    }
+    return 1;
+fail:
+    return 0;
+}
+
 mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const float *bias,
                         const float *scale, const float *shift, char *err, size_t errlen) {
     if (!ensure_engine(err, errlen)) return NULL;
@@ -161,15 +178,7 @@ mp_conv *mp_conv_create(const mp_conv_params *p, const float *weights, const flo
     CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, src_d, dnnl_f32, wino ? dnnl_format_tag_any : dnnl_nhwc), "source");
     CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_d, dnnl_f32, wino ? dnnl_format_tag_any : dnnl_nhwc), "destination");
     c->winograd = wino;
-    if (p->groups == 1) {
-        dnnl_dims_t wd = {p->oc, p->ic, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights");
-        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 4, wd, dnnl_f32, dnnl_hwio), "weights");
-    } else {
-        dnnl_dims_t wd = {p->groups, p->oc / p->groups, p->ic / p->groups, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 5, wd, dnnl_f32, dnnl_format_tag_any), "weights");
-        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 5, wd, dnnl_f32, dnnl_hwigo), "weights");
-    }
+    if (!weights_descs(p, &any_w, &user_w_md, err, errlen)) goto fail;
     dnnl_dims_t bd = {p->oc};
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a), "bias");
     dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1}, pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
@@ -392,15 +401,7 @@ mp_conv_bwd *mp_conv_bwd_create(const mp_conv_params *p, int want_data, int want
     CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_d, dnnl_f32, dnnl_nhwc), "destination");
     CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, src_d, dnnl_f32, dnnl_format_tag_any), "source");
     CHECK(dnnl_memory_desc_init_by_tag(&any_dst, 4, dst_d, dnnl_f32, dnnl_format_tag_any), "destination");
-    if (p->groups == 1) {
-        dnnl_dims_t wd = {p->oc, p->ic, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights");
-        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 4, wd, dnnl_f32, dnnl_hwio), "weights");
-    } else {
-        dnnl_dims_t wd = {p->groups, p->oc / p->groups, p->ic / p->groups, p->kh, p->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&any_w, 5, wd, dnnl_f32, dnnl_format_tag_any), "weights");
-        CHECK(dnnl_memory_desc_init_by_tag(&user_w_md, 5, wd, dnnl_f32, dnnl_hwigo), "weights");
-    }
+    if (!weights_descs(p, &any_w, &user_w_md, err, errlen)) goto fail;
     dnnl_dims_t bd = {p->oc};
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a), "bias");
     dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1}, pl = {p->pt, p->pl}, pr = {p->pb, p->pr};

@@ -3,6 +3,37 @@ import Foundation
 import Training
 import ModelIR
 
+extension Model {
+    /// `warmup` untimed runs of `step`, then timed ones for about `seconds` (at least 3) over batches of `batchSize`.
+    func timed(batchSize: Int, threads: Int, warmup: Int, seconds: Double, before: () -> Void, _ step: () throws -> Void) throws -> BenchmarkResult {
+        func once() throws -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            do { try step() } catch let e as ModelPortError { throw e } catch { throw ModelPortError("\(path): \(error)") }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        }
+        for _ in 0..<warmup { _ = try once() }
+        before()
+        var latencies: [Double] = []
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        repeat { latencies.append(try once()) } while DispatchTime.now().uptimeNanoseconds < deadline || latencies.count < 3
+        let total = latencies.reduce(0, +) / 1000
+        return BenchmarkResult(batchSize: batchSize, threads: threads, runs: latencies.count, latenciesMilliseconds: latencies,
+                               imagesPerSecond: Double(batchSize * latencies.count) / total)
+    }
+
+    /// One batch of inputs in [0, 1) for every model input (unknown dimensions 1), the same every run.
+    func syntheticInputs(batchSize: Int) -> [String: HostTensor] {
+        var generator = SeededGenerator(seed: 42)
+        var inputs: [String: HostTensor] = [:]
+        for input in graph.inputs {
+            let shape = [batchSize] + input.shape.dims.dropFirst().map { $0 ?? 1 }
+            let n = shape.reduce(1, *)
+            inputs[input.name] = HostTensor(shape: shape, data: (0..<n).map { _ in Float(generator.next() >> 40) / Float(1 << 24) })
+        }
+        return inputs
+    }
+}
+
 /// Throughput and latency of the planned model on synthetic inputs.
 public struct BenchmarkResult: Sendable {
     public var batchSize: Int
@@ -29,28 +60,12 @@ extension Model {
     /// Warms up, then runs batches of inputs in [0, 1) for about `seconds`, timing each run.
     public func benchmark(batchSize: Int, threads: Int, seconds: Double = 3, warmup: Int = 3, profile: Bool = false) throws -> BenchmarkResult {
         let session = try self.session(threads: threads, optimize: true)
-        var generator = SeededGenerator(seed: 42)
-        var inputs: [String: HostTensor] = [:]
-        for input in graph.inputs {
-            let shape = [batchSize] + input.shape.dims.dropFirst().map { $0 ?? 1 }
-            let n = shape.reduce(1, *)
-            inputs[input.name] = HostTensor(shape: shape, data: (0..<n).map { _ in Float(generator.next() >> 40) / Float(1 << 24) })
+        let inputs = syntheticInputs(batchSize: batchSize)
+        var result = try timed(batchSize: batchSize, threads: threads, warmup: warmup, seconds: seconds, before: { session.profiling = profile }) {
+            _ = try session.run(inputs)
         }
-        func once() throws -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            do { _ = try session.run(inputs) } catch { throw ModelPortError("\(path): \(error)") }
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        }
-        for _ in 0..<warmup { _ = try once() }
-        session.profiling = profile
-        var latencies: [Double] = []
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
-        repeat { latencies.append(try once()) } while DispatchTime.now().uptimeNanoseconds < deadline || latencies.count < 3
-        let total = latencies.reduce(0, +) / 1000
-        var result = BenchmarkResult(batchSize: batchSize, threads: threads, runs: latencies.count, latenciesMilliseconds: latencies,
-                                     imagesPerSecond: Double(batchSize * latencies.count) / total)
         if profile {
-            result.profile = session.profile.map { ($0.step, $0.kind, $0.seconds * 1000 / Double(latencies.count)) }
+            result.profile = session.profile.map { ($0.step, $0.kind, $0.seconds * 1000 / Double(result.runs)) }
         }
         return result
     }
@@ -68,29 +83,13 @@ extension Model {
         let target: LossTarget
         do { target = try LossTarget(graph: session.graph, loss: loss) } catch { throw ModelPortError("\(path): \(error)") }
         let trainer = Trainer(session: session, optimizer: try trainingOptimizer(settings), target: target)
-        var generator = SeededGenerator(seed: 42)
-        var inputs: [String: HostTensor] = [:]
-        for input in graph.inputs {
-            let shape = [batchSize] + input.shape.dims.dropFirst().map { $0 ?? 1 }
-            let n = shape.reduce(1, *)
-            inputs[input.name] = HostTensor(shape: shape, data: (0..<n).map { _ in Float(generator.next() >> 40) / Float(1 << 24) })
-        }
+        let inputs = syntheticInputs(batchSize: batchSize)
         let batch = Samples(inputs: inputs, labels: (0..<batchSize).map { Float($0 % 2) })
-        func once() throws -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            do { try trainer.trainOnBatch(batch) } catch { throw ModelPortError("\(path): \(error)") }
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        var result = try timed(batchSize: batchSize, threads: threads, warmup: warmup, seconds: seconds, before: { session.profiling = profile }) {
+            try trainer.trainOnBatch(batch)
         }
-        for _ in 0..<warmup { _ = try once() }
-        session.profiling = profile
-        var latencies: [Double] = []
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
-        repeat { latencies.append(try once()) } while DispatchTime.now().uptimeNanoseconds < deadline || latencies.count < 3
-        let total = latencies.reduce(0, +) / 1000
-        var result = BenchmarkResult(batchSize: batchSize, threads: threads, runs: latencies.count, latenciesMilliseconds: latencies,
-                                     imagesPerSecond: Double(batchSize * latencies.count) / total)
         if profile {
-            let runs = Double(latencies.count)
+            let runs = Double(result.runs)
             var rows: [(step: String, kind: String, milliseconds: Double)] = []
             for node in session.graph.nodes {
                 let forward: Double = (session.forwardSeconds[node.name] ?? 0) * 1000 / runs

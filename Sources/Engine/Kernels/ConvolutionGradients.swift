@@ -26,16 +26,12 @@ extension ConvolutionKernel {
                 return
             }
         }
-        let (n, h, w) = (shape[0], shape[1], shape[2])
-        let (oh, ow) = (outShape[1], outShape[2])
-        let (kh, kw) = (kernel[0], kernel[1])
-        let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: kh, stride: strides[0], dilation: dilations[0])
-        let (padLeft, _) = padding.pads(axis: 1, spatialRank: 2, input: w, window: kw, stride: strides[1], dilation: dilations[1])
+        let n = shape[0]
+        let g = geometry(shape: shape, outShape: outShape)
+        let (h, w) = (g.h, g.w)
         let cinG = inChannels / groups, coutG = outChannels / groups
-        let k = kh * kw * cinG
-        let pixels = oh * ow
-        let g = Geometry(h: h, w: w, c: inChannels, kh: kh, kw: kw, strides: strides, dilations: dilations,
-                         padTop: padTop, padLeft: padLeft, oh: oh, ow: ow)
+        let k = g.kh * g.kw * cinG
+        let pixels = g.oh * g.ow
         let tileRows = max(16, Self.tileBytes / (4 * max(k, 1)))
         let workers = max(1, min(threads, n))
         BLAS.setThreads(workers > 1 ? 1 : threads)

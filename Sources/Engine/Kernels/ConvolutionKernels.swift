@@ -52,16 +52,13 @@ struct ConvolutionKernel {
             runPooled(x, shape: shape, y, pooledShape: outShape, pool: pool, threads: threads)
             return
         }
-        let (n, h, w) = (shape[0], shape[1], shape[2])
-        let (oh, ow) = (outShape[1], outShape[2])
-        let (kh, kw) = (kernel[0], kernel[1])
-        let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: kh, stride: strides[0], dilation: dilations[0])
-        let (padLeft, _) = padding.pads(axis: 1, spatialRank: 2, input: w, window: kw, stride: strides[1], dilation: dilations[1])
+        let n = shape[0]
+        let geometry = self.geometry(shape: shape, outShape: outShape)
+        let (h, w, oh, ow, kh, kw) = (geometry.h, geometry.w, geometry.oh, geometry.ow, geometry.kh, geometry.kw)
+        let (padTop, padLeft) = (geometry.padTop, geometry.padLeft)
         let cinG = inChannels / groups, coutG = outChannels / groups
         let k = kh * kw * cinG
         let pixels = oh * ow
-        let geometry = Geometry(h: h, w: w, c: inChannels, kh: kh, kw: kw, strides: strides, dilations: dilations,
-                                padTop: padTop, padLeft: padLeft, oh: oh, ow: ow)
         let direct = groups == 1 && k <= 32 && outChannels % 16 == 0
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && padTop == 0 && padLeft == 0 && groups == 1
         let tileRows = direct ? max(1, ow) : max(16, Self.tileBytes / (4 * max(k, 1)))
@@ -167,6 +164,16 @@ struct ConvolutionKernel {
         var h, w, c, kh, kw: Int
         var strides, dilations: [Int]
         var padTop, padLeft, oh, ow: Int
+    }
+
+    /// The geometry of this convolution on NHWC `shape` giving `outShape` (the leading pads of `padding`).
+    func geometry(shape: [Int], outShape: [Int]) -> Geometry {
+        let (h, w) = (shape[1], shape[2])
+        let (kh, kw) = (kernel[0], kernel[1])
+        let (padTop, _) = padding.pads(axis: 0, spatialRank: 2, input: h, window: kh, stride: strides[0], dilation: dilations[0])
+        let (padLeft, _) = padding.pads(axis: 1, spatialRank: 2, input: w, window: kw, stride: strides[1], dilation: dilations[1])
+        return Geometry(h: h, w: w, c: inChannels, kh: kh, kw: kw, strides: strides, dilations: dilations,
+                        padTop: padTop, padLeft: padLeft, oh: outShape[1], ow: outShape[2])
     }
 
     /// im2col rows for output pixels `rows` (row-major over the output), zeros outside the image.
