@@ -28,9 +28,16 @@ extension TrainingSession {
             if !ElementwiseKernels.isDifferentiable(f) { return }
         case .matMul:
             return
-        case .transposedConvolution, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+        case .transposedConvolution(let c):
+            if c.kernelSize.count > 2 { try refuse("only 1-D and 2-D transposed convolutions train") }
+        case .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             try refuse("\(node.op.displayName) has no gradient in ModelPort yet")
         }
+    }
+
+    func transposedKernel(_ node: Node, _ c: TransposedConvolution, inChannels: Int) -> TransposedConvolutionKernel {
+        TransposedConvolutionKernel(attributes: c, inChannels: inChannels, kernel: floats(operand(node, 1)) ?? [],
+                                    bias: node.inputs.count > 2 ? floats(operand(node, 2)) : nil)
     }
 
     func shapes(_ node: Node) -> [Shape?] {
@@ -282,7 +289,12 @@ extension TrainingSession {
             }
         case .imageResize(let r):
             x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in ImageResizeKernel.run(r, xp, shape: x.shape, yp) } }
-        case .transposedConvolution, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+        case .transposedConvolution(let c):
+            let k = transposedKernel(node, c, inChannels: x.shape.last ?? 1)
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+                k.run(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), threads: threads)
+            } }
+        case .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
         }
         return y

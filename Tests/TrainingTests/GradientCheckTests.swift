@@ -127,6 +127,15 @@ struct GradientCheckTests {
         var onnx = Convolution(filters: 3, kernelSize: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .explicit([1, 1, 1, 1]), layout: .channelsLast)
         onnx.kernelLayout = .outInSpatial
         try Self.expectClose({ c in c.add(.convolution(onnx), [c.parameter("k", [3, 2, 3, 3]), c.parameter("b", [3])]) }, input: [2, 4, 5, 2], "OIHW kernel")
+        for (label, t, shape) in [
+            ("transposed 3x3 s2 same", TransposedConvolution(filters: 3, kernelSize: [3, 3], strides: [2, 2], dilations: [1, 1], padding: .sameUpper,
+                                                             outputPadding: nil, layout: .channelsLast), [2, 3, 4, 2]),
+            ("transposed 2x2 valid", TransposedConvolution(filters: 2, kernelSize: [2, 3], strides: [1, 2], dilations: [1, 1], padding: .valid,
+                                                           outputPadding: nil, layout: .channelsLast), [1, 3, 3, 3]),
+        ] {
+            let kernel = t.kernelSize + [t.filters, shape.last ?? 1]
+            try Self.expectClose({ c in c.add(.transposedConvolution(t), [c.parameter("k", kernel), c.parameter("b", [t.filters])]) }, input: shape, label)
+        }
         let dw = DepthwiseConvolution(kernelSize: [3, 3], strides: [2, 2], dilations: [1, 1], padding: .sameUpper, layout: .channelsLast, depthMultiplier: 2)
         try Self.expectClose({ c in c.add(.depthwiseConvolution(dw), [c.parameter("k", [3, 3, 3, 2]), c.parameter("b", [6])]) }, input: [2, 5, 5, 3],
                              "depthwise ×2 s2")

@@ -340,18 +340,24 @@ struct TransposedConvolutionKernel {
         epilogue.bias = bias
     }
 
-    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
-        let (n, h, w) = (shape[0], shape[1], shape[2])
-        let (oh, ow) = (outShape[1], outShape[2])
-        let (kh, kw) = (kernel[0], kernel[1])
-        // TensorFlow pads as the forward 'same' convolution from the output size to the input size would.
+    /// The top and left pads: TensorFlow pads as the forward 'same' convolution from the output size
+    /// to the input size would.
+    func leadingPads(shape: [Int], outShape: [Int]) -> (Int, Int) {
         func padBefore(_ input: Int, _ output: Int, _ k: Int, _ s: Int, _ d: Int, axis: Int) -> Int {
             if case .explicit(let p) = padding { return p[axis] }
             guard padding != .valid else { return 0 }
             let effective = (k - 1) * d + 1
             return max((input - 1) * s + effective - output, 0) / 2
         }
-        let pt = padBefore(h, oh, kh, strides[0], dilations[0], axis: 0), pl = padBefore(w, ow, kw, strides[1], dilations[1], axis: 1)
+        return (padBefore(shape[1], outShape[1], kernel[0], strides[0], dilations[0], axis: 0),
+                padBefore(shape[2], outShape[2], kernel[1], strides[1], dilations[1], axis: 1))
+    }
+
+    func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
+        let (n, h, w) = (shape[0], shape[1], shape[2])
+        let (oh, ow) = (outShape[1], outShape[2])
+        let (kh, kw) = (kernel[0], kernel[1])
+        let (pt, pl) = leadingPads(shape: shape, outShape: outShape)
         let cols = kh * kw * outChannels
         var contributions = [Float](repeating: 0, count: h * w * cols)
         y.update(repeating: 0)
