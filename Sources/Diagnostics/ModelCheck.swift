@@ -335,11 +335,12 @@ public enum ModelCheck {
                 message += ": the model is good with its batch statistics and bad in inference — the moving statistics lag what the trained weights produce"
             }
         }
-        findings.append(Finding("batchnorm-statistics", severity, layer: w.layer, message,
-            suggestion: "recompute the moving statistics from representative data, the repair measured above: "
+        // Statistics that agree with the data (a repaired model) need no repair.
+        let repair = severity == .info ? "" : "recompute the moving statistics from representative data, the repair measured above: "
                 + "`modelport finetune MODEL --data DIR --recalibrate-batchnorm --output repaired.h5` "
                 + "(in Keras, run the data through the model in training mode with the BatchNormalization momentum at 0; "
                 + "in PyTorch, set each BatchNorm's momentum to None, run the data through model.train() under torch.no_grad(), then model.eval()); "
-                + "next time train with a lower momentum (Keras 0.9, PyTorch 0.1) or more steps"))
+                + "next time train with a lower momentum (Keras 0.9, PyTorch 0.1) or more steps"
+        findings.append(Finding("batchnorm-statistics", severity, layer: w.layer, message, suggestion: repair))
     }
 }

@@ -17,21 +17,41 @@ public struct PlattCalibration: Sendable {
         let s = logits.map(Double.init), y = labels.map { Double($0 >= 0.5 ? 1 : 0) }
         let positives = y.reduce(0, +), negatives = Double(y.count) - positives
         let targets = y.map { $0 == 1 ? (positives + 1) / (positives + 2) : 1 / (negatives + 2) }
-        for _ in 0..<100 {
-            var ga = 0.0, gb = 0.0, haa = 1e-9, hab = 0.0, hbb = 1e-9
+        // The negative log-likelihood, computed stably: log(1 + e^z) − t·z.
+        func loss(_ a: Double, _ b: Double) -> Double {
+            var total = 0.0
             for i in 0..<s.count {
-                let p = 1 / (1 + exp(-(a * s[i] + b)))
+                let z = a * s[i] + b
+                total += max(z, 0) + log1p(exp(-abs(z))) - targets[i] * z
+            }
+            return total
+        }
+        // Newton's method with a backtracking line search: every accepted step lowers the loss.
+        var current = loss(a, b)
+        for _ in 0..<200 {
+            var ga = 0.0, gb = 0.0, haa = 1e-12, hab = 0.0, hbb = 1e-12
+            for i in 0..<s.count {
+                let z = a * s[i] + b
+                let p = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z))
                 let d = p - targets[i], w = p * (1 - p)
                 ga += d * s[i]; gb += d
                 haa += w * s[i] * s[i]; hab += w * s[i]; hbb += w
             }
+            if abs(ga) + abs(gb) < 1e-10 { break }
             let det = haa * hbb - hab * hab
-            guard det.isFinite, abs(det) > 1e-300 else { break }
-            let da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det
-            // A damped step keeps separable data (no finite optimum) from running away.
-            let scale = min(1, 10 / max(abs(da), abs(db), 1e-12))
-            a -= da * scale; b -= db * scale
-            if abs(da) < 1e-10 && abs(db) < 1e-10 { break }
+            var da: Double, db: Double
+            if det.isFinite, det > 1e-300 {
+                da = (hbb * ga - hab * gb) / det; db = (haa * gb - hab * ga) / det
+            } else {
+                da = ga; db = gb
+            }
+            var step = 1.0, accepted = false
+            for _ in 0..<60 {
+                let next = loss(a - step * da, b - step * db)
+                if next < current { a -= step * da; b -= step * db; current = next; accepted = true; break }
+                step /= 2
+            }
+            if !accepted { break }
         }
         self.a = a; self.b = b
         samples = s.count

@@ -138,7 +138,7 @@ struct FinetuneCommand: ParsableCommand {
             print("recalibrated \(r.recalibrated.count) BatchNormalization layer\(r.recalibrated.count == 1 ? "" : "s") from the data")
         }
         if let c = r.calibration {
-            print(String(format: "calibrated (Platt, a %.4f, b %.4f, on %d samples): accuracy at 0.5 %.3f → %.3f, Brier %.4f → %.4f, ECE %.4f → %.4f",
+            print(String(format: "calibrated (Platt scaling, a %.4f, b %.4f, on %d samples): accuracy at 0.5 %.3f → %.3f, Brier %.4f → %.4f, ECE %.4f → %.4f",
                          c.a, c.b, c.samples, c.before.accuracyAtHalf, c.after.accuracyAtHalf, c.before.brier, c.after.brier,
                          c.before.expectedCalibrationError, c.after.expectedCalibrationError))
         }
