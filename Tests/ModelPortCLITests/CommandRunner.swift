@@ -23,6 +23,24 @@ enum ModelPortBinary {
         return root.appendingPathComponent(".build/debug/modelport")
     }()
 
+    /// Runs the command with its output discarded and returns its own peak resident memory in
+    /// kilobytes (`wait4`'s rusage of that child alone).
+    static func peakKilobytes(_ arguments: [String]) throws -> Int {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0) }
+        let argv = ([url.path] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, url.path, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw CocoaError(.fileReadUnknown) }
+        var status: Int32 = 0
+        var usage = rusage()
+        _ = wait4(pid, &status, 0, &usage)
+        return usage.ru_maxrss
+    }
+
     static func run(_ arguments: [String]) throws -> CommandResult {
         let process = Process()
         process.executableURL = url
