@@ -84,13 +84,8 @@ extension TrainingSession {
                 dataGradient { GlobalPoolingGradients.backward(kind, xp, shape: x.shape, dy: dyp, $0) }
             } }
         case .batchNormalization(let axis, _, _):
-            guard case .statistics(let mean, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
+            guard case .normalized(let xhat, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
             let a = axis < 0 ? axis + x.shape.count : axis
-            var xhat = buffer(x.count, zeroed: false)
-            defer { recycle(xhat) }
-            x.data.withUnsafeBufferPointer { xp in xhat.withUnsafeMutableBufferPointer { hp in
-                NormalizationGradients.centered(xp, shape: x.shape, axis: a, mean: mean, invStd: invStd, into: hp, threads: threads)
-            } }
             var dgamma = zeros(1), dbeta = zeros(2)
             var dx: [Float]? = wanted[0] ? buffer(x.count, zeroed: false) : nil
             let gamma = floats(operand(node, 1))

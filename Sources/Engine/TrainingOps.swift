@@ -192,11 +192,13 @@ extension TrainingSession {
                 variance = v
             }
             let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
-                NormalizationGradients.normalize(xp, shape: x.shape, axis: a, mean: mean, invStd: invStd, gamma: gamma, beta: beta, yp, xhat: nil,
+            // x̂ is written in the same pass as y (recomputing it in backward cost a pass more, ~3% of a seed step).
+            var xhat = buffer(x.count, zeroed: false)
+            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in xhat.withUnsafeMutableBufferPointer { hp in
+                NormalizationGradients.normalize(xp, shape: x.shape, axis: a, mean: mean, invStd: invStd, gamma: gamma, beta: beta, yp, xhat: hp,
                                                  threads: threads)
-            } }
-            saved[index] = .statistics(mean: mean, invStd: invStd)
+            } } }
+            saved[index] = .normalized(xhat: xhat, invStd: invStd)
         case let .layerNormalization(axes, epsilon):
             let (groups, size) = try layerNormGroups(axes, shape: x.shape, layer: layer)
             var xhat = [Float](repeating: 0, count: x.count)

@@ -83,8 +83,6 @@ public final class TrainingSession {
 
     enum Saved {
         case normalized(xhat: [Float], invStd: [Float])
-        /// BatchNormalization keeps only its statistics; backward recomputes x̂ (bit for bit) from its input.
-        case statistics(mean: [Float], invStd: [Float])
         case noise(DropoutKernels.Noise)
     }
 

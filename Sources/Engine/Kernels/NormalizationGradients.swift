@@ -146,25 +146,6 @@ enum NormalizationGradients {
         }
     }
 
-    /// x̂ = (x − mean)·invStd, exactly as `normalize` computes it.
-    static func centered(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int, mean: [Float], invStd: [Float],
-                         into xhat: UnsafeMutableBufferPointer<Float>, threads: Int) {
-        let (outer, c, inner) = split(shape, axis: axis)
-        mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
-            guard let mb = m.baseAddress, let sb = s.baseAddress, let xb = x.baseAddress, let hb = xhat.baseAddress else { return }
-            let shared = UncheckedSendable((mb, sb, xb, hb))
-            parallelFor(outer, threads: threads) { rows, _ in
-                let (mb, sb, xb, hb) = shared.value
-                for o in rows {
-                    for ch in 0..<c {
-                        let base = (o * c + ch) * inner
-                        for i in 0..<inner { hb[base + i] = (xb[base + i] - mb[ch]) * sb[ch] }
-                    }
-                }
-            }
-        } }
-    }
-
     /// Training-mode backward through batch statistics: `dγ = Σ dy·x̂`, `dβ = Σ dy`,
     /// `dx = γ·invStd/M · (M·dy − dβ − x̂·dγ)`.
     static func batchNormBackward(_ dy: UnsafeBufferPointer<Float>, xhat: UnsafeBufferPointer<Float>, shape: [Int], axis: Int,
