@@ -30,18 +30,22 @@ enum GlobalHeapCheck {
             }
             let end: Int = at + Int(size)
             var object: Int = at + 16
+            // As libhdf5 walks it: an object advances 16 + its size rounded to 8, free space (index 0)
+            // its own size, header included; fewer than 16 bytes left are free space.
             while object + 16 <= end {
                 let index: Int = u16(object)
                 let objectSize: UInt64 = u64(object + 8)
-                let room = UInt64(end - object - 16)
+                let left = UInt64(end - object)
                 if index == 0 {
-                    if objectSize > UInt64(end - object) {
-                        return "the free space of the global heap collection at byte \(at) is larger than the collection"
+                    // libhdf5 1.10 steps by this size: below its 16-byte header it never moves on (a hang).
+                    guard objectSize >= 16, objectSize <= left else {
+                        return "the free space at byte \(object) of the global heap collection at byte \(at) claims \(objectSize) bytes of \(left)"
                     }
-                    break
+                    object += Int(objectSize)
+                    continue
                 }
-                guard objectSize <= room else {
-                    return "object \(index) of the global heap collection at byte \(at) claims \(objectSize) bytes; the collection has \(room) left"
+                guard objectSize <= left - 16 else {
+                    return "object \(index) of the global heap collection at byte \(at) claims \(objectSize) bytes; the collection has \(left - 16) left"
                 }
                 object += 16 + Int((objectSize + 7) / 8 * 8)
             }

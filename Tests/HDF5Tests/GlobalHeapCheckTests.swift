@@ -25,6 +25,11 @@ struct GlobalHeapCheckTests {
         #expect(problem?.contains("object 1 of the global heap collection at byte 8 claims 234881024 bytes") == true, "\(problem ?? "nil")")
         let truncated = Array(sound.prefix(2000))
         #expect(truncated.withUnsafeBytes { GlobalHeapCheck.damage(in: $0) }?.contains("past the end of the file") == true)
+        // Free space of size 0: libhdf5 1.10's walk would never move on.
+        var stalled = sound
+        let free = 8 + 16 + 16 + 40
+        for i in 0..<8 { stalled[free + 8 + i] = 0 }
+        #expect(stalled.withUnsafeBytes { GlobalHeapCheck.damage(in: $0) }?.contains("free space at byte \(free)") == true)
         // "GCOL" inside data, without a collection header's fixed fields, is not a collection.
         let noise = [UInt8](repeating: 7, count: 64) + Array("GCOL".utf8) + [9, 9, 9, 9] + [UInt8](repeating: 0xFF, count: 64)
         #expect(noise.withUnsafeBytes { GlobalHeapCheck.damage(in: $0) } == nil)
