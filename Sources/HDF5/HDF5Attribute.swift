@@ -69,6 +69,14 @@ extension HDF5Group {
         let isScalar = H5Sget_simple_extent_type(space.id) == H5S_SCALAR
         let count = Int(H5Sget_simple_extent_npoints(space.id))
         guard count >= 0 else { throw HDF5Error.readFailed(file: file.path, path: where_) }
+        // An attribute's values live in the file (its object header): no more of them than the bytes
+        // it stores, and no more bytes than the file has — before anything is allocated for them.
+        let stored = H5Aget_storage_size(attr.id)
+        var fileSize: hsize_t = 0
+        if H5Fget_filesize(file.handle.id, &fileSize) >= 0, stored > fileSize || UInt64(count) > max(stored, 1) {
+            throw HDF5Error.cannotOpen(file: file.path, reason: "the attribute '\(where_)' claims \(count) values in \(stored) stored bytes "
+                                       + "of a \(fileSize)-byte file (damaged)")
+        }
 
         switch H5Tget_class(type.id) {
         case H5T_STRING:
