@@ -174,21 +174,23 @@ struct FinetuneCommand: ParsableCommand {
     }
 }
 
-/// A progress bar per epoch on a TTY (loss, images/s, ETA); silent otherwise.
+/// A progress bar per epoch on a TTY (loss, images/s, time left in the epoch); silent otherwise.
 final class EpochProgress: @unchecked Sendable {
     let enabled: Bool
     let epochs: Int
     var shown = false
+    var epochStart = Date()
     init(enabled: Bool, epochs: Int) { self.enabled = enabled && isatty(STDERR_FILENO) != 0; self.epochs = epochs }
 
     func update(_ epoch: Int, _ batch: Int, _ batches: Int, _ loss: Double, _ rate: Double) {
         guard enabled else { return }
+        if batch == 1 { epochStart = Date() }
         let width = 24
         let filled = min(width, batch * width / max(batches, 1))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let remaining = rate > 0 ? Double(batches - batch) * (Double(batch) > 0 ? 1 : 0) : 0
-        _ = remaining
-        let line = String(format: "\repoch %d/%d %@ %d/%d loss %.4f %.1f img/s   ", epoch, epochs, bar, batch, batches, loss, rate)
+        // The batches after this one at this epoch's pace so far (the first batch's time included).
+        let left = Date().timeIntervalSince(epochStart) / Double(max(batch, 1)) * Double(max(batches - batch, 0))
+        let line = String(format: "\repoch %d/%d %@ %d/%d loss %.4f %.1f img/s ETA %.0f s   ", epoch, epochs, bar, batch, batches, loss, rate, left)
         FileHandle.standardError.write(Data(line.utf8))
         shown = true
     }
