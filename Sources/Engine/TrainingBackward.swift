@@ -22,7 +22,7 @@ extension TrainingSession {
         }
         switch node.op {
         case .dense(let units):
-            guard let w = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
+            guard let w = input(node.input(at: 1)) else { throw EngineError.missingInput(node.input(at: 1)) }
             let inputs = x.shape.last ?? 1
             var dx = zeros(0), dw = zeros(1), db = node.inputs.count > 2 ? zeros(2) : nil
             x.data.withUnsafeBufferPointer { xp in w.data.withUnsafeBufferPointer { wp in dy.withUnsafeBufferPointer { dyp in
@@ -34,7 +34,7 @@ extension TrainingSession {
             grads[0] = dx; if grads.count > 1 { grads[1] = dw }
             if grads.count > 2 { grads[2] = db }
         case .matMul:
-            guard let b = input(operand(node, 1)), b.shape.count == 2 else {
+            guard let b = input(node.input(at: 1)), b.shape.count == 2 else {
                 throw EngineError.notTrainable(layer: layer, reason: "MatMul trains only by a matrix")
             }
             var dx = zeros(0), dw = zeros(1)
@@ -47,7 +47,7 @@ extension TrainingSession {
             } } }
             grads[0] = dx; if grads.count > 1 { grads[1] = dw }
         case .convolution(let c):
-            guard let k = convolutions[index] else { throw EngineError.missingInput(operand(node, 1)) }
+            guard let k = convolutions[index] else { throw EngineError.missingInput(node.input(at: 1)) }
             var dx = zeros(0), db = node.inputs.count > 2 ? zeros(2) : nil
             var dw = [Float](repeating: 0, count: k.weights.count)
             x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in dw.withUnsafeMutableBufferPointer { dwp in
@@ -63,7 +63,7 @@ extension TrainingSession {
             if wanted.count > 1, wanted[1] { grads[1] = dw }
             if grads.count > 2 { grads[2] = db }
         case .depthwiseConvolution:
-            guard let k = depthwise[index] else { throw EngineError.missingInput(operand(node, 1)) }
+            guard let k = depthwise[index] else { throw EngineError.missingInput(node.input(at: 1)) }
             var dx = zeros(0), db = node.inputs.count > 2 ? zeros(2) : nil
             var dw = [Float](repeating: 0, count: k.weights.count)
             x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in dw.withUnsafeMutableBufferPointer { dwp in
@@ -88,7 +88,7 @@ extension TrainingSession {
             let a = axis < 0 ? axis + x.shape.count : axis
             var dgamma = zeros(1), dbeta = zeros(2)
             var dx: [Float]? = wanted[0] ? buffer(x.count, zeroed: false) : nil
-            let gamma = floats(operand(node, 1))
+            let gamma = floats(node.input(at: 1))
             let training = batchNormIsTraining(node, training: lastTraining)
             dy.withUnsafeBufferPointer { dyp in xhat.withUnsafeBufferPointer { hp in
                 withOptionalMutable(&dx) { dxp in withOptionalMutable(&dgamma) { gp in withOptionalMutable(&dbeta) { bp in
@@ -108,7 +108,7 @@ extension TrainingSession {
             let (groups, size) = try layerNormGroups(axes, shape: x.shape, layer: layer)
             var dgamma = node.inputs.count > 1 ? zeros(1) : nil, dbeta = node.inputs.count > 2 ? zeros(2) : nil
             var dx: [Float]? = wanted[0] ? [Float](repeating: 0, count: x.count) : nil
-            let gamma = floats(operand(node, 1))
+            let gamma = floats(node.input(at: 1))
             dy.withUnsafeBufferPointer { dyp in xhat.withUnsafeBufferPointer { hp in
                 withOptionalMutable(&dx) { dxp in withOptionalMutable(&dgamma) { gp in withOptionalMutable(&dbeta) { bp in
                     NormalizationGradients.layerNormBackward(dyp, xhat: hp, groups: groups, groupSize: size, invStd: invStd, gamma: gamma,
@@ -151,7 +151,7 @@ extension TrainingSession {
                 }
             } } }
         case .prelu:
-            guard let alpha = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
+            guard let alpha = input(node.input(at: 1)) else { throw EngineError.missingInput(node.input(at: 1)) }
             let alphaIndex = TensorKernels.broadcastIndex(alpha.shape, to: x.shape)
             var dx = zeros(0), da = zeros(1)
             x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in

@@ -12,7 +12,7 @@ extension TrainingSession {
         switch node.op {
         case .dense, .depthwiseConvolution, .globalPooling, .batchNormalization, .activation, .prelu, .augmentation,
              .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .slice, .rescaling, .unary, .reduce, .concatenate,
-             .identity, .imageResize:
+             .identity, .imageResize, .elementwise, .matMul:
             return
         case .convolution(let c):
             if c.kernelSize.count > 2 { try refuse("only 1-D and 2-D convolutions train") }
@@ -24,10 +24,6 @@ extension TrainingSession {
             if rate > 0, !DropoutKernels.isKnown(kind), kind != "ActivityRegularization" { try refuse("\(kind) is not implemented in training") }
         case .upSampling(_, let interpolation, _):
             if interpolation != "nearest" { try refuse("only nearest up-sampling trains") }
-        case .elementwise(let f):
-            if !ElementwiseKernels.isDifferentiable(f) { return }
-        case .matMul:
-            return
         case .transposedConvolution(let c):
             if c.kernelSize.count > 2 { try refuse("only 1-D and 2-D transposed convolutions train") }
         case .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
@@ -36,8 +32,8 @@ extension TrainingSession {
     }
 
     func transposedKernel(_ node: Node, _ c: TransposedConvolution, inChannels: Int) -> TransposedConvolutionKernel {
-        TransposedConvolutionKernel(attributes: c, inChannels: inChannels, kernel: floats(operand(node, 1)) ?? [],
-                                    bias: node.inputs.count > 2 ? floats(operand(node, 2)) : nil)
+        TransposedConvolutionKernel(attributes: c, inChannels: inChannels, kernel: floats(node.input(at: 1)) ?? [],
+                                    bias: node.inputs.count > 2 ? floats(node.input(at: 2)) : nil)
     }
 
     func shapes(_ node: Node) -> [Shape?] {
@@ -65,9 +61,9 @@ extension TrainingSession {
 
     func convolutionKernel(_ node: Node, index: Int, _ c: Convolution, inChannels: Int) -> ConvolutionKernel {
         let taps = c.kernelSize.reduce(1, *)
-        var w = floats(operand(node, 1)) ?? []
+        var w = floats(node.input(at: 1)) ?? []
         if c.kernelLayout == .outInSpatial { w = KernelOrder.toHWIO(w, out: c.filters, inPerGroup: inChannels / c.groups, taps: taps) }
-        let bias = node.inputs.count > 2 ? floats(operand(node, 2)) : nil
+        let bias = node.inputs.count > 2 ? floats(node.input(at: 2)) : nil
         let relu: Activation? = reluFused.contains(index) ? .relu() : nil
         if var k = convolutions[index] {
             k.weights = w
@@ -93,8 +89,8 @@ extension TrainingSession {
     static let trainingWinograd = ProcessInfo.processInfo.environment["MODELPORT_TRAIN_WINOGRAD"] == "1"
 
     func depthwiseKernel(_ node: Node, index: Int, _ c: DepthwiseConvolution, channels: Int) -> DepthwiseKernel {
-        let w = floats(operand(node, 1)) ?? []
-        let bias = node.inputs.count > 2 ? floats(operand(node, 2)) : nil
+        let w = floats(node.input(at: 1)) ?? []
+        let bias = node.inputs.count > 2 ? floats(node.input(at: 2)) : nil
         if var k = depthwise[index] {
             k.weights = w
             k.epilogue.bias = bias
@@ -143,13 +139,13 @@ extension TrainingSession {
         switch node.op {
         case .dense(let units):
             let inputs = x.shape.last ?? 1
-            guard let w = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
-            let bias = node.inputs.count > 2 ? floats(operand(node, 2)) : nil
+            guard let w = input(node.input(at: 1)) else { throw EngineError.missingInput(node.input(at: 1)) }
+            let bias = node.inputs.count > 2 ? floats(node.input(at: 2)) : nil
             x.data.withUnsafeBufferPointer { xp in w.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
                 LinearGradients.forward(xp, rows: x.count / max(inputs, 1), inputs: inputs, weights: wp, units: units, bias: bias, yp, threads: threads)
             } } }
         case .matMul:
-            guard let b = input(operand(node, 1)), b.shape.count == 2, x.shape.count >= 2 else {
+            guard let b = input(node.input(at: 1)), b.shape.count == 2, x.shape.count >= 2 else {
                 throw EngineError.notTrainable(layer: layer, reason: "MatMul trains only by a matrix")
             }
             x.data.withUnsafeBufferPointer { xp in b.data.withUnsafeBufferPointer { wp in y.data.withUnsafeMutableBufferPointer { yp in
@@ -177,7 +173,7 @@ extension TrainingSession {
             }
         case let .batchNormalization(axis, epsilon, momentum):
             let a = axis < 0 ? axis + x.shape.count : axis
-            let gamma = floats(operand(node, 1)), beta = floats(operand(node, 2))
+            let gamma = floats(node.input(at: 1)), beta = floats(node.input(at: 2))
             let mean: [Float], variance: [Float]
             if batchNormIsTraining(node, training: training) {
                 let stats = x.data.withUnsafeBufferPointer {
@@ -187,7 +183,7 @@ extension TrainingSession {
                 variance = stats.variance
                 updateMovingStatistics(node, stats: stats, momentum: momentum, rank: x.shape.count)
             } else {
-                guard let m = floats(operand(node, 3)), let v = floats(operand(node, 4)) else { throw EngineError.missingInput(operand(node, 3)) }
+                guard let m = floats(node.input(at: 3)), let v = floats(node.input(at: 4)) else { throw EngineError.missingInput(node.input(at: 3)) }
                 mean = m
                 variance = v
             }
@@ -203,8 +199,8 @@ extension TrainingSession {
             let (groups, size) = try layerNormGroups(axes, shape: x.shape, layer: layer)
             var xhat = [Float](repeating: 0, count: x.count)
             let invStd = x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in xhat.withUnsafeMutableBufferPointer { hp in
-                NormalizationGradients.layerNorm(xp, groups: groups, groupSize: size, epsilon: epsilon, gamma: floats(operand(node, 1)),
-                                                 beta: floats(operand(node, 2)), yp, xhat: hp)
+                NormalizationGradients.layerNorm(xp, groups: groups, groupSize: size, epsilon: epsilon, gamma: floats(node.input(at: 1)),
+                                                 beta: floats(node.input(at: 2)), yp, xhat: hp)
             } } }
             saved[index] = .normalized(xhat: xhat, invStd: invStd)
         case .activation(let a):
@@ -223,7 +219,7 @@ extension TrainingSession {
                 }
             }
         case .prelu:
-            guard let alpha = input(operand(node, 1)) else { throw EngineError.missingInput(operand(node, 1)) }
+            guard let alpha = input(node.input(at: 1)) else { throw EngineError.missingInput(node.input(at: 1)) }
             let index = TensorKernels.broadcastIndex(alpha.shape, to: x.shape)
             x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
                 ActivationKernel.prelu(xp, alpha: alpha.data, alphaIndex: index, yp)
@@ -314,7 +310,7 @@ extension TrainingSession {
 
     /// `moving = moving·momentum + batch·(1 − momentum)`, Keras's update.
     func updateMovingStatistics(_ node: Node, stats: NormalizationGradients.BatchStatistics, momentum: Float, rank: Int) {
-        let meanName = operand(node, 3), varianceName = operand(node, 4)
+        let meanName = node.input(at: 3), varianceName = node.input(at: 4)
         let unbiased: Bool
         switch options.movingVariance {
         case .biased: unbiased = false
@@ -359,6 +355,3 @@ extension TrainingSession {
         }
     }
 }
-
-/// Input `i` of a node, or "" (absent) when the node has fewer.
-func operand(_ node: Node, _ i: Int) -> String { i < node.inputs.count ? node.inputs[i] : "" }

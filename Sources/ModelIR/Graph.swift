@@ -46,6 +46,9 @@ public struct Node: Hashable, Sendable {
     public init(name: String, op: Op, inputs: [String], outputs: [String], layer: String? = nil) {
         self.name = name; self.op = op; self.inputs = inputs; self.outputs = outputs; self.layer = layer
     }
+
+    /// Input `i`, or "" (absent) when the node has fewer.
+    public func input(at i: Int) -> String { i < inputs.count ? inputs[i] : "" }
 }
 
 /// A layer as the source framework shows it: what `model.summary()` lists. Nodes implement

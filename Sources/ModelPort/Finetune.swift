@@ -290,7 +290,7 @@ extension Model {
                 // tf_keras restores this state on load: it must be the optimizer that made these weights.
                 model.graph.metadata.source.optimizerWeights = KerasOptimizerSlots.updated(state, with: trainer.optimizer, graph: graph)
                 if model.graph.metadata.source.optimizerWeights == nil {
-                    result.notes.append("the file's optimizer state belongs to another optimizer than \(KerasOptimizerSlots.className(optimizer.kind)); "
+                    result.notes.append("the file's optimizer state belongs to another optimizer than \(optimizer.kind.kerasName); "
                                         + "it is left out of the written file")
                 }
             }
@@ -333,7 +333,7 @@ extension Model {
             throw ModelPortError("\(path): --calibrate needs a binary head (Dense(1, sigmoid), Dense(2, softmax) or a one-unit logit)")
         }
         guard let dense = graph.nodes.first(where: { $0.outputs.contains(logits) }), case .dense(let units) = dense.op,
-              let kernelIndex = graph.parameters.firstIndex(where: { $0.name == operand(dense, 1) }) else {
+              let kernelIndex = graph.parameters.firstIndex(where: { $0.name == dense.input(at: 1) }) else {
             throw ModelPortError("\(path): --calibrate folds the scaling into a Dense layer before the head's activation; this model has none")
         }
         let options = EngineOptions(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, optimize: false)
@@ -356,7 +356,7 @@ extension Model {
         let a = Float(platt.a), b = Float(platt.b)
         let kernel = g.parameters[kernelIndex].tensor
         g.parameters[kernelIndex].tensor = Tensor(shape: kernel.shape, floats: kernel.floats().map { $0 * a })
-        let biasName = operand(dense, 2)
+        let biasName = dense.input(at: 2)
         if let biasIndex = g.parameters.firstIndex(where: { $0.name == biasName && !biasName.isEmpty }) {
             var bias = g.parameters[biasIndex].tensor.floats().map { $0 * a }
             if units == 2 { bias[1] += b / 2; bias[0] -= b / 2 } else { bias[0] += b }
@@ -369,9 +369,6 @@ extension Model {
         return (m, platt)
     }
 }
-
-/// Input `i` of a node, or "" when it has fewer.
-func operand(_ node: Node, _ i: Int) -> String { i < node.inputs.count ? node.inputs[i] : "" }
 
 /// tf_keras's optimizer state in a Keras 2 `.h5` (`optimizer_weights/`): `iteration:0` and, per
 /// trainable variable, `CLASS/SLOT/LAYER/ROLE:0` — read into an `Optimizer` and written back after
@@ -404,23 +401,13 @@ enum KerasOptimizerSlots {
         return keys
     }
 
-    static func className(_ kind: Optimizer.Kind) -> String {
-        switch kind {
-        case .sgd: return "SGD"
-        case .adam: return "Adam"
-        case .adamw: return "AdamW"
-        case .adamax: return "Adamax"
-        case .rmsprop: return "RMSprop"
-        }
-    }
-
     /// Restores `optimizer`'s iterations and slots from the file; throws when the file has none for it.
     static func restore(_ optimizer: inout Optimizer, from model: Model) throws {
         guard model.graph.metadata.format == .kerasH5, let group = model.graph.metadata.source.optimizerWeights else {
             throw ModelPortError("\(model.path): --resume-optimizer reads a tf_keras .h5's optimizer_weights; this file keeps no optimizer state")
         }
         let keys = parameterKeys(model.graph)
-        let wanted = className(optimizer.kind)
+        let wanted = optimizer.kind.kerasName
         var restored = 0
         var slots: [String: [[Float]]] = [:]
         for (path, tensor) in arrays(group) {
@@ -444,7 +431,7 @@ enum KerasOptimizerSlots {
     /// differ (the stale state of another optimizer must not be restored by tf_keras).
     static func updated(_ group: StoredGroup, with optimizer: Optimizer, graph: Graph) -> StoredGroup? {
         let keys = parameterKeys(graph)
-        let wanted = className(optimizer.kind)
+        let wanted = optimizer.kind.kerasName
         let classes = Set(arrays(group).compactMap { parse($0.path)?.className })
         guard classes.isEmpty || classes == [wanted] else { return nil }
         func rebuild(_ g: StoredGroup, prefix: String) -> StoredGroup {

@@ -3,7 +3,20 @@ import Foundation
 /// Keras's optimizers (tf_keras 2.11+ / Keras 3 formulas and defaults), in float32, one state
 /// per variable. `step` applies one update of every variable from its gradient.
 public struct Optimizer: Sendable {
-    public enum Kind: String, Sendable, CaseIterable { case sgd, adam, adamw, adamax, rmsprop }
+    public enum Kind: String, Sendable, CaseIterable {
+        case sgd, adam, adamw, adamax, rmsprop
+
+        /// Keras's class name.
+        public var kerasName: String {
+            switch self {
+            case .sgd: return "SGD"
+            case .adam: return "Adam"
+            case .adamw: return "AdamW"
+            case .adamax: return "Adamax"
+            case .rmsprop: return "RMSprop"
+            }
+        }
+    }
     public var kind: Kind
     public var learningRate: Float
     /// SGD's and RMSprop's momentum.
@@ -36,8 +49,7 @@ public struct Optimizer: Sendable {
 
     /// An optimizer from a Keras `optimizer` config (`class_name`, `config` with learning_rate, …).
     public init?(keras name: String, config: [String: Double]) {
-        let normalized = name.lowercased().replacingOccurrences(of: "_", with: "")
-        guard let kind = Kind(rawValue: normalized == "sgd" ? "sgd" : normalized) else { return nil }
+        guard let kind = Kind(rawValue: name.lowercased().replacingOccurrences(of: "_", with: "")) else { return nil }
         self.init(kind, learningRate: config["learning_rate"].map { Float($0) } ?? config["lr"].map { Float($0) })
         if let v = config["momentum"] { momentum = Float(v) }
         if let v = config["nesterov"] { nesterov = v != 0 }
@@ -82,8 +94,7 @@ public struct Optimizer: Sendable {
             if momentum > 0 { parts.append("momentum \(momentum)") }
             if centered { parts.append("centered") }
         }
-        let names: [Kind: String] = [.sgd: "SGD", .adam: "Adam", .adamw: "AdamW", .adamax: "Adamax", .rmsprop: "RMSprop"]
-        return (names[kind] ?? kind.rawValue) + " (" + parts.joined(separator: ", ") + ")"
+        return kind.kerasName + " (" + parts.joined(separator: ", ") + ")"
     }
 
     /// One update of every variable in `gradients` (values changed in place).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataIO
 import Foundation
 import ModelIR
 import ModelPort
@@ -138,7 +139,8 @@ struct FinetuneCommand: ParsableCommand {
             print("recalibrated \(r.recalibrated.count) BatchNormalization layer\(r.recalibrated.count == 1 ? "" : "s") from the data")
         }
         if let c = r.calibration {
-            print(String(format: "calibrated (Platt scaling, a %.4f, b %.4f, on %d samples): accuracy at 0.5 %.3f → %.3f, Brier %.4f → %.4f, ECE %.4f → %.4f",
+            print(String(format: "calibrated (Platt scaling, a %.4f, b %.4f, on %d samples): "
+                         + "accuracy at 0.5 %.3f → %.3f, Brier %.4f → %.4f, ECE %.4f → %.4f",
                          c.a, c.b, c.samples, c.before.accuracyAtHalf, c.after.accuracyAtHalf, c.before.brier, c.after.brier,
                          c.before.expectedCalibrationError, c.after.expectedCalibrationError))
         }
@@ -162,15 +164,7 @@ struct FinetuneCommand: ParsableCommand {
         let object: [String: Any] = ["model": model, "output": output, "loss": r.loss, "optimizer": r.optimizer, "training_samples": r.trainingSamples,
                                      "validation_samples": r.validationSamples, "stop_reason": r.stopReason ?? NSNull(), "epochs": epochs]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        let temporary = path + ".part-\(getpid())"
-        do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw ModelPortError("\(path): cannot write the history (\(error.localizedDescription))")
-        }
+        do { try AtomicFile.write(data, to: path) } catch let e as DataIOError { throw ModelPortError(e.description) }
     }
 }
 

@@ -2,7 +2,7 @@ import DataIO
 import Engine
 import Foundation
 import ModelIR
-import ModelPort
+@testable import ModelPort
 import Testing
 import Training
 
@@ -222,25 +222,12 @@ struct ResumeTests {
         try r.model.save(to: out, format: .kerasH5)
         let written = try #require(try Model.load(out).graph.metadata.source.optimizerWeights)
         var compared = 0, stateWorst = 0.0
-        for (path, tensor) in KerasOptimizerSlotsProbe.arrays(written) {
+        for (path, tensor) in KerasOptimizerSlots.arrays(written) {
             guard let ref = reference["opt:" + path]?.floats() else { continue }
             compared += 1
             for (a, b) in zip(tensor.floats(), ref) { stateWorst = max(stateWorst, Double(abs(a - b)) / max(1, Double(abs(b)))) }
         }
         #expect(compared == 25, "iteration and 24 slots")
         #expect(stateWorst <= 1e-5, "optimizer state worst \(stateWorst)")
-    }
-}
-
-/// The stored arrays of a group with their paths (as `optimizer_weights` names them).
-enum KerasOptimizerSlotsProbe {
-    static func arrays(_ group: StoredGroup, prefix: String = "") -> [(String, Tensor)] {
-        group.members.flatMap { member -> [(String, Tensor)] in
-            switch member {
-            case .group(let name, let g): return arrays(g, prefix: prefix + name + "/")
-            case .tensor(let name, let t): return [(prefix + name, t)]
-            case .parameter: return []
-            }
-        }
     }
 }

@@ -31,9 +31,9 @@ enum AugmentationKernels {
             return Affine(a0: c, a1: -s, a2: cx - c * cx + s * cy, b0: s, b1: c, b2: cy - s * cx - c * cy)
         case .zoom:
             // 1 + factor: above 1 the output shows more of the input (zoom out).
-            let (hl, hh) = range(a.factors, axis: 0)
+            let (hl, hh) = range(a.factors, axis: 0), (wl, wh) = range(a.factors, axis: 1)
             let zy = 1 + uniform(&g, hl, hh)
-            let zx = a.factors.count >= 4 ? 1 + uniform(&g, range(a.factors, axis: 1).0, range(a.factors, axis: 1).1) : zy
+            let zx = a.factors.count >= 4 ? 1 + uniform(&g, wl, wh) : zy
             return Affine(a0: zx, a1: 0, a2: cx - zx * cx, b0: 0, b1: zy, b2: cy - zy * cy)
         case .translation:
             let (hl, hh) = range(a.factors, axis: 0), (wl, wh) = range(a.factors, axis: 1)

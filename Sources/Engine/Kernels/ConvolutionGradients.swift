@@ -171,7 +171,8 @@ extension TransposedConvolutionKernel {
         BLAS.setThreads(threads)
         weights.withUnsafeBufferPointer { wp in
             contributions.withUnsafeMutableBufferPointer { cp in
-                guard let cb = cp.baseAddress, let wb = wp.baseAddress, let xb = x.baseAddress, let dyb = dy.baseAddress, let dwb = dw.baseAddress else { return }
+                guard let cb = cp.baseAddress, let wb = wp.baseAddress, let xb = x.baseAddress, let dyb = dy.baseAddress,
+                      let dwb = dw.baseAddress else { return }
                 for image in 0..<n {
                     let dyi = dyb + image * oh * ow * outChannels
                     for iy in 0..<h {

@@ -27,17 +27,24 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 enum DropoutKernels {
     enum Noise { case multiply([Float]), add([Float]) }
 
+    /// The noise layers training makes noise for (others would silently be identities).
+    enum Kind: String {
+        case dropout = "Dropout", spatial1D = "SpatialDropout1D", spatial2D = "SpatialDropout2D", spatial3D = "SpatialDropout3D"
+        case gaussianDropout = "GaussianDropout", gaussianNoise = "GaussianNoise"
+    }
+
     /// The noise for `kind` over `shape` (NHWC): Dropout keeps each element with 1 − rate and
     /// scales it by 1/(1 − rate); SpatialDropout drops whole channels of a sample; GaussianDropout
     /// multiplies by N(1, rate/(1 − rate)); GaussianNoise adds N(0, rate²).
     static func noise(kind: String, rate: Float, shape: [Int], generator: inout SeededGenerator) -> Noise? {
         let count = shape.reduce(1, *)
+        guard let kind = Kind(rawValue: kind) else { return nil }
         switch kind {
-        case "Dropout":
+        case .dropout:
             guard rate > 0 else { return nil }
             let keep = 1 / (1 - rate)
             return .multiply((0..<count).map { _ in generator.uniform() >= rate ? keep : 0 })
-        case "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D":
+        case .spatial1D, .spatial2D, .spatial3D:
             guard rate > 0, let n = shape.first, let c = shape.last else { return nil }
             let keep = 1 / (1 - rate)
             let channels = (0..<(n * c)).map { _ in generator.uniform() >= rate ? keep : Float(0) }
@@ -45,20 +52,16 @@ enum DropoutKernels {
             var mask = [Float](repeating: 0, count: count)
             for i in 0..<n { for p in 0..<spatial { for ch in 0..<c { mask[(i * spatial + p) * c + ch] = channels[i * c + ch] } } }
             return .multiply(mask)
-        case "GaussianDropout":
+        case .gaussianDropout:
             guard rate > 0 else { return nil }
             let sd = (rate / (1 - rate)).squareRoot()
             return .multiply((0..<count).map { _ in 1 + sd * generator.normal() })
-        case "GaussianNoise":
+        case .gaussianNoise:
             guard rate > 0 else { return nil }
             return .add((0..<count).map { _ in rate * generator.normal() })
-        default:
-            return nil
         }
     }
 
-    /// Whether training knows how to make `kind`'s noise (others would silently be identities).
-    static func isKnown(_ kind: String) -> Bool {
-        ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout", "GaussianNoise"].contains(kind)
-    }
+    /// Whether training knows how to make `kind`'s noise.
+    static func isKnown(_ kind: String) -> Bool { Kind(rawValue: kind) != nil }
 }

@@ -103,13 +103,7 @@ extension ElementwiseKernels {
             case .max, .min:
                 if !taken[o], x[i] == y[o] { dx[i] = dy[o]; taken[o] = true } else { dx[i] = 0 }
             }
-            var a = rank - 1
-            while a >= 0 {
-                index[a] += 1
-                if index[a] < shape[a] { break }
-                index[a] = 0
-                a -= 1
-            }
+            TensorKernels.advance(&index, in: shape)
         }
     }
 }

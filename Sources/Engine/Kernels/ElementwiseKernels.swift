@@ -93,13 +93,7 @@ enum ElementwiseKernels {
             case .max: y[o] = max(y[o], v)
             case .min: y[o] = min(y[o], v)
             }
-            var a = rank - 1
-            while a >= 0 {
-                index[a] += 1
-                if index[a] < shape[a] { break }
-                index[a] = 0
-                a -= 1
-            }
+            TensorKernels.advance(&index, in: shape)
         }
         if f == .mean {
             let n = Float(reduced.reduce(1) { $0 * shape[$1] })
