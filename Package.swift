@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Diagnostics", targets: ["Diagnostics"]),
         .library(name: "Training", targets: ["Training"]),
         .executable(name: "modelport", targets: ["modelport"]),
+        .executable(name: "modelport-hdf5-check", targets: ["modelport-hdf5-check"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,7 +27,15 @@ let package = Package(
             pkgConfig: "hdf5-serial",
             providers: [.apt(["libhdf5-dev"])]
         ),
-        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        // libhdf5 reads a file from elsewhere first in a separate, limited process (modelport-hdf5-check).
+        .target(name: "CHDF5Check", dependencies: ["CHDF5"]),
+        .executableTarget(
+            name: "modelport-hdf5-check",
+            dependencies: ["CHDF5Check"],
+            cSettings: [.unsafeFlags(["-fsanitize=address"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=address"])]
+        ),
+        .target(name: "HDF5", dependencies: ["CHDF5", "CHDF5Check"]),
         .target(name: "ModelIR"),
         .systemLibrary(
             name: "CImageCodecs",
@@ -63,7 +72,7 @@ let package = Package(
             name: "modelport",
             dependencies: ["ModelPort", "DataIO", "Engine", "Diagnostics", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5Check"]),
         .testTarget(name: "ModelIRTests", dependencies: ["ModelIR"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "ModelIR"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ModelIR", "DataIO", "KerasFormat"]),

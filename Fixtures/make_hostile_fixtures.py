@@ -122,6 +122,30 @@ def keras_files():
               "a Reshape with two -1")
 
 
+def hdf5_files():
+    # A weight that claims 2.4 GiB with no bytes stored: a chunked dataset none of whose chunks was
+    # written reads as its fill value, so a few-KB file would make a reader allocate gigabytes.
+    name = "hdf5_weight_without_storage.h5"
+    path = os.path.join(OUT, name)
+    shutil.copy(os.path.join(KERAS, "mlp.h5"), path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        layer(config["config"]["layers"], "InputLayer").update(batch_input_shape=[None, 20_000_000])
+        f.attrs["model_config"] = json.dumps(config)
+        group = f["model_weights/dense_1/dense_1"]
+        del group["kernel:0"]
+        group.create_dataset("kernel:0", shape=(20_000_000, 32), dtype="<f4", chunks=(65536, 32))
+    record(name, "inspect", "a 2.4 GiB weight with no bytes stored (unwritten chunks read as fill values)")
+    # A layer's weights behind an external link: reading them would open another file the link names.
+    name = "hdf5_external_link.h5"
+    path = os.path.join(OUT, name)
+    shutil.copy(os.path.join(KERAS, "mlp.h5"), path)
+    with h5py.File(path, "r+") as f:
+        del f["model_weights/dense_1"]
+        f["model_weights/dense_1"] = h5py.ExternalLink("/etc/passwd.h5", "/model_weights/dense_1")
+    record(name, "inspect", "a layer's weights behind an external link to another file")
+
+
 def onnx_model(name, nodes, inputs, outputs, initializers, what, command="inspect"):
     graph = helper.make_graph(nodes, name.split(".")[0], inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_hostile_fixtures")
@@ -178,7 +202,20 @@ FUZZ_PATCHED = {
 }
 
 
+# Inputs found by `make fuzz` that are not small patches of a fixture, kept as found in
+# Fixtures/fuzz_found/ (name: command, what is wrong).
+FUZZ_FOUND_FILES = {
+    "libhdf5_attribute_name_overread.h5": ("inspect", "an attribute name without its NUL inside the attribute message: "
+                                           "libhdf5's strdup reads past the buffer (found by libFuzzer, keras-h5)"),
+    "libhdf5_memory_keras.keras": ("inspect", "a .keras whose model.weights.h5 makes libhdf5 allocate 1.8 GB reading one "
+                                   "string attribute (found by libFuzzer, keras-zip)"),
+}
+
+
 def fuzz_found_files():
+    for name, (command, what) in FUZZ_FOUND_FILES.items():
+        shutil.copy(os.path.join(HERE, "fuzz_found", name), os.path.join(OUT, name))
+        record(name, command, what)
     for name, (command, what, hex_bytes) in FUZZ_FOUND.items():
         write(name, bytes.fromhex(hex_bytes))
         record(name, command, what)
@@ -197,6 +234,7 @@ def main():
     npz_files()
     keras_archive_files()
     keras_files()
+    hdf5_files()
     onnx_files()
     fuzz_found_files()
     with open(os.path.join(OUT, "manifest.json"), "w") as f:

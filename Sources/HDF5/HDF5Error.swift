@@ -11,6 +11,8 @@ public enum HDF5Error: Error, Equatable, CustomStringConvertible {
     case writeFailed(file: String, path: String)
     /// A dataset whose claimed size overflows or passes the caller's limit.
     case tooLarge(file: String, path: String, shape: [Int], limit: Int)
+    /// A dataset that claims more bytes than the file stores for it could hold.
+    case notStored(file: String, path: String, claimed: Int, stored: UInt64, filtered: Bool)
 
     public var description: String {
         switch self {
@@ -22,6 +24,9 @@ public enum HDF5Error: Error, Equatable, CustomStringConvertible {
         case let .writeFailed(file, path): return "\(file): cannot write '\(path)'"
         case let .tooLarge(file, path, shape, limit):
             return "\(file): dataset '\(path)' of shape \(shape) is too large (more than \(limit) bytes, the memory budget; see --max-memory)"
+        case let .notStored(file, path, claimed, stored, filtered):
+            let how = filtered ? "compressed" : "uncompressed"
+            return "\(file): dataset '\(path)' claims \(claimed) bytes but the file stores \(stored) (\(how)) for it: damaged, or a bomb"
         }
     }
 }

@@ -54,12 +54,16 @@ public final class HDF5Group {
         }
     }
 
-    /// Whether every link along a relative path exists (H5Lexists needs each step checked).
+    /// Whether every link along a relative path exists (H5Lexists needs each step checked) and
+    /// stays in this file: an external link (to another file, named by the file) is not followed.
     func linkExists(_ name: String) -> Bool {
         var prefix = ""
         for part in name.split(separator: "/", omittingEmptySubsequences: true) {
             prefix = prefix.isEmpty ? String(part) : prefix + "/" + part
             guard H5Lexists(handle.id, prefix, mp_H5P_DEFAULT()) > 0 else { return false }
+            var link = H5L_info_t()
+            guard H5Lget_info(handle.id, prefix, &link, mp_H5P_DEFAULT()) >= 0,
+                  link.type == H5L_TYPE_HARD || link.type == H5L_TYPE_SOFT else { return false }
         }
         return !prefix.isEmpty
     }
@@ -114,6 +118,7 @@ public final class HDF5Group {
         guard !tooLarge, !overflow, byteCount <= limit else {
             throw HDF5Error.tooLarge(file: file.path, path: full, shape: shape, limit: limit)
         }
+        try checkStorage(of: dataset, claiming: count, fileType: fileType, path: full)
         var bytes = [UInt8](repeating: 0, count: byteCount)
         if count > 0 {
             guard let memType = elementType.makeMemoryType() else { throw HDF5Error.readFailed(file: file.path, path: full) }
@@ -123,6 +128,19 @@ public final class HDF5Group {
             guard status >= 0 else { throw HDF5Error.readFailed(file: file.path, path: full) }
         }
         return HDF5Array(elementType: elementType, shape: shape, bytes: bytes)
+    }
+
+    /// The bytes a dataset stores bound what it can hold: as many uncompressed, and through
+    /// filters at most 1100 times as many (deflate's best is about 1032 to 1). A chunked dataset
+    /// whose chunks were never written reads as its fill value: gigabytes out of nothing.
+    func checkStorage(of dataset: Handle, claiming count: Int, fileType: Handle, path: String) throws {
+        let (claimed, overflow) = count.multipliedReportingOverflow(by: H5Tget_size(fileType.id))
+        let stored = H5Dget_storage_size(dataset.id)
+        var filtered = false
+        if let plist = Handle(H5Dget_create_plist(dataset.id), .propertyList) { filtered = H5Pget_nfilters(plist.id) > 0 }
+        let (most, mostOverflows) = stored.multipliedReportingOverflow(by: filtered ? 1100 : 1)
+        guard overflow || (!mostOverflows && UInt64(claimed) > most) else { return }
+        throw HDF5Error.notStored(file: file.path, path: path, claimed: claimed, stored: stored, filtered: filtered)
     }
 
     /// Shape of a dataset without reading it.

@@ -85,8 +85,10 @@ public enum KerasModelLoader {
             let archive = try KerasArchive(path: path)
             defer { archive.removeTemporaryFiles() }
             let weightsRoot: HDF5Group
-            do { weightsRoot = try HDF5File(reading: archive.weightsPath).root } catch {
-                throw KerasError.unrecognizedFile(path, reason: "its model.weights.h5 cannot be read (truncated, damaged or not HDF5)")
+            do { weightsRoot = try HDF5File(reading: archive.weightsPath).root } catch let e as HDF5Error {
+                // HDF5 names the extracted temporary file; the user knows the .keras.
+                let reason = e.description.replacingOccurrences(of: archive.weightsPath + ": ", with: "")
+                throw KerasError.unrecognizedFile(path, reason: "its model.weights.h5 cannot be read: \(reason)")
             }
             let built: (graph: Graph, parameterPaths: [String: String])
             do {

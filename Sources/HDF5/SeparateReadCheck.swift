@@ -1,0 +1,66 @@
+import CHDF5Check
+import Foundation
+
+/// libhdf5 meets every file ModelPort reads in a separate process first (`check.c`): one that
+/// crashes libhdf5, makes it allocate past a limit, or never finishes, is refused with only that
+/// process lost. The limits grow with the file: 512 MB plus twice its size, 10 s plus 1 s per 20 MB.
+enum SeparateReadCheck {
+    private struct FileIdentity: Hashable {
+        let device: UInt64, inode: UInt64, size: Int64, seconds: Int, nanoseconds: Int
+    }
+
+    private static let lock = NSLock()
+    /// Files that passed in this process, as they were then: a file is checked once per change.
+    nonisolated(unsafe) private static var passed: Set<FileIdentity> = []
+
+    /// `modelport-hdf5-check`, a fresh process that inherits nothing of this one: named by
+    /// `MODELPORT_HDF5_CHECK`, or beside the running executable (as SwiftPM and `make` build it).
+    /// Without it, this process forks and the child reads.
+    static let helper: String? = {
+        if let named = ProcessInfo.processInfo.environment["MODELPORT_HDF5_CHECK"], !named.isEmpty {
+            return named
+        }
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        let beside = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("modelport-hdf5-check").path
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : nil
+    }()
+
+    static func validate(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                                    seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
+        if lock.withLock({ passed.contains(identity) }) { return }
+        let size = max(0, Int(info.st_size))
+        let (twice, overflow) = size.multipliedReportingOverflow(by: 2)
+        let memory = overflow ? Int.max : (512 << 20).addingReportingOverflow(twice).overflow ? Int.max : (512 << 20) + twice
+        let timeout = Int32(clamping: 10_000 + size / 20_000)
+        var detail: Int32 = 0
+        let result: mp_hdf5_check_result
+        if let helper {
+            result = mp_hdf5_check(path, helper, Int64(memory), timeout, &detail)
+        } else {
+            result = mp_hdf5_check(path, nil, Int64(memory), timeout, &detail)
+        }
+        let hostile = "the file is damaged or hostile"
+        if result == MP_HDF5_CHECK_PASSED {
+            lock.withLock { _ = passed.insert(identity) }
+            return
+        }
+        let reason: String
+        if result == MP_HDF5_CHECK_CRASHED, detail == -4 {
+            // The helper's AddressSanitizer exit code (modelport-hdf5-check/main.c).
+            reason = "libhdf5 reads or writes outside its buffers reading it (AddressSanitizer, in a separate check process); \(hostile)"
+        } else if result == MP_HDF5_CHECK_CRASHED {
+            let how = detail > 0 ? "signal \(detail)" : "exit code \(-detail)"
+            reason = "libhdf5 crashed reading it (\(how), in a separate check process); \(hostile)"
+        } else if result == MP_HDF5_CHECK_MEMORY {
+            reason = "libhdf5 asks for more than \(memory >> 20) MB to read it (in a separate check process); \(hostile)"
+        } else if result == MP_HDF5_CHECK_TIMEOUT {
+            reason = "libhdf5 did not finish reading it within \(timeout / 1000) s (in a separate check process); \(hostile)"
+        } else {
+            reason = "cannot start the process that checks it before reading (\(String(cString: strerror(detail))))"
+        }
+        throw HDF5Error.cannotOpen(file: path, reason: reason)
+    }
+}
