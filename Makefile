@@ -1,5 +1,5 @@
 # ModelPort: `make demo` sets everything up and inspects the shipped seed model;
-# `make test` runs every test. Both install the Debian packages they need when missing.
+# `make test` runs every test (and a short run of each fuzz target). Both install the Debian packages they need when missing.
 
 SWIFT ?= swift
 APT_PACKAGES := libhdf5-dev libopenblas-dev protobuf-compiler libpng-dev libturbojpeg0-dev zlib1g-dev pkg-config libdnnl-dev
@@ -45,6 +45,7 @@ test: deps
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	@$(MAKE) --no-print-directory crosscheck
+	@$(MAKE) --no-print-directory fuzz FUZZ_SMOKE=1
 
 # The cross-checks with the real tools, on what `convert` writes: CrossCheck/crosscheck.py (ONNX:
 # onnx.checker and onnxruntime) and CrossCheck/keras_crosscheck.py (Keras files: tf_keras and
@@ -87,15 +88,23 @@ test-sanitize: deps
 # libFuzzer over the readers (Fuzz/: one binary, MODELPORT_FUZZ_TARGET picks the reader), each
 # for FUZZ_SECONDS, seeded from Fixtures/. A crash leaves its input as .build-fuzz/crash-*;
 # make it a file in Fixtures/hostile (make_hostile_fixtures.py) with the fix.
+# FUZZ_SMOKE=1 runs each target's fixed number of inputs instead (about 20 s each; -seed=1 makes
+# them the same inputs every time), as `make test` does. HDF5 files go through the root build's
+# modelport-hdf5-check, as in use.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := npy:npy onnx:onnx keras-h5:h5 keras-zip:keras keras-json:json
+FUZZ_SMOKE ?=
+FUZZ_TARGETS := npy:npy:300000 onnx:onnx:25000 keras-h5:h5:800 keras-zip:keras:150 keras-json:json:5000
 fuzz: deps
+	$(SWIFT) build -c release --product modelport-hdf5-check
 	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address --scratch-path ../.build-fuzz
 	@cd .build-fuzz && status=0; for pair in $(FUZZ_TARGETS); do \
-	  target=$${pair%%:*}; ext=$${pair##*:}; corpus=corpus-$$target; mkdir -p $$corpus; \
+	  target=$${pair%%:*}; rest=$${pair#*:}; ext=$${rest%%:*}; runs=$${rest#*:}; corpus=corpus-$$target; \
+	  limit=-max_total_time=$(FUZZ_SECONDS); \
+	  if [ -n "$(FUZZ_SMOKE)" ]; then corpus=smoke-$$target; rm -rf $$corpus; limit=-runs=$$runs; fi; mkdir -p $$corpus; \
 	  find ../Fixtures -name "*.$$ext" -size -2M -exec cp {} $$corpus/ \; ; \
 	  ASAN_OPTIONS=detect_leaks=0 MODELPORT_FUZZ_TARGET=$$target MODELPORT_FUZZ_WEIGHTS=$(CURDIR)/Fixtures/keras/mlp_weights.h5 \
-	    ./release/ModelPortFuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -seed=1 $$corpus > fuzz-$$target.log 2>&1 \
+	    MODELPORT_HDF5_CHECK=$(CURDIR)/.build/release/modelport-hdf5-check \
+	    ./release/ModelPortFuzz $$limit -rss_limit_mb=2048 -timeout=10 -seed=1 $$corpus > fuzz-$$target.log 2>&1 \
 	    && result="no crash" || { result="CRASH (see .build-fuzz/fuzz-$$target.log)"; status=1; }; \
 	  echo "fuzz $$target: $$(grep -o 'Done [0-9]* runs in [0-9]* second' fuzz-$$target.log || echo 'no summary'); $$result"; \
 	done; exit $$status

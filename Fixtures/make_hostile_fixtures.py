@@ -203,7 +203,7 @@ FUZZ_PATCHED = {
 
 
 # Inputs found by `make fuzz` that are not small patches of a fixture, kept as found in
-# Fixtures/fuzz_found/ (name: command, what is wrong).
+# Fixtures/bad/ (name: command, what is wrong); copied into hostile/ with the rest.
 FUZZ_FOUND_FILES = {
     "libhdf5_attribute_name_overread.h5": ("inspect", "an attribute name without its NUL inside the attribute message: "
                                            "libhdf5's strdup reads past the buffer (found by libFuzzer, keras-h5)"),
@@ -214,7 +214,7 @@ FUZZ_FOUND_FILES = {
 
 def fuzz_found_files():
     for name, (command, what) in FUZZ_FOUND_FILES.items():
-        shutil.copy(os.path.join(HERE, "fuzz_found", name), os.path.join(OUT, name))
+        shutil.copy(os.path.join(HERE, "bad", name), os.path.join(OUT, name))
         record(name, command, what)
     for name, (command, what, hex_bytes) in FUZZ_FOUND.items():
         write(name, bytes.fromhex(hex_bytes))

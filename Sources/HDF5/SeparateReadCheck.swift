@@ -11,6 +11,8 @@ enum SeparateReadCheck {
 
     private static let lock = NSLock()
     /// Files that passed in this process, as they were then: a file is checked once per change.
+    /// (Identity and change time, as `make` and git judge a file; reading it again to hash it would
+    /// cost what the check costs.)
     nonisolated(unsafe) private static var passed: Set<FileIdentity> = []
 
     /// `modelport-hdf5-check`, a fresh process that inherits nothing of this one: named by
@@ -44,7 +46,10 @@ enum SeparateReadCheck {
         }
         let hostile = "the file is damaged or hostile"
         if result == MP_HDF5_CHECK_PASSED {
-            lock.withLock { _ = passed.insert(identity) }
+            // As git's "racily clean" rule: a file changed in the last second may change again within
+            // the file system's timestamp resolution without its identity changing, so it is not kept.
+            let changed = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+            if Date().timeIntervalSince1970 - changed > 1 { lock.withLock { _ = passed.insert(identity) } }
             return
         }
         let reason: String

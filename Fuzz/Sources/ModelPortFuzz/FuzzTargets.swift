@@ -10,6 +10,7 @@ enum FuzzTarget: String {
     case npy, kerasJSON = "keras-json", kerasH5 = "keras-h5", kerasZip = "keras-zip", onnx
 
     static let current = FuzzTarget(rawValue: ProcessInfo.processInfo.environment["MODELPORT_FUZZ_TARGET"] ?? "npy") ?? .npy
+    nonisolated(unsafe) static var inputs = 0
     static let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("modelport-fuzz-\(getpid())")
 
     func run(_ bytes: [UInt8]) {
@@ -30,6 +31,11 @@ enum FuzzTarget: String {
         try? FileManager.default.createDirectory(at: Self.scratch, withIntermediateDirectories: true)
         let url = Self.scratch.appendingPathComponent(name)
         guard (try? Data(bytes).write(to: url)) != nil else { return }
+        // A change time of its own, long past: as a file that was there before the command (checked
+        // by libhdf5 in a separate process once, then known), not one just written (checked at every open).
+        Self.inputs += 1
+        try? FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1e6 + Double(Self.inputs))],
+                                               ofItemAtPath: url.path)
         if architecture, let weights = ProcessInfo.processInfo.environment["MODELPORT_FUZZ_WEIGHTS"] {
             _ = try? Model.load(weights, architecture: url.path)
         } else {
