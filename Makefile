@@ -78,12 +78,20 @@ crosscheck:
 	else echo "keras crosscheck skipped: $$py has no tensorflow, tf_keras, keras and h5py (see Fixtures/requirements.txt)"; fi; \
 	exit $$status
 
-# The test suite under AddressSanitizer, in its own build folder (not part of `make test`). Leak
+# The test suite under AddressSanitizer, then under ThreadSanitizer (the threaded kernels: convolutions
+# split over cores, training), each in its own build folder (not part of `make test`). Leak
 # reports are off: a command that exits 2 leaves Foundation's path buffers behind, which
-# LeakSanitizer would report (and turn into exit code 1) in every bad-input test.
+# LeakSanitizer would report (and turn into exit code 1) in every bad-input test. Under
+# ThreadSanitizer two kinds of test are left out: those that hold a command to 1 GB of peak
+# memory (its shadow memory alone passes that) and those that need modelport-hdf5-check's own
+# AddressSanitizer (clang builds one sanitizer at a time, so there it has ThreadSanitizer).
+TSAN_SKIP := refused|SeparateReadCheckTests
 test-sanitize: deps
 	$(SWIFT) build $(TEST_FLAGS) --sanitize=address --build-tests --scratch-path .build-asan
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test $(TEST_FLAGS) --sanitize=address --skip-build --scratch-path .build-asan
+	MODELPORT_HELPER_ASAN=0 $(SWIFT) build $(TEST_FLAGS) --sanitize=thread --build-tests --scratch-path .build-tsan
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test $(TEST_FLAGS) --sanitize=thread --skip-build --scratch-path .build-tsan \
+	  --skip '$(TSAN_SKIP)'
 
 # libFuzzer over the readers (Fuzz/: one binary, MODELPORT_FUZZ_TARGET picks the reader), each
 # for FUZZ_SECONDS, seeded from Fixtures/. A crash leaves its input as .build-fuzz/crash-*;

@@ -1,5 +1,10 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// modelport-hdf5-check is built with AddressSanitizer (see its main.c). clang takes one sanitizer
+// at a time: a ThreadSanitizer build (make test-sanitize) sets MODELPORT_HELPER_ASAN=0.
+let helperSanitizer: [String] = ProcessInfo.processInfo.environment["MODELPORT_HELPER_ASAN"] == "0" ? [] : ["address"]
 
 let package = Package(
     name: "ModelPort",
@@ -32,8 +37,8 @@ let package = Package(
         .executableTarget(
             name: "modelport-hdf5-check",
             dependencies: ["CHDF5Check"],
-            cSettings: [.unsafeFlags(["-fsanitize=address"])],
-            linkerSettings: [.unsafeFlags(["-sanitize=address"])]
+            cSettings: [.unsafeFlags(helperSanitizer.map { "-fsanitize=\($0)" })],
+            linkerSettings: [.unsafeFlags(helperSanitizer.map { "-sanitize=\($0)" })]
         ),
         .target(name: "HDF5", dependencies: ["CHDF5", "CHDF5Check"]),
         .target(name: "ModelIR"),

@@ -85,6 +85,19 @@ def keras_archive_files():
     config = b'{"class_name": "Sequential", "config": {"layers": []}}'
     write("keras_config_bomb.keras", deflated_zip_member("config.json", config, 200 << 20))
     record("keras_config_bomb.keras", "inspect", "a config.json that inflates to 200 MiB")
+    # Members whose names climb out of the folder an extracting tool would write to.
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as z:
+        for member, body in (("../../modelport-escape/config.json", config), ("/tmp/modelport-escape.h5", b"x"),
+                             ("metadata.json", b'{"keras_version": "3.15.1"}')):
+            info = zipfile.ZipInfo(member, date_time=(2026, 1, 1, 0, 0, 0))
+            z.writestr(info, body)
+    write("keras_escaping_names.keras", data.getvalue())
+    record("keras_escaping_names.keras", "inspect", "members named ../../modelport-escape/config.json and /tmp/modelport-escape.h5")
+    depth = 100_000
+    nested = b'{"class_name": "Sequential", "config": {"layers": ' + b"[" * depth + b"]" * depth + b"}}"
+    write("keras_config_deep_nesting.keras", deflated_zip_member("config.json", nested, 0))
+    record("keras_config_deep_nesting.keras", "inspect", "a config.json with arrays nested 100,000 deep")
 
 
 def edited_h5(name, source, edit, what):
@@ -146,6 +159,15 @@ def hdf5_files():
     record(name, "inspect", "a layer's weights behind an external link to another file")
 
 
+def varint(n):
+    out = b""
+    while True:
+        out += bytes([n & 0x7F | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            return out
+
+
 def onnx_model(name, nodes, inputs, outputs, initializers, what, command="inspect"):
     graph = helper.make_graph(nodes, name.split(".")[0], inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_hostile_fixtures")
@@ -178,6 +200,44 @@ def onnx_files():
                "Reshape with two -1")
     onnx_model("onnx_transpose_bad_perm.onnx", [helper.make_node("Transpose", ["x"], ["y"], perm=[0, 1, 2, 7])], [x], [y], [],
                "Transpose perm out of range")
+    onnx_model("onnx_concat_axis_out_of_range.onnx", [helper.make_node("Concat", ["x", "x"], ["y"], axis=9)], [x], [y], [],
+               "Concat axis 9 of a 4-D input")
+    index = numpy_helper.from_array(np.array([0, 5], np.int64), "i")
+    onnx_model("onnx_gather_index_out_of_range.onnx", [helper.make_node("Gather", ["x", "i"], ["y"], axis=1)], [x], [y], [index],
+               "Gather index 5 on an axis of 1")
+    slices = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
+              (("starts", [0]), ("ends", [8]), ("axes", [2]), ("steps", [0]))]
+    onnx_model("onnx_slice_step0.onnx", [helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"])], [x], [y],
+               slices, "Slice step 0")
+    # External data named at an offset far past the end of the file it names (another file here, 128 bytes).
+    far = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+    far.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "npy_negative_dim.npy"), ("offset", str(1 << 40)), ("length", "16")):
+        entry = far.external_data.add()
+        entry.key, entry.value = key, value
+    onnx_model("onnx_external_offset_past_end.onnx", [helper.make_node("Add", ["x", "w"], ["y"])], [x], [y], [far],
+               "external data at offset 2^40 of a 128-byte file")
+    # Subgraphs nested 200 deep (If inside If ...): protobuf decoding recurses once per level. Python's
+    # protobuf refuses to build it (its own depth limit is 100), so the bytes are written by hand.
+    def field(number, payload):
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    def if_node(then_branch, else_branch):
+        def attribute(name, graph):
+            return field(1, name) + field(6, graph) + varint(20 << 3) + varint(5)  # type GRAPH
+        return field(1, b"c") + field(2, b"y") + field(4, b"If") + field(5, attribute(b"then_branch", then_branch)) + \
+            field(5, attribute(b"else_branch", else_branch))
+
+    leaf = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "leaf", [], [y]).SerializeToString()
+    inner = leaf
+    for level in range(200):
+        inner = field(1, if_node(inner, leaf)) + field(2, b"g%d" % level) + field(12, y.SerializeToString())
+    c = numpy_helper.from_array(np.array(True), "c")
+    graph = field(1, if_node(inner, leaf)) + field(2, b"deep") + field(5, c.SerializeToString()) + \
+        field(11, x.SerializeToString()) + field(12, y.SerializeToString())
+    opset = field(1, b"") + varint(2 << 3) + varint(17)
+    write("onnx_subgraphs_200_deep.onnx", varint(1 << 3) + varint(8) + field(8, opset) + field(7, graph))
+    record("onnx_subgraphs_200_deep.onnx", "inspect", "If subgraphs nested 200 deep")
 
 
 # Found by  (the onnx target): a Slice node with no outputs.

@@ -39,7 +39,10 @@ public enum ONNXModelLoader {
         guard let data = FileManager.default.contents(atPath: path) else { throw ONNXError.unreadable(path, reason: "the file cannot be read") }
         guard !data.isEmpty else { throw ONNXError.unreadable(path, reason: "the file is empty") }
         let model: Onnx_ModelProto
-        do { model = try Onnx_ModelProto(serializedBytes: data) } catch {
+        do { model = try Onnx_ModelProto(serializedBytes: data) } catch BinaryDecodingError.messageDepthLimit {
+            // SwiftProtobuf stops at 100 nested messages (If/Loop subgraphs within subgraphs).
+            throw ONNXError.unreadable(path, reason: "messages nested more than 100 deep (subgraphs within subgraphs)")
+        } catch {
             throw ONNXError.unreadable(path, reason: "not an ONNX model (the protobuf does not parse: truncated or not ONNX)")
         }
         guard model.hasGraph, model.irVersion > 0 else { throw ONNXError.unreadable(path, reason: "not an ONNX model (no graph or IR version)") }

@@ -45,7 +45,7 @@ struct SeparateReadCheckTests {
         }
     }
 
-    @Test("a file that makes libhdf5 allocate 1.8 GB is refused at the limit, by the helper and by the fork fallback")
+    @Test("a file that makes libhdf5 allocate 1.8 GB is refused at the helper's limit")
     func memoryIsBounded() throws {
         let path = try Self.storedWeights(of: Self.fixture("hostile/libhdf5_memory_keras.keras"))
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -54,9 +54,8 @@ struct SeparateReadCheckTests {
         } throws: { error in
             "\(error)".contains("libhdf5 asks for more than 512 MB to read it")
         }
-        var detail: Int32 = 0
-        #expect(mp_hdf5_check(path, nil, 512 << 20, 10_000, &detail) == MP_HDF5_CHECK_MEMORY)
-        #expect(mp_hdf5_check(Self.fixture("keras/mlp.h5"), nil, 512 << 20, 10_000, &detail) == MP_HDF5_CHECK_PASSED)
+        // The fork fallback is tested through the command (HostileFileTests): forking this process,
+        // where other tests hold libhdf5's and the allocator's locks, may leave a child stuck on them.
     }
 
     @Test("a damaged global heap that makes libhdf5 loop is ended by the time limit")

@@ -41,10 +41,11 @@ enum ModelPortBinary {
         return usage.ru_maxrss
     }
 
-    static func run(_ arguments: [String]) throws -> CommandResult {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -73,8 +74,8 @@ func temporaryFolder() throws -> URL {
 /// Checks the contract for bad input: exit 2, one `error:` line on stderr naming the file,
 /// mentioning each of `words`, nothing on stdout.
 func expectCleanFailure(_ arguments: [String], naming file: String, mentions words: [String] = [],
-                        sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let result = try ModelPortBinary.run(arguments)
+                        environment: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let result = try ModelPortBinary.run(arguments, environment: environment)
     #expect(result.status == 2, "exit status", sourceLocation: sourceLocation)
     #expect(result.stderrLines.count == 1, "one line on stderr, got: \(result.stderr)", sourceLocation: sourceLocation)
     let line = result.stderrLines.first ?? ""

@@ -41,4 +41,26 @@ struct HostileFileTests {
         let peak = try ModelPortBinary.peakKilobytes(arguments)
         #expect(peak > 1_000 && peak < 1_000_000, "peak memory \(peak / 1024) MB")
     }
+
+    @Test("without the helper (MODELPORT_HDF5_CHECK=fork) the command forks for the HDF5 check, with the same limits")
+    func forkFallback() throws {
+        let fork = ["MODELPORT_HDF5_CHECK": "fork"]
+        let memory = Self.folder.appendingPathComponent("libhdf5_memory_keras.keras").path
+        try expectCleanFailure(["inspect", memory], naming: memory, mentions: ["in a separate check process"], environment: fork)
+        let sound = try ModelPortBinary.run(["inspect", Fixtures.keras("mlp.h5")], environment: fork)
+        #expect(sound.status == 0, "\(sound.stderr)")
+    }
+
+    @Test("zip members named outside the folder are never written, wherever they point")
+    func escapingNamesWriteNothing() throws {
+        let path = Self.folder.appendingPathComponent("keras_escaping_names.keras").path
+        try expectCleanFailure(["inspect", path], naming: path)
+        let folder = Self.folder.deletingLastPathComponent().deletingLastPathComponent()
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        for place in ["/tmp/modelport-escape.h5", folder.appendingPathComponent("modelport-escape").path,
+                      cwd.appendingPathComponent("../../modelport-escape").standardized.path,
+                      FileManager.default.temporaryDirectory.appendingPathComponent("../../modelport-escape").standardized.path] {
+            #expect(!FileManager.default.fileExists(atPath: place), "\(place) was written")
+        }
+    }
 }

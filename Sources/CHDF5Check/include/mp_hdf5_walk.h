@@ -148,7 +148,7 @@ static void read_dataset(walk_state *state, hid_t dataset) {
         long double row = (long double)size;
         for (int d = 1; d < rank; d++) row *= (long double)dims[d];
         hsize_t rows = rank == 0 ? 1 : dims[0];
-        hsize_t step = row >= (long double)slab_bytes ? 1 : (hsize_t)((long double)slab_bytes / row);
+        hsize_t step = row <= 0 || row >= (long double)slab_bytes ? 1 : (hsize_t)((long double)slab_bytes / row);
         // As ModelPort (HDF5Group.checkStorage): more than the stored bytes can hold is not read.
         hid_t plist = H5Dget_create_plist(dataset);
         int filtered = plist >= 0 && H5Pget_nfilters(plist) > 0;
