@@ -37,8 +37,9 @@ enum SeparateReadCheck {
                                     seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
         if lock.withLock({ passed.contains(identity) }) { return }
         let size = max(0, Int(info.st_size))
-        let (twice, overflow) = size.multipliedReportingOverflow(by: 2)
-        let memory = overflow ? Int.max : (512 << 20).addingReportingOverflow(twice).overflow ? Int.max : (512 << 20) + twice
+        let (twice, doubling) = size.multipliedReportingOverflow(by: 2)
+        let (sum, adding) = (512 << 20).addingReportingOverflow(twice)
+        let memory = doubling || adding ? Int.max : sum
         let timeout = Int32(clamping: 10_000 + size / 20_000)
         var detail: Int32 = 0
         let result: mp_hdf5_check_result
