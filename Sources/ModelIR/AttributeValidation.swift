@@ -16,10 +16,14 @@ extension Op {
             guard v.allSatisfy({ $0 >= 1 }) else { throw ShapeError("\(name) \(v) must be at least 1") }
             guard v.allSatisfy({ $0 <= limit }) else { throw ShapeError("\(name) \(v) is too large (at most \(limit))") }
         }
-        func nonNegative(_ name: String, _ v: [Int]) throws {
+        func nonNegative(_ name: String, _ v: [Int], count: Int? = nil) throws {
+            if let count, v.count != count { throw ShapeError("\(name) \(v) should have \(count) entries") }
             guard v.allSatisfy({ $0 >= 0 && $0 <= Shape.largestDimension }) else { throw ShapeError("\(name) \(v) must not be negative") }
         }
-        func pads(_ p: Padding) throws { if case .explicit(let v) = p { try nonNegative("pads", v) } }
+        /// Explicit pads: a begin and an end for each spatial axis.
+        func pads(_ p: Padding, spatialRank: Int) throws {
+            if case .explicit(let v) = p { try nonNegative("pads", v, count: 2 * spatialRank) }
+        }
         switch self {
         case .dense(let units): try positive("units", [units], limit: Shape.largestDimension)
         case .convolution(let c):
@@ -29,25 +33,25 @@ extension Op {
             try positive("filters", [c.filters], limit: Shape.largestDimension)
             try positive("groups", [c.groups], limit: Shape.largestDimension)
             guard c.filters % c.groups == 0 else { throw ShapeError("groups \(c.groups) does not divide the \(c.filters) filters") }
-            try pads(c.padding)
+            try pads(c.padding, spatialRank: c.spatialRank)
         case .depthwiseConvolution(let c):
             try positive("kernel size", c.kernelSize)
             try positive("strides", c.strides, count: c.kernelSize.count)
             try positive("dilations", c.dilations, count: c.kernelSize.count)
             try positive("depth multiplier", [c.depthMultiplier], limit: Shape.largestDimension)
-            try pads(c.padding)
+            try pads(c.padding, spatialRank: c.kernelSize.count)
         case .transposedConvolution(let c):
             try positive("kernel size", c.kernelSize)
             try positive("strides", c.strides, count: c.kernelSize.count)
             try positive("dilations", c.dilations, count: c.kernelSize.count)
             try positive("filters", [c.filters], limit: Shape.largestDimension)
-            try nonNegative("output padding", c.outputPadding ?? [])
-            try pads(c.padding)
+            try nonNegative("output padding", c.outputPadding ?? [], count: c.outputPadding == nil ? nil : c.kernelSize.count)
+            try pads(c.padding, spatialRank: c.kernelSize.count)
         case .pooling(let p), .maxPoolIndices(let p, _):
             try positive("pool size", p.poolSize)
             try positive("strides", p.strides, count: p.poolSize.count)
             try positive("dilations", p.dilations ?? [], count: p.dilations == nil ? nil : p.poolSize.count)
-            try pads(p.padding)
+            try pads(p.padding, spatialRank: p.poolSize.count)
         case .zeroPadding(let p, _), .cropping(let p, _): try nonNegative("padding", p.flatMap { $0 })
         case .upSampling(let size, _, _): try positive("size", size)
         case .stridedSlice(_, _, let steps, _):
