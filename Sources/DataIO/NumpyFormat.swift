@@ -154,13 +154,7 @@ public enum NumpyFormat {
             var f = 0
             for (i, v) in index.enumerated() { f += v * fStrides[i] }
             for b in 0..<w { out[c * w + b] = t.bytes[f * w + b] }
-            var axis = shape.count - 1
-            while axis >= 0 {
-                index[axis] += 1
-                if index[axis] < shape[axis] { break }
-                index[axis] = 0
-                axis -= 1
-            }
+            Shape.advance(&index, in: shape)
         }
         return (try? Tensor(dtype: t.dtype, shape: shape, bytes: out)) ?? t
     }

@@ -24,7 +24,6 @@ public final class HDF5File {
         guard H5Fis_hdf5(path) > 0 else {
             throw HDF5Error.cannotOpen(file: path, reason: "not an HDF5 file")
         }
-        try GlobalHeapCheck.validate(path)
         try SeparateReadCheck.validate(path)
         guard let h = Handle(H5Fopen(path, mp_H5F_ACC_RDONLY(), mp_H5P_DEFAULT()), .file) else {
             throw HDF5Error.cannotOpen(file: path, reason: "cannot open the HDF5 file (truncated or damaged?)")

@@ -4,6 +4,7 @@ import Foundation
 /// libhdf5 meets every file ModelPort reads in a separate process first (`check.c`): one that
 /// crashes libhdf5, makes it allocate past a limit, or never finishes, is refused with only that
 /// process lost. The limits grow with the file: 512 MB plus twice its size, 10 s plus 1 s per 20 MB.
+/// `GlobalHeapCheck` runs first; a file that passed both is not checked again while unchanged.
 enum SeparateReadCheck {
     private struct FileIdentity: Hashable {
         let device: UInt64, inode: UInt64, size: Int64, seconds: Int, nanoseconds: Int
@@ -36,6 +37,8 @@ enum SeparateReadCheck {
         let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
                                     seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
         if lock.withLock({ passed.contains(identity) }) { return }
+        // The damage libhdf5 copies past or loops on is refused first, with where it is.
+        try GlobalHeapCheck.validate(path)
         let size = max(0, Int(info.st_size))
         let (twice, doubling) = size.multipliedReportingOverflow(by: 2)
         let (sum, adding) = (512 << 20).addingReportingOverflow(twice)

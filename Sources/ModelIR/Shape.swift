@@ -41,3 +41,17 @@ public struct Shape: Hashable, Sendable, Codable, CustomStringConvertible, Expre
 public func fromEnd(_ v: Int, count: Int) -> Int {
     v < 0 ? (v < -count ? -1 : v + count) : v
 }
+
+extension Shape {
+    /// Steps a row-major multi-index over `dims` to the next element (back to all zeros after the
+    /// last): the walk of reductions, broadcasts and Fortran-order copies.
+    @inlinable public static func advance(_ index: inout [Int], in dims: [Int]) {
+        var a = dims.count - 1
+        while a >= 0 {
+            index[a] += 1
+            if index[a] < dims[a] { return }
+            index[a] = 0
+            a -= 1
+        }
+    }
+}

@@ -103,7 +103,7 @@ extension ElementwiseKernels {
             case .max, .min:
                 if !taken[o], x[i] == y[o] { dx[i] = dy[o]; taken[o] = true } else { dx[i] = 0 }
             }
-            TensorKernels.advance(&index, in: shape)
+            Shape.advance(&index, in: shape)
         }
     }
 }

@@ -93,7 +93,7 @@ enum ElementwiseKernels {
             case .max: y[o] = max(y[o], v)
             case .min: y[o] = min(y[o], v)
             }
-            TensorKernels.advance(&index, in: shape)
+            Shape.advance(&index, in: shape)
         }
         if f == .mean {
             let n = Float(reduced.reduce(1) { $0 * shape[$1] })

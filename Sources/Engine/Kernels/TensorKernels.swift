@@ -14,16 +14,6 @@ func contiguousStrides(_ shape: [Int]) -> [Int] {
 
 /// Data movement: transpose, pad, crop, up-sample, concatenate, broadcast.
 enum TensorKernels {
-    /// Steps a row-major multi-index over `shape` to the next element (back to all zeros after the last).
-    @inline(__always) static func advance(_ index: inout [Int], in shape: [Int]) {
-        var a = shape.count - 1
-        while a >= 0 {
-            index[a] += 1
-            if index[a] < shape[a] { return }
-            index[a] = 0
-            a -= 1
-        }
-    }
 
     static func transpose(_ x: UnsafeBufferPointer<Float>, shape: [Int], permutation: [Int], _ y: UnsafeMutableBufferPointer<Float>) {
         let inStrides = contiguousStrides(shape)
