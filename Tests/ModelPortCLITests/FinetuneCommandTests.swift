@@ -23,7 +23,11 @@ struct FinetuneCommandTests {
         let ok = try ModelPortBinary.run(["finetune", Self.check("collapsed.h5"), "--data", Self.check("data"), "--recalibrate-batchnorm",
                                           "--output", out, "--quiet"])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(ok.stdout.contains("AUC 0.557 → 1.000"), "\(ok.stdout)")
+        // The collapsed model's 64 scores lie within 4.8e-5 of each other and many tie exactly, so its AUC
+        // (0.557 in onnxruntime and here) moves by 0.0005 per tie formed or broken across CPUs: the test
+        // reads "near chance → separated" (CheckONNXTests compares the value with onnxruntime's, 1e-3).
+        let auc = try #require(ok.stdout.firstMatch(of: /AUC ([0-9.]+) → ([0-9.]+)/), "\(ok.stdout)")
+        #expect(try #require(Double(auc.1)) < 0.6 && auc.2 == "1.000", "\(ok.stdout)")
         #expect(FileManager.default.fileExists(atPath: out))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["repaired.h5"])
         let after = try ModelPortBinary.run(["check", out, "--data", Self.check("data"), "--json"])

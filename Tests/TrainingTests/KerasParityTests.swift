@@ -53,6 +53,17 @@ enum TrainingFixtures {
         return (Trainer(session: session, optimizer: optimizer, target: try LossTarget(graph: session.graph, loss: loss)), model)
     }
 
+    /// The largest distance per epoch of TensorFlow's own seed fits (other CPUs, oneDNN on or off)
+    /// from the stored history (`seed.fit_spread.json`, Fixtures/measure_fit_spread.py).
+    static func fitSpread() throws -> [Double] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path("seed.fit_spread.json")))
+        guard let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let spread = json["max_abs_difference_per_epoch"] as? [Double], spread.count == 3 else {
+            throw TrainingError("seed.fit_spread.json: no max_abs_difference_per_epoch")
+        }
+        return spread
+    }
+
     /// Names the samples' single input after the model's.
     static func bind(_ s: Samples, to model: Model) -> Samples {
         guard let input = model.graph.inputs.first?.name, let x = s.inputs[""] else { return s }
@@ -187,9 +198,17 @@ struct KerasParityTests {
         let result = try trainer.fit(data, validation: nil, options: FitOptions(epochs: 3, batchSize: batchSize, shuffle: false))
         let ours = result.history.map(\.loss)
         #expect(ours.count == losses.count)
-        // Within 1e-4, relative for losses above 1 (the seed's saturated second epoch is 8.25: TensorFlow
-        // itself moves it by 2.5e-5 relative when every starting weight changes by one ulp).
-        for (a, b) in zip(ours, losses) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b)), "\(name): ours \(ours), Keras \(losses)") }
+        // Within 1e-4, relative for losses above 1. The seed model is saturated (its outputs sit at 0 or
+        // 1, adamax moves all 38,912 Dense inputs) and its fit amplifies any change of summation order:
+        // TensorFlow's own history moves from the stored one (made on an AVX-512 CPU with Eigen) by up to
+        // 0.0092, 0.23 and 0.0034 per epoch when it runs on an AVX2 CPU or with oneDNN's convolutions,
+        // as ours do (Fixtures/measure_fit_spread.py -> seed.fit_spread.json). That measured spread is the
+        // seed's bound; its one-step and gradient parity stay at 1e-5 above.
+        let spread = name == "seed" ? try TrainingFixtures.fitSpread() : []
+        for (e, (a, b)) in zip(ours, losses).enumerated() {
+            let bound = max(1e-4 * max(1, abs(b)), e < spread.count ? spread[e] : 0)
+            #expect(abs(a - b) <= bound, "\(name) epoch \(e + 1): ours \(ours), Keras \(losses), bound \(bound)")
+        }
     }
 }
 
