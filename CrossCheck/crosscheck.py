@@ -3,8 +3,8 @@
 Every Keras fixture is converted with `modelport convert` (opsets 13 and 17, NHWC and NCHW
 inputs), checked with onnx.checker (full_check) and run in onnxruntime on the inputs Keras was
 given; the outputs must match Keras' own (Fixtures/keras/NAME.keras2.output(s)) within 1e-5.
-The Fixtures/keras_extra model (Normalization, LayerScale, Keras 3 operation layers) is converted
-and checked the same way. Then every tf2onnx-made fixture (Fixtures/onnx/NAME.opsetN.onnx) is run by `modelport run` on
+The Fixtures/keras_extra model (Normalization, LayerScale, Keras 3 operation layers) and the
+Fixtures/layout LayerNormalization models (every axis list) are converted and checked the same way. Then every tf2onnx-made fixture (Fixtures/onnx/NAME.opsetN.onnx) is run by `modelport run` on
 the same inputs and must match Keras within 1e-5 too.
 Run by `make test` when a Python with onnx and onnxruntime is available:
 
@@ -24,6 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERAS = os.path.join(ROOT, "Fixtures", "keras")
 MODELS = ["seed_sigmoid", "seed_softmax", "functional", "nested", "mobilenet_transfer", "mlp", "activations", "tfop"]
 TF2ONNX = ["seed_sigmoid", "mlp", "nested", "functional", "tfop"]
+LAYER_NORM = ["ln_axis1", "ln_axis_m2", "ln_axis12", "ln_r4_axis1", "ln_r4_axis2", "ln_r4_axis13", "ln_r4_axis23", "ln_r4_last",
+              "ln_noscale", "ln_nocenter"]
 
 
 def keras_inputs(name):
@@ -111,6 +113,34 @@ def main():
             ok = worst <= 1e-5
             failures += 0 if ok else 1
             print(f"{'ok  ' if ok else 'FAIL'} {label}: checker ok, max |onnxruntime - keras| {worst:.2e}")
+        # LayerNormalization over every axis list Keras allows (Fixtures/layout): the ONNX operator where
+        # the axes are the trailing ones in the file (opset 17+), ReduceMean otherwise.
+        layout = os.path.join(ROOT, "Fixtures", "layout")
+        for name in LAYER_NORM:
+            for opset in (13, 17, 18):
+                label = f"layout {name} opset {opset}"
+                out = os.path.join(tmp, f"{name}.{opset}.onnx")
+                r = subprocess.run([args.modelport, "convert", os.path.join(layout, f"{name}.h5"), out, "--opset", str(opset)],
+                                   capture_output=True, text=True)
+                checks += 1
+                if r.returncode != 0:
+                    print(f"FAIL {label}: convert exited {r.returncode}: {r.stderr.strip()}")
+                    failures += 1
+                    continue
+                try:
+                    onnx.checker.check_model(out, full_check=True)
+                except Exception as e:  # noqa: BLE001
+                    print(f"FAIL {label}: onnx.checker: {e}")
+                    failures += 1
+                    continue
+                sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+                y = sess.run(None, {sess.get_inputs()[0].name: np.load(os.path.join(layout, f"{name}.input.npy"))})[0]
+                worst = float(np.max(np.abs(y - np.load(os.path.join(layout, f"{name}.layers.npz"))["out"])))
+                ok = worst <= 1e-5
+                failures += 0 if ok else 1
+                ops = {n.op_type for n in onnx.load(out).graph.node}
+                print(f"{'ok  ' if ok else 'FAIL'} {label}: checker ok, max |onnxruntime - keras| {worst:.2e}"
+                      f"{', LayerNormalization' if 'LayerNormalization' in ops else ', ReduceMean'}")
         for name in TF2ONNX:
             for opset in (13, 17):
                 model = os.path.join(ROOT, "Fixtures", "onnx", f"{name}.opset{opset}.onnx")

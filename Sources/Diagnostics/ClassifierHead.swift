@@ -32,7 +32,7 @@ public struct ClassifierHead: Sendable {
         let parameters = Set(graph.parameters.map(\.name))
         var producer = producers[output]
         // Look through nodes that pass the value on unchanged, and reshapes (PyTorch's `.squeeze(1)` after the last Linear).
-        while let p = producer, p.op.isPassThrough || p.op.isReshape, let input = p.inputs.first { producer = producers[input] }
+        while let p = producer, !p.op.traits.isDisjoint(with: [.passThroughAtInference, .onlyReshapes]), let input = p.inputs.first { producer = producers[input] }
         layer = producer?.layer ?? output
         var kind = Kind.other
         var logits: String?
@@ -43,7 +43,7 @@ public struct ClassifierHead: Sendable {
                 kind = .softmax; logits = p.inputs.first
             } else if case .convolution = p.op {
                 kind = .linear; logits = p.outputs.first
-            } else if p.op.isLinearLayer || p.op == .activation(.linear)
+            } else if p.op.traits.contains(.linearLayer) || p.op == .activation(.linear)
                         || (p.op == .elementwise(.add) && p.inputs.count == 2 && p.inputs.contains(where: parameters.contains)) {
                 kind = .linear; logits = p.outputs.first
             }
@@ -53,7 +53,7 @@ public struct ClassifierHead: Sendable {
         // The features: through a bias Add to the Dense/MatMul that makes the logits.
         var linear = logits.flatMap { producers[$0] }
         if let p = linear, case .elementwise(.add) = p.op, let data = p.inputs.first(where: { !parameters.contains($0) }) { linear = producers[data] }
-        if let p = linear, p.op.isLinearLayer { features = p.inputs.first } else { features = nil }
+        if let p = linear, p.op.traits.contains(.linearLayer) { features = p.inputs.first } else { features = nil }
         let loss = given ?? graph.metadata.trainingConfig.flatMap { TrainingLoss(configuration: $0, output: producer?.layer ?? output) }
         rawLogit = kind == .linear && units == 1 && (loss.map { $0.isBinaryCrossEntropy && $0.fromLogits } ?? true)
     }
@@ -87,44 +87,6 @@ public struct ClassifierHead: Sendable {
         case .linear where rawLogit: return "a raw logit (linear, 1 unit; scores = sigmoid(logit))"
         case .linear: return "a linear output of \(units) unit\(units == 1 ? "" : "s")"
         case .other: return "an output of \(units) unit\(units == 1 ? "" : "s") without sigmoid or softmax"
-        }
-    }
-}
-
-extension Op {
-    /// Passes its input on unchanged at inference.
-    var isPassThrough: Bool {
-        switch self {
-        case .identity, .dropout, .augmentation: return true
-        case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling, .batchNormalization,
-             .layerNormalization, .activation, .prelu, .imageResize, .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping,
-             .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate, .stridedSlice, .gather, .expand, .batchShape,
-             .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
-            return false
-        }
-    }
-
-    /// Changes only the shape (Flatten, Reshape, ONNX Squeeze).
-    var isReshape: Bool {
-        switch self {
-        case .flatten, .reshape, .reshapeAll: return true
-        case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling, .batchNormalization,
-             .layerNormalization, .activation, .prelu, .dropout, .augmentation, .imageResize, .transpose, .zeroPadding, .cropping,
-             .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice, .gather, .expand,
-             .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
-            return false
-        }
-    }
-
-    /// A Dense layer in any of its forms (Keras Dense, ONNX Gemm or MatMul).
-    var isLinearLayer: Bool {
-        switch self {
-        case .dense, .matMul: return true
-        case .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling, .batchNormalization,
-             .layerNormalization, .activation, .prelu, .dropout, .augmentation, .imageResize, .flatten, .reshape, .reshapeAll, .transpose,
-             .zeroPadding, .cropping, .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity,
-             .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
-            return false
         }
     }
 }

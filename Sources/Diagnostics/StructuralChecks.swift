@@ -21,7 +21,7 @@ public enum StructuralChecks {
         var findings: [Finding] = []
         // Kernels are what a Dense, Gemm, MatMul or convolution multiplies by, whatever the file calls them.
         var kernelUser: [String: Node] = [:]
-        for node in graph.nodes where node.inputs.count > 1 && node.op.multipliesByKernel { kernelUser[node.inputs[1]] = kernelUser[node.inputs[1]] ?? node }
+        for node in graph.nodes where node.inputs.count > 1 && node.op.traits.contains(.multipliesByKernel) { kernelUser[node.inputs[1]] = kernelUser[node.inputs[1]] ?? node }
         let users = Dictionary(graph.nodes.flatMap { n in n.inputs.map { ($0, n) } }, uniquingKeysWith: { a, _ in a })
         for p in graph.parameters where !p.isConstant && p.tensor.dtype.isFloatingPoint {
             let values = p.tensor.floats()
@@ -159,19 +159,5 @@ public enum StructuralChecks {
 
     static func lossFromLogits(_ config: JSONValue) -> Bool {
         config["loss"]?["config"]?["from_logits"]?.bool ?? false
-    }
-}
-
-extension Op {
-    /// Multiplies its input by a kernel given as its second input (Dense, Gemm, MatMul, convolutions).
-    var multipliesByKernel: Bool {
-        switch self {
-        case .dense, .matMul, .convolution, .depthwiseConvolution, .transposedConvolution: return true
-        case .pooling, .globalPooling, .batchNormalization, .layerNormalization, .activation, .prelu, .dropout, .augmentation,
-             .imageResize, .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .slice, .upSampling, .rescaling,
-             .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize,
-             .maxPoolIndices, .argReduce:
-            return false
-        }
     }
 }

@@ -241,8 +241,6 @@ public final class InferenceSession {
                 case .globalPooling(let kind): GlobalPoolingKernel.run(kind, xp, shape: x.shape, yp)
                 case let .affine(scale, shift, axis):
                     NormalizationKernels.affine(xp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, scale: scale, shift: shift, yp)
-                case let .layerNormalization(axes, eps, gamma, beta):
-                    NormalizationKernels.layerNorm(xp, shape: x.shape, axes: axes, epsilon: eps, gamma: gamma, beta: beta, yp)
                 case .activation(let a):
                     yp.baseAddress!.update(from: xp.baseAddress!, count: x.count)
                     switch a {
@@ -277,6 +275,7 @@ public final class InferenceSession {
                 case .imageResize(let r): ImageResizeKernel.run(r, xp, shape: x.shape, yp)
                 case .matMul: MatMulKernel.run(ins[0], ins[1], yp, outShape: outShape, threads: threads)
                 case let .maxPoolIndices(k, columnMajor): k.argmax(xp, shape: x.shape, yp, outShape: outShape, columnMajor: columnMajor)
+                case .family(let k): k.run(ins, yp, outShape: outShape, threads: threads)
                 case .concatenate(let axis):
                     let a = axis < 0 ? axis + outShape.count : axis
                     withBuffers(ins) { buffers in
@@ -318,7 +317,6 @@ extension Step {
         case .poolingND(let k): return k.pooling.kind == .max ? "max pool" : "avg pool"
         case .globalPooling: return "global pool"
         case .affine: return "batch norm"
-        case .layerNormalization: return "layer norm"
         case .activation(let a): return a.kerasName
         case .prelu: return "prelu"
         case .reshape: return "reshape"
@@ -344,6 +342,7 @@ extension Step {
         case .maxPoolIndices: return "max pool indices"
         case .argReduce(let largest, _, _): return largest ? "argmax" : "argmin"
         case .batchShape: return "shape"
+        case .family(let k): return k.kindName
         }
     }
 

@@ -11,7 +11,6 @@ enum Kernel {
     case globalPooling(Pooling.Kind)
     /// `y = x·scale + shift` along `axis` (inference BatchNormalization).
     case affine(scale: [Float], shift: [Float], axis: Int)
-    case layerNormalization(axes: [Int], epsilon: Float, gamma: [Float]?, beta: [Float]?)
     case activation(Activation)
     case prelu(alpha: [Float])
     /// Same data, new shape (Flatten, Reshape).
@@ -33,6 +32,8 @@ enum Kernel {
     case transposedND(NDTransposedConvolutionKernel)
     case argReduce(largest: Bool, axis: Int, selectLast: Bool)
     case batchShape(offsets: [Int], factors: [Int])
+    /// A kernel of an op family defined in one place (`EngineFamily`).
+    case family(any FamilyKernel)
 }
 
 /// One kernel applied to value slots.
@@ -324,8 +325,6 @@ struct Planner {
                 throw EngineError.unsupported(layer: layer, reason: "BatchNormalization needs constant statistics")
             }
             return .affine(scale: scale, shift: shift, axis: axis)
-        case .layerNormalization(let axes, let eps):
-            return .layerNormalization(axes: axes, epsilon: eps, gamma: floats(node.inputs[1]), beta: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)
         case .activation(let a): return .activation(a)
         case .prelu:
             guard let alpha = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "PReLU needs constant alpha") }
@@ -356,6 +355,9 @@ struct Planner {
         case let .batchShape(offsets, factors): return .batchShape(offsets: offsets, factors: factors)
         case let .argReduce(largest, axis, _, selectLast): return .argReduce(largest: largest, axis: axis < 0 ? axis + inShape.rank : axis, selectLast: selectLast)
         case let .maxPoolIndices(p, columnMajor): return .maxPoolIndices(NDPoolingKernel(pooling: p), columnMajor: columnMajor)
+        case .family(let f):
+            let parameters = self.parameters
+            return .family(try f.engine(node).lower(node, inputShape: inShape, constant: { parameters[resolve($0)]?.tensor }))
         }
     }
 }

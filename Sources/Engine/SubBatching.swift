@@ -16,7 +16,7 @@ extension InferenceSession {
 
     /// Whether samples pass through the graph independently (no op reads across the batch axis).
     static func isBatchSeparable(_ graph: Graph) -> Bool {
-        graph.nodes.allSatisfy(\.op.keepsSamplesApart)
+        graph.nodes.allSatisfy { $0.op.traits.contains(.keepsSamplesApart) }
     }
 
     /// Images per sub-batch for these inputs, or nil to run the batch whole.
@@ -65,32 +65,5 @@ extension InferenceSession {
             joined[name] = HostTensor(shape: [pieces.reduce(0) { $0 + $1.shape[0] }] + first.shape.dropFirst(), data: data)
         }
         return joined
-    }
-}
-
-extension Op {
-    /// Computes each sample from that sample alone (the batch axis is neither reduced, moved nor
-    /// reshaped), so a batch may run in parts.
-    var keepsSamplesApart: Bool {
-        switch self {
-        case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling, .prelu, .dropout,
-             .augmentation, .imageResize, .flatten, .reshape, .zeroPadding, .cropping, .slice, .upSampling, .rescaling, .elementwise,
-             .unary, .identity:
-            return true
-        case .batchNormalization(let axis, _, _): return axis != 0
-        case .layerNormalization(let axes, _): return !axes.contains(0)
-        case .reduce(_, let axes, _): return !axes.contains(0)
-        case .concatenate(let axis): return axis != 0
-        case .transpose(let permutation): return permutation.first == 0
-        case .activation(let a):
-            switch a {
-            case .softmax(let axis), .logSoftmax(let axis): return axis != 0
-            case .linear, .relu, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish,
-                 .gelu, .exponential, .clip:
-                return true
-            }
-        case .reshapeAll, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
-            return false
-        }
     }
 }

@@ -103,21 +103,8 @@ extension TrainingSession {
                 } } }
             } }
             if grads.count > 2 { grads[0] = dx; grads[1] = dgamma; grads[2] = dbeta }
-        case .layerNormalization(let axes, _):
-            guard case .normalized(let xhat, let invStd)? = saved[index] else { throw EngineError.missingInput(node.outputs[0]) }
-            let (groups, size) = try layerNormGroups(axes, shape: x.shape, layer: layer)
-            var dgamma = node.inputs.count > 1 ? zeros(1) : nil, dbeta = node.inputs.count > 2 ? zeros(2) : nil
-            var dx: [Float]? = wanted[0] ? [Float](repeating: 0, count: x.count) : nil
-            let gamma = floats(node.input(at: 1))
-            dy.withUnsafeBufferPointer { dyp in xhat.withUnsafeBufferPointer { hp in
-                withOptionalMutable(&dx) { dxp in withOptionalMutable(&dgamma) { gp in withOptionalMutable(&dbeta) { bp in
-                    NormalizationGradients.layerNormBackward(dyp, xhat: hp, groups: groups, groupSize: size, invStd: invStd, gamma: gamma,
-                                                             dx: dxp, dgamma: gp, dbeta: bp)
-                } } }
-            } }
-            grads[0] = dx
-            if grads.count > 1 { grads[1] = dgamma }
-            if grads.count > 2 { grads[2] = dbeta }
+        case .family(let f):
+            grads = try f.engine(node).trainingBackward(node, index: index, x: x, dy: dy, wanted: wanted, session: self)
         case .activation(let a):
             let normalized: Activation
             switch a {

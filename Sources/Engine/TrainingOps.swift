@@ -18,8 +18,7 @@ extension TrainingSession {
             if c.kernelSize.count > 2 { try refuse("only 1-D and 2-D convolutions train") }
         case .pooling(let p):
             if p.poolSize.count > 2 || !p.isUndilated || p.ceilMode { try refuse("only undilated 1-D and 2-D pooling without ceil_mode trains") }
-        case .layerNormalization(let axes, _):
-            if axes.isEmpty { try refuse("LayerNormalization over no axes") }
+        case .family(let f): try f.engine(node).checkTrainable(node)
         case .dropout(let kind, let rate):
             if rate > 0, !DropoutKernels.isKnown(kind), kind != "ActivityRegularization" { try refuse("\(kind) is not implemented in training") }
         case .upSampling(_, let interpolation, _):
@@ -195,14 +194,8 @@ extension TrainingSession {
                                                  threads: threads)
             } } }
             saved[index] = .normalized(xhat: xhat, invStd: invStd)
-        case let .layerNormalization(axes, epsilon):
-            let (groups, size) = try layerNormGroups(axes, shape: x.shape, layer: layer)
-            var xhat = [Float](repeating: 0, count: x.count)
-            let invStd = x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in xhat.withUnsafeMutableBufferPointer { hp in
-                NormalizationGradients.layerNorm(xp, groups: groups, groupSize: size, epsilon: epsilon, gamma: floats(node.input(at: 1)),
-                                                 beta: floats(node.input(at: 2)), yp, xhat: hp)
-            } } }
-            saved[index] = .normalized(xhat: xhat, invStd: invStd)
+        case .family(let f):
+            try f.engine(node).trainingForward(node, index: index, x: x, y: &y, session: self)
         case .activation(let a):
             if index > 0, reluFused.contains(index - 1) {
                 recycle(y.data)
@@ -296,16 +289,6 @@ extension TrainingSession {
             throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
         }
         return y
-    }
-
-    func layerNormGroups(_ axes: [Int], shape: [Int], layer: String) throws -> (Int, Int) {
-        let rank = shape.count
-        let sorted = axes.map { $0 < 0 ? $0 + rank : $0 }.sorted()
-        guard let first = sorted.first, sorted == Array(first..<rank), first > 0 else {
-            throw EngineError.notTrainable(layer: layer, reason: "LayerNormalization trains over trailing axes only")
-        }
-        let size = shape[first...].reduce(1, *)
-        return (shape.reduce(1, *) / max(size, 1), size)
     }
 
     /// `moving = moving·momentum + batch·(1 − momentum)`, Keras's update.

@@ -34,34 +34,21 @@ extension Graph {
             case .elementwise:
                 // The first operand of the output's rank that has a known axis (a bias or scale broadcasts into it).
                 axis = node.inputs.lazy.filter { rank($0) == r }.compactMap { axes[$0] }.first
-            case .activation, .prelu, .dropout, .augmentation, .rescaling, .unary, .identity, .layerNormalization,
+            case .activation, .prelu, .dropout, .augmentation, .rescaling, .unary, .identity,
                  .concatenate, .slice, .stridedSlice, .pad, .tile, .expand, .resize:
                 axis = node.inputs.first.flatMap(rank) == r ? carried : nil
             case .gather, .batchShape, .maxPoolIndices, .argReduce: axis = nil
+            case .family(let f): axis = f.base.channelAxis(carried: carried, inputRank: node.inputs.first.flatMap(rank), outputRank: r)
             }
             if let axis, axis >= 0, axis < r { axes[out] = axis }
         }
         // A graph input takes the axis its first layout-bearing consumer reads it with.
         for input in inputs where axes[input.name] == nil {
-            if let consumer = nodes.first(where: { $0.inputs.first == input.name && $0.op.readsChannelAxis }),
+            if let consumer = nodes.first(where: { $0.inputs.first == input.name && $0.op.traits.contains(.readsChannelAxis) }),
                let out = consumer.outputs.first, let axis = axes[out], rank(out) == input.shape.rank {
                 axes[input.name] = axis
             }
         }
         return axes
-    }
-}
-
-extension Op {
-    /// Ops whose input's channel axis is the output's (convolutions, pooling, normalisation).
-    var readsChannelAxis: Bool {
-        switch self {
-        case .convolution, .depthwiseConvolution, .pooling, .batchNormalization, .zeroPadding, .cropping, .upSampling, .imageResize:
-            return true
-        case .dense, .transposedConvolution, .globalPooling, .layerNormalization, .activation, .prelu, .dropout, .augmentation, .flatten,
-             .reshape, .reshapeAll, .transpose, .slice, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice,
-             .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
-            return false
-        }
     }
 }

@@ -212,7 +212,7 @@ public enum PadMode: String, Hashable, Sendable, Codable {
 /// The operations of the graph IR. Each case carries its typed attributes; tensors a node
 /// reads (data and weights alike) are its inputs, in the order each case documents. An
 /// empty input name stands for an optional input that is absent.
-public enum Op: Hashable, Sendable, Codable {
+public enum Op: Hashable, Sendable {
     /// `x · kernel + bias` over the last axis. Inputs: x, kernel `[in, units]`, bias?.
     case dense(units: Int)
     case convolution(Convolution)
@@ -224,8 +224,6 @@ public enum Op: Hashable, Sendable, Codable {
     /// Inputs: x, gamma?, beta?, moving mean, moving variance. Inference uses the moving
     /// statistics; training (a later pass) uses the batch's and updates them with `momentum`.
     case batchNormalization(axis: Int, epsilon: Float, momentum: Float)
-    /// Inputs: x, gamma?, beta?. Normalises over `axes`.
-    case layerNormalization(axes: [Int], epsilon: Float)
     case activation(Activation)
     /// Inputs: x, alpha (broadcast over `sharedAxes`, batch excluded).
     case prelu(sharedAxes: [Int])
@@ -284,6 +282,9 @@ public enum Op: Hashable, Sendable, Codable {
     /// The index of the largest (or smallest) element along `axis` (ONNX ArgMax/ArgMin);
     /// `selectLast` picks the last of equal extremes.
     case argReduce(largest: Bool, axis: Int, keepDims: Bool, selectLast: Bool)
+    /// An op of a family defined in one place (`OpFamily`: LayerNormalization, …); the other
+    /// cases move there family by family.
+    case family(AnyOpFamily)
 
     /// The name a Keras user would recognise, used in printouts.
     public var displayName: String {
@@ -295,7 +296,6 @@ public enum Op: Hashable, Sendable, Codable {
         case .pooling(let p): return (p.kind == .max ? "MaxPooling" : "AveragePooling") + "\(p.poolSize.count)D"
         case .globalPooling(let k, _, _): return k == .max ? "GlobalMaxPooling" : "GlobalAveragePooling"
         case .batchNormalization: return "BatchNormalization"
-        case .layerNormalization: return "LayerNormalization"
         case .activation(let a): return "Activation(\(a.kerasName))"
         case .prelu: return "PReLU"
         case .dropout(let kind, _): return kind
@@ -324,6 +324,38 @@ public enum Op: Hashable, Sendable, Codable {
         case .matMul: return "MatMul"
         case .maxPoolIndices: return "MaxPoolIndices"
         case .argReduce(let largest, _, _, _): return largest ? "ArgMax" : "ArgMin"
+        case .family(let f): return f.base.displayName
+        }
+    }
+
+    /// What the op is beyond its arithmetic (see `OpTraits`).
+    public var traits: OpTraits {
+        switch self {
+        case .identity, .dropout, .augmentation: return [.passThroughAtInference, .keepsSamplesApart, .keepsValueScale]
+        case .flatten, .reshape: return [.onlyReshapes, .keepsSamplesApart, .keepsValueScale]
+        case .reshapeAll: return [.onlyReshapes, .keepsValueScale]
+        case .dense: return [.linearLayer, .multipliesByKernel, .keepsSamplesApart]
+        case .matMul: return [.linearLayer, .multipliesByKernel]
+        case .convolution, .depthwiseConvolution: return [.multipliesByKernel, .keepsSamplesApart, .readsChannelAxis]
+        case .transposedConvolution: return [.multipliesByKernel, .keepsSamplesApart]
+        case .pooling: return [.keepsSamplesApart, .readsChannelAxis]
+        case .batchNormalization(let axis, _, _): return axis != 0 ? [.keepsSamplesApart, .readsChannelAxis] : [.readsChannelAxis]
+        case .zeroPadding, .cropping, .upSampling, .imageResize: return [.keepsSamplesApart, .readsChannelAxis, .keepsValueScale]
+        case .slice: return [.keepsSamplesApart, .keepsValueScale]
+        case .stridedSlice, .pad, .tile, .expand, .resize: return [.keepsValueScale]
+        case .transpose(let permutation): return permutation.first == 0 ? [.keepsSamplesApart, .keepsValueScale] : [.keepsValueScale]
+        case .globalPooling, .prelu, .rescaling, .elementwise, .unary: return [.keepsSamplesApart]
+        case .reduce(_, let axes, _): return axes.contains(0) ? [] : [.keepsSamplesApart]
+        case .concatenate(let axis): return axis != 0 ? [.keepsSamplesApart] : []
+        case .activation(let a):
+            switch a {
+            case .softmax(let axis), .logSoftmax(let axis): return axis != 0 ? [.keepsSamplesApart] : []
+            case .linear, .relu, .leakyRelu, .elu, .selu, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .softplus, .softsign, .swish,
+                 .gelu, .exponential, .clip:
+                return [.keepsSamplesApart]
+            }
+        case .gather, .batchShape, .maxPoolIndices, .argReduce: return []
+        case .family(let f): return f.base.traits
         }
     }
 }

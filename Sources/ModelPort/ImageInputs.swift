@@ -4,18 +4,18 @@ import Foundation
 import ModelIR
 
 extension Model {
-    /// True when the model's first operation on its input is a Rescaling layer: it then takes
-    /// raw 0–255 pixels, as Keras' `image_dataset_from_directory` yields them.
+    /// True when the model scales its input with a Rescaling layer before anything else computes
+    /// on it: it then takes raw 0–255 pixels, as Keras' `image_dataset_from_directory` yields them.
+    /// Ops that keep the values as they are at inference (augmentation, Resizing, CenterCrop,
+    /// padding, an InputLayer call) are looked through, as the keras.io transfer-learning models
+    /// put them first.
     public var expectsRawPixels: Bool {
         guard let input = graph.inputs.first else { return false }
         var value = input.name
-        // Look through identity-like nodes (an explicit InputLayer call, noise at inference).
         while let node = graph.nodes.first(where: { $0.inputs.first == value }) {
-            switch node.op {
-            case .rescaling: return true
-            case .identity, .dropout: value = node.outputs[0]
-            default: return false
-            }
+            if case .rescaling = node.op { return true }
+            guard node.op.traits.contains(.keepsValueScale), let out = node.outputs.first else { return false }
+            value = out
         }
         return false
     }

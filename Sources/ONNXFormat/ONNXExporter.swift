@@ -35,7 +35,7 @@ public enum ONNXExporter {
         guard supportedOpsets.contains(options.opset) else {
             throw ONNXExportError("opset \(options.opset) is not supported for export (13–21)")
         }
-        var w = try Writer(graph: graph, options: options)
+        var w = try ONNXWriter(graph: graph, options: options)
         try w.run()
         var model = Onnx_ModelProto()
         model.irVersion = irVersion(forOpset: options.opset)
@@ -56,7 +56,8 @@ public struct ONNXExportError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-private struct Writer {
+/// Writes one graph as ONNX; op families add their writers in their own files (`ONNXRegistry.write`).
+struct ONNXWriter {
     let graph: Graph
     let options: ONNXExportOptions
     let shapes: [String: Shape]
@@ -437,43 +438,6 @@ private struct Writer {
             let beta = n.inputs[2].isEmpty ? initializer(unique(layer + "/beta"), Tensor(shape: [count], floats: Array(repeating: 0, count: count))) : input(n.inputs[2])
             node("BatchNormalization", [x, gamma, beta, input(n.inputs[3]), input(n.inputs[4])], [out], name: n.name,
                  [attr("epsilon", eps), attr("momentum", momentum)])
-        case let .layerNormalization(axes, eps):
-            let r = rank(n.inputs[0])
-            if isImage(n.inputs[0]), axes == [r - 1] {
-                // Over the channel axis, which is axis 1 here: mean and variance with ReduceMean.
-                let axesList = [1]
-                func reduceMean(_ input: String, _ output: String, _ suffix: String) {
-                    if options.opset >= 18 {
-                        node("ReduceMean", [input, ints(layer + "/axes", axesList)], [output], name: n.name + suffix, [attr("keepdims", 1)])
-                    } else {
-                        node("ReduceMean", [input], [output], name: n.name + suffix, [attr("axes", ints: axesList), attr("keepdims", 1)])
-                    }
-                }
-                reduceMean(x, out + "/mean", "/mean")
-                node("Sub", [x, out + "/mean"], [out + "/centered"], name: n.name + "/center")
-                node("Mul", [out + "/centered", out + "/centered"], [out + "/squared"], name: n.name + "/square")
-                reduceMean(out + "/squared", out + "/variance", "/variance")
-                node("Add", [out + "/variance", scalar(layer + "/epsilon", eps)], [out + "/variance_eps"], name: n.name + "/epsilon")
-                node("Sqrt", [out + "/variance_eps"], [out + "/std"], name: n.name + "/std")
-                var last = out + "/normalized"
-                node("Div", [out + "/centered", out + "/std"], [last], name: n.name + "/normalize")
-                let hasBeta = n.inputs.count > 2 && !n.inputs[2].isEmpty
-                if !n.inputs[1].isEmpty {
-                    let target = hasBeta ? out + "/scaled" : out
-                    node("Mul", [last, operand(n.inputs[1], against: n.inputs[0])], [target], name: hasBeta ? n.name + "/gamma" : n.name)
-                    last = target
-                }
-                if hasBeta { node("Add", [last, operand(n.inputs[2], against: n.inputs[0])], [out], name: n.name) }
-                else if n.inputs[1].isEmpty { node("Identity", [last], [out], name: n.name) }
-                return
-            }
-            guard options.opset >= 17 else { throw fail("LayerNormalization needs opset 17 or newer") }
-            guard !isImage(n.inputs[0]), axes == Array(axes.first!..<r) else { throw fail("only normalising the channel axis or the trailing axes is supported") }
-            let count = axes.map { shapes[n.inputs[0]]?.dims[$0] ?? 1 }.reduce(1) { $0 * ($1 ?? 1) }
-            let scale = n.inputs[1].isEmpty ? initializer(unique(layer + "/gamma"), Tensor(shape: [count], floats: Array(repeating: 1, count: count))) : input(n.inputs[1])
-            var inputs = [x, scale]
-            if n.inputs.count > 2, !n.inputs[2].isEmpty { inputs.append(input(n.inputs[2])) }
-            node("LayerNormalization", inputs, [out], name: n.name, [attr("axis", axes.first!), attr("epsilon", eps)])
         case .activation(let a):
             try activation(a, x: x, out: out, node: n, rank: rank(n.inputs[0]))
         case .prelu:
@@ -617,6 +581,9 @@ private struct Writer {
         case .stridedSlice, .gather, .expand, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .tile, .batchShape:
             // Only ONNX imports make these, and ONNX → ONNX conversion re-encodes the source graph.
             throw fail("the op comes from an ONNX graph and has no Keras-side export")
+        case .family(let f):
+            guard let write = onnxRegistry.writers[ObjectIdentifier(type(of: f.base))] else { throw fail("no ONNX operator is written for it yet") }
+            try write(&self, n, f.base)
         }
     }
 

@@ -2,17 +2,6 @@ import Foundation
 import ModelIR
 import SwiftProtobuf
 
-/// Inputs an op cannot do without (ONNX's operator specs); others need one.
-let minimumInputs: [String: Int] = {
-    var m: [String: Int] = [:]
-    for op in ["Add", "Sub", "Mul", "Div", "Pow", "MatMul", "Gemm", "Conv", "ConvTranspose", "Reshape", "Expand", "Tile", "Gather",
-               "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod", "PRelu", "CastLike",
-               "LayerNormalization"] { m[op] = 2 }
-    for op in ["Where", "Range"] { m[op] = 3 }
-    m["BatchNormalization"] = 5
-    return m
-}()
-
 /// Loads ONNX models (ai.onnx opsets 7–28) into a ModelIR graph.
 ///
 /// ```swift
@@ -74,10 +63,10 @@ public enum ONNXModelLoader {
             if !(node.domain.isEmpty || node.domain == "ai.onnx") {
                 throw ONNXError.unsupportedOp(path, op: "\(node.domain).\(node.opType)", node: n.name, opset: opset)
             }
-            guard let convert = onnxConverters[node.opType] else {
+            guard let convert = onnxRegistry[node.opType] else {
                 throw ONNXError.unsupportedOp(path, op: node.opType, node: n.name, opset: opset)
             }
-            let needed = minimumInputs[node.opType] ?? (node.opType == "Constant" ? 0 : 1)
+            let needed = onnxRegistry.minimumInputs[node.opType] ?? (node.opType == "Constant" ? 0 : 1)
             guard !node.output.isEmpty, !node.output[0].isEmpty, node.input.count >= needed else {
                 throw ONNXError.unreadable(path, reason: "node '\(n.name)' (\(node.opType)) has \(node.input.count) inputs and "
                                            + "\(node.output.count) outputs; it needs at least \(needed) and 1")

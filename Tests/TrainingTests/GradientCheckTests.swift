@@ -157,8 +157,14 @@ struct GradientCheckTests {
                        g.parameter("var", [c], trainable: false, positive: true)])
             }, input: shape, training: false, "batch norm inference \(shape)")
         }
-        try Self.expectClose({ g in g.add(.layerNormalization(axes: [2], epsilon: 1e-3), [g.parameter("gamma", [4]), g.parameter("beta", [4])])
-            g.add(.activation(.sigmoid)) }, input: [2, 3, 4], "layer norm")
+        // Any axes Keras allows: the trailing one, a middle one, and two apart.
+        for (axes, shape) in [([2], [2, 3, 4]), ([1], [2, 3, 4]), ([1, 3], [2, 3, 2, 4])] {
+            let gammaShape = axes.map { shape[$0] }
+            try Self.expectClose({ g in
+                g.add(Op(LayerNormalization(axes: axes, epsilon: 1e-3)), [g.parameter("gamma", gammaShape), g.parameter("beta", gammaShape)])
+                g.add(.activation(.sigmoid))
+            }, input: shape, "layer norm over \(axes) of \(shape)")
+        }
     }
 
     @Test("every activation", arguments: [

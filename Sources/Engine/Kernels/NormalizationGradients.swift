@@ -1,7 +1,7 @@
 import Foundation
 import ModelIR
 
-/// BatchNormalization and LayerNormalization in training, beside their inference forms in
+/// BatchNormalization in training, beside its inference form in
 /// `NormalizationKernels.swift`. Layout: `outer × channels × inner` around the normalised axis.
 enum NormalizationGradients {
     struct BatchStatistics {
@@ -232,51 +232,6 @@ enum NormalizationGradients {
                 }
                 dgamma?[ch] += b
                 dbeta?[ch] += a
-            }
-        }
-    }
-
-    /// LayerNormalization over the trailing `groupSize` elements of each of `groups` rows,
-    /// `γ`/`β` of `groupSize` entries; returns `x̂` and each row's invStd.
-    static func layerNorm(_ x: UnsafeBufferPointer<Float>, groups: Int, groupSize n: Int, epsilon: Float, gamma: [Float]?, beta: [Float]?,
-                          _ y: UnsafeMutableBufferPointer<Float>, xhat: UnsafeMutableBufferPointer<Float>) -> [Float] {
-        var invStds = [Float](repeating: 0, count: groups)
-        for r in 0..<groups {
-            let base = r * n
-            var s = 0.0
-            for i in 0..<n { s += Double(x[base + i]) }
-            let mean = s / Double(n)
-            var v = 0.0
-            for i in 0..<n { let d = Double(x[base + i]) - mean; v += d * d }
-            let inv = Float(1 / (v / Double(n) + Double(epsilon)).squareRoot())
-            invStds[r] = inv
-            for i in 0..<n {
-                let h = (x[base + i] - Float(mean)) * inv
-                xhat[base + i] = h
-                y[base + i] = h * (gamma?[i] ?? 1) + (beta?[i] ?? 0)
-            }
-        }
-        return invStds
-    }
-
-    static func layerNormBackward(_ dy: UnsafeBufferPointer<Float>, xhat: UnsafeBufferPointer<Float>, groups: Int, groupSize n: Int,
-                                  invStd: [Float], gamma: [Float]?, dx: UnsafeMutableBufferPointer<Float>?,
-                                  dgamma: UnsafeMutableBufferPointer<Float>?, dbeta: UnsafeMutableBufferPointer<Float>?) {
-        for r in 0..<groups {
-            let base = r * n
-            var sumG: Float = 0, sumGX: Float = 0
-            for i in 0..<n {
-                let g = dy[base + i] * (gamma?[i] ?? 1)
-                sumG += g
-                sumGX += g * xhat[base + i]
-                dgamma?[i] += dy[base + i] * xhat[base + i]
-                dbeta?[i] += dy[base + i]
-            }
-            guard let dx else { continue }
-            let k = invStd[r] / Float(n)
-            for i in 0..<n {
-                let g = dy[base + i] * (gamma?[i] ?? 1)
-                dx[base + i] = k * (Float(n) * g - sumG - xhat[base + i] * sumGX)
             }
         }
     }

@@ -21,33 +21,4 @@ enum NormalizationKernels {
             }
         }
     }
-
-    /// Keras LayerNormalization: mean and variance over `axes` (which must be the trailing
-    /// axes here), then `(x − mean)·rsqrt(var + eps)·gamma + beta`.
-    static func layerNorm(_ x: UnsafeBufferPointer<Float>, shape: [Int], axes: [Int], epsilon: Float,
-                          gamma: [Float]?, beta: [Float]?, _ y: UnsafeMutableBufferPointer<Float>) {
-        let rank = shape.count
-        let normalized = axes.map { $0 < 0 ? $0 + rank : $0 }
-        let first = normalized.min() ?? rank - 1
-        let group = shape[first...].reduce(1, *)
-        guard group > 0 else { return }
-        var i = 0
-        while i < x.count {
-            var mean: Double = 0
-            for j in 0..<group { mean += Double(x[i + j]) }
-            mean /= Double(group)
-            var variance: Double = 0
-            for j in 0..<group { let d = Double(x[i + j]) - mean; variance += d * d }
-            variance /= Double(group)
-            let inv = Float(1 / (variance + Double(epsilon)).squareRoot())
-            let m = Float(mean)
-            for j in 0..<group {
-                var v = (x[i + j] - m) * inv
-                if let gamma { v *= gamma[j % gamma.count] }
-                if let beta { v += beta[j % beta.count] }
-                y[i + j] = v
-            }
-            i += group
-        }
-    }
 }

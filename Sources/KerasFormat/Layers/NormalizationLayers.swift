@@ -44,6 +44,6 @@ func registerNormalizationLayers(_ r: inout [String: KerasLayerConverter]) {
         if center { expected.append((role: "beta", shape: paramShape, trainable: true)) }
         let p = try b.parameters(call, expected)
         let inputs = [x, scale ? p[0] : "", center ? p[scale ? 1 : 0] : ""]
-        return [try b.add(.layerNormalization(axes: axes, epsilon: try call.config.float("epsilon", default: 1e-3)), inputs, call: call)]
+        return [try b.add(Op(LayerNormalization(axes: axes, epsilon: try call.config.float("epsilon", default: 1e-3))), inputs, call: call)]
     }
 }

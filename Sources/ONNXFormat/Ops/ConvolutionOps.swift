@@ -1,6 +1,6 @@
 import ModelIR
 
-func registerConvolutionOps(_ r: inout [String: ONNXConverter]) {
+func registerConvolutionOps(_ r: inout ONNXRegistry) {
     r["Conv"] = { b, n in
         let x = try b.value(n, 0)
         guard let w = b.constant(n, 1), w.shape.count >= 3 else { throw b.fail(n, "only convolutions with a constant kernel are supported") }
@@ -15,7 +15,7 @@ func registerConvolutionOps(_ r: inout [String: ONNXConverter]) {
     }
 }
 
-func registerTransposedConvolution(_ r: inout [String: ONNXConverter]) {
+func registerTransposedConvolution(_ r: inout ONNXRegistry) {
     r["ConvTranspose"] = { b, n in
         let x = try b.value(n, 0)
         guard let w = b.constant(n, 1), w.shape.count >= 3 else { throw b.fail(n, "only a constant kernel is supported") }

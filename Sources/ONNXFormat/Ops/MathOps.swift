@@ -1,7 +1,7 @@
 import Foundation
 import ModelIR
 
-func registerMathOps(_ r: inout [String: ONNXConverter]) {
+func registerMathOps(_ r: inout ONNXRegistry) {
     let binary: [String: ElementwiseFunction] = ["Add": .add, "Sub": .subtract, "Mul": .multiply, "Div": .divide, "Pow": .power]
     for (name, f) in binary {
         r[name] = { b, n in

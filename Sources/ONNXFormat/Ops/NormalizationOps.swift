@@ -1,6 +1,6 @@
 import ModelIR
 
-func registerNormalizationOps(_ r: inout [String: ONNXConverter]) {
+func registerNormalizationOps(_ r: inout ONNXRegistry) {
     r["BatchNormalization"] = { b, n in
         if n.int("training_mode", 0) == 1 || n.outputs.count > 1 && n.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
             try trainingBatchNormalization(b, n)
@@ -15,7 +15,7 @@ func registerNormalizationOps(_ r: inout [String: ONNXConverter]) {
         try b.add(.batchNormalization(axis: 1, epsilon: n.float("epsilon", 1e-5), momentum: n.float("momentum", 0.9)), inputs,
                   output: n.outputs[0], node: n)
     }
-    r["LayerNormalization"] = { b, n in
+    r["LayerNormalization", inputs: 2] = { b, n in
         let x = try b.value(n, 0)
         let rank = b.shape(x).rank
         var axis = n.int("axis", -1)
@@ -35,7 +35,95 @@ func registerNormalizationOps(_ r: inout [String: ONNXConverter]) {
                 _ = try inverseStdDev(b, n, variance, epsilon: epsilon, output: invStdDev)
             }
         }
-        try b.add(.layerNormalization(axes: axes, epsilon: epsilon), [x, gamma, beta], output: n.outputs[0], node: n)
+        try b.add(Op(LayerNormalization(axes: axes, epsilon: epsilon)), [x, gamma, beta], output: n.outputs[0], node: n)
+    }
+    r.write(LayerNormalization.self) { w, n, ln in try w.writeLayerNormalization(ln, n) }
+}
+
+extension ONNXWriter {
+    /// ONNX's LayerNormalization (opset 17+) when the normalised axes are the trailing ones where they
+    /// sit in the file; otherwise mean and variance by ReduceMean over those axes, wherever they sit
+    /// (a channels-last image's channel axis is axis 1 here), γ and β stored in that layout.
+    mutating func writeLayerNormalization(_ ln: LayerNormalization, _ n: Node) throws {
+        let out = n.outputs[0], x = name(n.inputs[0]), layer = n.layer ?? n.name
+        let r = rank(n.inputs[0])
+        let dims = shapes[n.inputs[0]]?.dims ?? []
+        let physical = ln.axes.map { physicalAxis($0, rank: r) }
+        let normalized = ln.axes.map { $0 < dims.count ? dims[$0] : nil }
+        let known = normalized.compactMap { $0 }.count == normalized.count ? normalized.compactMap { $0 } : nil
+        /// γ or β with one value per normalised element, in the order of the axes.
+        func spread(_ i: Int) throws -> [Float]? {
+            guard !n.input(at: i).isEmpty else { return nil }
+            guard let p = parameters[n.input(at: i)]?.tensor, let known else {
+                throw ONNXExportError("layer '\(layer)' (LayerNormalization) cannot be exported: gamma and beta must be constants over known axes")
+            }
+            return try Self.broadcast(p, to: known)
+        }
+        let gamma = try spread(1), beta = try spread(2)
+        if options.opset >= 17, let known, physical == Array((r - physical.count)..<r), physical == physical.sorted() {
+            /// The parameter itself when it has the normalised shape (its bytes unchanged), else its spread copy.
+            func stored(_ i: Int, _ values: [Float], _ role: String) -> String {
+                if parameters[n.input(at: i)]?.tensor.shape == known { return input(n.input(at: i)) }
+                return initializer(unique(layer + "/" + role), Tensor(shape: known, floats: values))
+            }
+            let scale = stored(1, gamma ?? Array(repeating: 1, count: known.reduce(1, *)), "gamma")
+            var inputs = [x, scale]
+            if let beta { inputs.append(stored(2, beta, "beta")) }
+            node("LayerNormalization", inputs, [out], name: n.name, [attr("axis", physical[0]), attr("epsilon", ln.epsilon)])
+            return
+        }
+        let axes = physical.sorted()
+        func reduceMean(_ input: String, _ output: String, _ suffix: String) {
+            if options.opset >= 18 {
+                node("ReduceMean", [input, ints(layer + "/axes", axes)], [output], name: n.name + suffix, [attr("keepdims", 1)])
+            } else {
+                node("ReduceMean", [input], [output], name: n.name + suffix, [attr("axes", ints: axes), attr("keepdims", 1)])
+            }
+        }
+        /// γ or β as a full-rank tensor broadcasting over the other axes, in the file's layout.
+        func operand(_ values: [Float], _ role: String) -> String {
+            var full = [Int](repeating: 1, count: r)
+            for (a, d) in zip(ln.axes, known ?? []) { full[a] = d }
+            guard isImage(n.inputs[0]) else { return initializer(unique(layer + "/" + role), Tensor(shape: full, floats: values)) }
+            let (physicalDims, permuted) = permute(values, dims: full, perm: toPhysical(r))
+            return initializer(unique(layer + "/" + role), Tensor(shape: physicalDims, floats: permuted))
+        }
+        reduceMean(x, out + "/mean", "/mean")
+        node("Sub", [x, out + "/mean"], [out + "/centered"], name: n.name + "/center")
+        node("Mul", [out + "/centered", out + "/centered"], [out + "/squared"], name: n.name + "/square")
+        reduceMean(out + "/squared", out + "/variance", "/variance")
+        node("Add", [out + "/variance", scalar(layer + "/epsilon", ln.epsilon)], [out + "/variance_eps"], name: n.name + "/epsilon")
+        node("Sqrt", [out + "/variance_eps"], [out + "/std"], name: n.name + "/std")
+        var last = out + "/normalized"
+        node("Div", [out + "/centered", out + "/std"], [last], name: n.name + "/normalize")
+        if let gamma {
+            let target = beta != nil ? out + "/scaled" : out
+            node("Mul", [last, operand(gamma, "gamma")], [target], name: beta != nil ? n.name + "/gamma" : n.name)
+            last = target
+        }
+        if let beta { node("Add", [last, operand(beta, "beta")], [out], name: n.name) }
+        else if gamma == nil { node("Identity", [last], [out], name: n.name) }
+    }
+
+    /// `p` broadcast from the right (ONNX's rule) to `dims`, in C order.
+    static func broadcast(_ p: Tensor, to dims: [Int]) throws -> [Float] {
+        let values = p.floats(), count = dims.reduce(1, *)
+        if p.shape == dims || (values.count == count && p.shape.filter { $0 != 1 } == dims.filter { $0 != 1 }) { return values }
+        var shape = p.shape
+        while shape.count > dims.count, shape.first == 1 { shape.removeFirst() }
+        shape = [Int](repeating: 1, count: max(0, dims.count - shape.count)) + shape
+        guard shape.count == dims.count, zip(shape, dims).allSatisfy({ $0 == 1 || $0 == $1 }) else {
+            throw ONNXExportError("a LayerNormalization parameter \(p.shape) does not broadcast to \(dims)")
+        }
+        var strides = [Int](repeating: 0, count: dims.count), s = 1
+        for a in stride(from: dims.count - 1, through: 0, by: -1) { strides[a] = shape[a] == 1 ? 0 : s; s *= shape[a] }
+        var out = [Float](repeating: 0, count: count), index = [Int](repeating: 0, count: dims.count)
+        for o in 0..<count {
+            out[o] = values[zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }]
+            var a = dims.count - 1
+            while a >= 0 { index[a] += 1; if index[a] < dims[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return out
     }
 }
 

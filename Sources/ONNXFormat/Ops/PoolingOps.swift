@@ -1,6 +1,6 @@
 import ModelIR
 
-func registerPoolingOps(_ r: inout [String: ONNXConverter]) {
+func registerPoolingOps(_ r: inout ONNXRegistry) {
     for (name, kind) in [("MaxPool", Pooling.Kind.max), ("AveragePool", .average)] {
         r[name] = { b, n in
             let x = try b.value(n, 0)

@@ -1,7 +1,7 @@
 import Foundation
 import ModelIR
 
-func registerShapeOps(_ r: inout [String: ONNXConverter]) {
+func registerShapeOps(_ r: inout ONNXRegistry) {
     r["Identity"] = { b, n in try b.alias(n.outputs[0], n.inputs[0], node: n) }
     r["Dropout"] = { b, n in
         // The mask output (all ones at inference) is not produced; a node that reads it fails to load.
@@ -550,7 +550,7 @@ private func reshapeTo(_ b: ONNXGraphBuilder, _ n: ONNXNode, newShape: (Shape) -
     try b.add(.reshape(targetShape: out.dropFirst().map { $0! }), [x], output: n.outputs[0], node: n)
 }
 
-func registerSplit(_ r: inout [String: ONNXConverter]) {
+func registerSplit(_ r: inout ONNXRegistry) {
     r["Split"] = { b, n in
         let x = try b.value(n, 0)
         let s = b.shape(x)

@@ -1,0 +1,32 @@
+import ModelIR
+
+/// The engine's side of an op family (`OpFamily`), in one file per family under `Families/`: its
+/// lowering to a kernel, and its forward and backward steps in training.
+protocol EngineFamily: OpFamily {
+    /// The kernel for `node`, its weights read with `constant` (nil when not a constant).
+    func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel
+    /// Refuses, at planning time, what training cannot run (`EngineError.notTrainable`).
+    func checkTrainable(_ node: Node) throws
+    /// The training forward step: writes every element of `y`, may keep what backward needs.
+    func trainingForward(_ node: Node, index: Int, x: HostTensor, y: inout HostTensor, session: TrainingSession) throws
+    /// Gradients of the node's inputs (nil where not `wanted`) from its output's gradient `dy`.
+    func trainingBackward(_ node: Node, index: Int, x: HostTensor, dy: [Float], wanted: [Bool], session: TrainingSession) throws -> [[Float]?]
+}
+
+/// A family's inference kernel, its weights already arranged.
+protocol FamilyKernel: Sendable {
+    /// A short name for profiles (`layer norm`).
+    var kindName: String { get }
+    /// Computes every element of `y` (of `outShape`) from `inputs` (data first, then any run-time operands).
+    func run(_ inputs: [HostTensor], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int)
+}
+
+extension AnyOpFamily {
+    /// The family's engine side, or an error naming the layer when it has none.
+    func engine(_ node: Node) throws -> any EngineFamily {
+        guard let e = base as? any EngineFamily else {
+            throw EngineError.unsupported(layer: node.layer ?? node.name, reason: "\(base.displayName) does not run in ModelPort yet")
+        }
+        return e
+    }
+}

@@ -1,0 +1,60 @@
+/// What an op is beyond its arithmetic: the facts that passes, the diagnosis, sub-batching and
+/// image decoding ask of it (`Op.traits`), instead of each keeping its own list of op cases.
+public struct OpTraits: OptionSet, Hashable, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Passes its input on unchanged at inference (Dropout, the random augmentations, Identity).
+    public static let passThroughAtInference = OpTraits(rawValue: 1 << 0)
+    /// Changes only the shape of its input (Flatten, Reshape).
+    public static let onlyReshapes = OpTraits(rawValue: 1 << 1)
+    /// A Dense layer in any of its forms (Keras Dense, ONNX Gemm or MatMul).
+    public static let linearLayer = OpTraits(rawValue: 1 << 2)
+    /// Multiplies its input by a kernel given as its second input (Dense, MatMul, convolutions).
+    public static let multipliesByKernel = OpTraits(rawValue: 1 << 3)
+    /// Computes each sample from that sample alone (the batch axis is neither reduced, moved nor
+    /// reshaped), so a batch may run in parts.
+    public static let keepsSamplesApart = OpTraits(rawValue: 1 << 4)
+    /// Reads its input's channel axis where its layout says, and keeps it there in its output
+    /// (convolutions, pooling, BatchNormalization): a graph input takes that axis from it.
+    public static let readsChannelAxis = OpTraits(rawValue: 1 << 5)
+    /// Keeps its input's values as they are, only moving, resampling, cropping or padding them at
+    /// inference (Resizing, CenterCrop, ZeroPadding, the augmentations): raw pixels read through it
+    /// reach the next op as raw pixels.
+    public static let keepsValueScale = OpTraits(rawValue: 1 << 6)
+}
+
+/// One op family defined in one place: its typed attributes, their validation, its shape rule,
+/// its layout rule and its traits. The engine lowers it and each format reads and writes it in
+/// one file of its own, found by the family's type (tract's `TypedOp` is the model).
+public protocol OpFamily: Hashable, Sendable {
+    /// The name a Keras user would recognise, used in printouts.
+    var displayName: String { get }
+    var traits: OpTraits { get }
+    /// Checks the attributes a file gave (a hostile file gets an error naming its layer).
+    func validateAttributes() throws
+    /// Output shapes for the given input shapes (an absent optional input is `nil`).
+    func inferredShapes(_ inputs: [Shape?]) throws -> [Shape]
+    /// The channel axis of the first output, given the first input's (`carried`), the first
+    /// input's rank and the output's.
+    func channelAxis(carried: Int?, inputRank: Int?, outputRank: Int) -> Int?
+}
+
+/// An op family's attributes inside `Op.family`, compared and hashed as its own type.
+public struct AnyOpFamily: Hashable, Sendable {
+    public let base: any OpFamily
+    public init(_ base: some OpFamily) { self.base = base }
+    public static func == (a: AnyOpFamily, b: AnyOpFamily) -> Bool { AnyHashable(a.base) == AnyHashable(b.base) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(AnyHashable(base)) }
+}
+
+extension Op {
+    /// An op of a family defined in one place (`OpFamily`).
+    public init(_ family: some OpFamily) { self = .family(AnyOpFamily(family)) }
+
+    /// The attributes of this op when it is of family `F`.
+    public func `as`<F: OpFamily>(_ type: F.Type) -> F? {
+        if case .family(let f) = self { return f.base as? F }
+        return nil
+    }
+}
