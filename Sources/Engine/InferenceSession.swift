@@ -203,7 +203,6 @@ public final class InferenceSession {
         // Read what the kernels need from `step` here, outside the pointer closures: reading the
         // step inside them crashed the release build (an invalid read; Swift 6.3.1).
         let kernel = step.kernel
-        let alphaShape = step.shapeArgumentsAlphaShape
         var offsets = [Int](repeating: 0, count: ins[0].shape.count)
         switch step.shapeOp {
         case let .zeroPadding(pads, _): for (i, p) in pads.enumerated() where 1 + i < offsets.count { offsets[1 + i] = p[0] }
@@ -247,16 +246,6 @@ public final class InferenceSession {
                     case .softmax(let axis): ActivationKernel.softmax(yp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, log: false)
                     case .logSoftmax(let axis): ActivationKernel.softmax(yp, shape: x.shape, axis: axis < 0 ? axis + x.shape.count : axis, log: true)
                     default: ActivationKernel.apply(a, yp)
-                    }
-                case .prelu(let alpha):
-                    let period = alpha.count
-                    let sample = x.shape.dropFirst().reduce(1, *)
-                    let index = TensorKernels.broadcastIndex(alphaShape, to: Array(x.shape.dropFirst()))
-                    for i in 0..<x.count {
-                        let v = xp[i]
-                        let j = i % sample
-                        let a = alpha[index.map { $0[j] } ?? (j % period)]
-                        yp[i] = v >= 0 ? v : a * v
                     }
                 case .reshape:
                     yp.baseAddress!.update(from: xp.baseAddress!, count: x.count)
@@ -318,7 +307,6 @@ extension Step {
         case .globalPooling: return "global pool"
         case .affine: return "batch norm"
         case .activation(let a): return a.kerasName
-        case .prelu: return "prelu"
         case .reshape: return "reshape"
         case .transpose: return "transpose"
         case .place: return "pad/crop"
@@ -344,11 +332,5 @@ extension Step {
         case .batchShape: return "shape"
         case .family(let k): return k.kindName
         }
-    }
-
-    /// The PReLU alpha's shape (without batch), from the shape arguments.
-    var shapeArgumentsAlphaShape: [Int] {
-        if shapeArguments.count > 1, case .fixed(let s?) = shapeArguments[1] { return s.dims.map { $0 ?? 1 } }
-        return []
     }
 }

@@ -12,7 +12,6 @@ enum Kernel {
     /// `y = x·scale + shift` along `axis` (inference BatchNormalization).
     case affine(scale: [Float], shift: [Float], axis: Int)
     case activation(Activation)
-    case prelu(alpha: [Float])
     /// Same data, new shape (Flatten, Reshape).
     case reshape
     case transpose([Int])
@@ -326,9 +325,6 @@ struct Planner {
             }
             return .affine(scale: scale, shift: shift, axis: axis)
         case .activation(let a): return .activation(a)
-        case .prelu:
-            guard let alpha = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "PReLU needs constant alpha") }
-            return .prelu(alpha: alpha)
         case .flatten, .reshape, .reshapeAll: return .reshape
         case .transpose(let p): return .transpose(p)
         case .zeroPadding: return .place(zeroFill: true)

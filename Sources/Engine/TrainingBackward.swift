@@ -137,16 +137,6 @@ extension TrainingSession {
                     }
                 }
             } } }
-        case .prelu:
-            guard let alpha = input(node.input(at: 1)) else { throw EngineError.missingInput(node.input(at: 1)) }
-            let alphaIndex = TensorKernels.broadcastIndex(alpha.shape, to: x.shape)
-            var dx = zeros(0), da = zeros(1)
-            x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
-                withOptionalMutable(&dx) { dxp in withOptionalMutable(&da) { dap in
-                    ActivationKernel.preluBackward(xp, alpha: alpha.data, alphaIndex: alphaIndex, dy: dyp, dx: dxp, dalpha: dap)
-                } }
-            } }
-            if grads.count > 1 { grads[0] = dx; grads[1] = da }
         case .dropout:
             var dx = dy
             if case .noise(let noise)? = saved[index], case .multiply(let m) = noise { for i in 0..<dx.count { dx[i] *= m[i] } }

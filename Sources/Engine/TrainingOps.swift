@@ -10,7 +10,7 @@ extension TrainingSession {
         let layer = node.layer ?? node.name
         func refuse(_ reason: String) throws { throw EngineError.notTrainable(layer: layer, reason: reason) }
         switch node.op {
-        case .dense, .depthwiseConvolution, .globalPooling, .batchNormalization, .activation, .prelu, .augmentation,
+        case .dense, .depthwiseConvolution, .globalPooling, .batchNormalization, .activation, .augmentation,
              .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .slice, .rescaling, .unary, .reduce, .concatenate,
              .identity, .imageResize, .elementwise, .matMul:
             return
@@ -211,12 +211,6 @@ extension TrainingSession {
                     ActivationKernel.apply(a, yp)
                 }
             }
-        case .prelu:
-            guard let alpha = input(node.input(at: 1)) else { throw EngineError.missingInput(node.input(at: 1)) }
-            let index = TensorKernels.broadcastIndex(alpha.shape, to: x.shape)
-            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
-                ActivationKernel.prelu(xp, alpha: alpha.data, alphaIndex: index, yp)
-            } }
         case let .dropout(kind, rate):
             y.data = x.data
             if training, let noise = DropoutKernels.noise(kind: kind, rate: rate, shape: x.shape, generator: &generator) {

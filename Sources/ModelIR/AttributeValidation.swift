@@ -67,7 +67,7 @@ extension Op {
             guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 && $0 <= Shape.largestDimension }) else {
                 throw ShapeError("invalid target shape \(target)")
             }
-        case .globalPooling, .batchNormalization, .activation, .prelu, .dropout, .augmentation, .flatten,
+        case .globalPooling, .batchNormalization, .activation, .dropout, .augmentation, .flatten,
              .transpose, .slice, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .gather, .expand,
              .batchShape, .matMul, .argReduce:
             break

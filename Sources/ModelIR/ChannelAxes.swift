@@ -34,7 +34,7 @@ extension Graph {
             case .elementwise:
                 // The first operand of the output's rank that has a known axis (a bias or scale broadcasts into it).
                 axis = node.inputs.lazy.filter { rank($0) == r }.compactMap { axes[$0] }.first
-            case .activation, .prelu, .dropout, .augmentation, .rescaling, .unary, .identity,
+            case .activation, .dropout, .augmentation, .rescaling, .unary, .identity,
                  .concatenate, .slice, .stridedSlice, .pad, .tile, .expand, .resize:
                 axis = node.inputs.first.flatMap(rank) == r ? carried : nil
             case .gather, .batchShape, .maxPoolIndices, .argReduce: axis = nil

@@ -225,8 +225,6 @@ public enum Op: Hashable, Sendable {
     /// statistics; training (a later pass) uses the batch's and updates them with `momentum`.
     case batchNormalization(axis: Int, epsilon: Float, momentum: Float)
     case activation(Activation)
-    /// Inputs: x, alpha (broadcast over `sharedAxes`, batch excluded).
-    case prelu(sharedAxes: [Int])
     /// Identity at inference: Dropout, SpatialDropout, GaussianNoise, GaussianDropout.
     case dropout(kind: String, rate: Float)
     /// Identity at inference: RandomFlip, RandomRotation, … (see `Augmentation`).
@@ -297,7 +295,6 @@ public enum Op: Hashable, Sendable {
         case .globalPooling(let k, _, _): return k == .max ? "GlobalMaxPooling" : "GlobalAveragePooling"
         case .batchNormalization: return "BatchNormalization"
         case .activation(let a): return "Activation(\(a.kerasName))"
-        case .prelu: return "PReLU"
         case .dropout(let kind, _): return kind
         case .augmentation(let a): return a.kind.rawValue
         case .imageResize: return "Resizing"
@@ -344,7 +341,7 @@ public enum Op: Hashable, Sendable {
         case .slice: return [.keepsSamplesApart, .keepsValueScale]
         case .stridedSlice, .pad, .tile, .expand, .resize: return [.keepsValueScale]
         case .transpose(let permutation): return permutation.first == 0 ? [.keepsSamplesApart, .keepsValueScale] : [.keepsValueScale]
-        case .globalPooling, .prelu, .rescaling, .elementwise, .unary: return [.keepsSamplesApart]
+        case .globalPooling, .rescaling, .elementwise, .unary: return [.keepsSamplesApart]
         case .reduce(_, let axes, _): return axes.contains(0) ? [] : [.keepsSamplesApart]
         case .concatenate(let axis): return axis != 0 ? [.keepsSamplesApart] : []
         case .activation(let a):

@@ -141,7 +141,7 @@ extension Op {
             }
             return [x]
 
-        case .prelu, .dropout, .augmentation, .rescaling, .unary, .identity:
+        case .dropout, .augmentation, .rescaling, .unary, .identity:
             return [x]
 
         case .imageResize(let r):

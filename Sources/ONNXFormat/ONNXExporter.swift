@@ -440,10 +440,6 @@ struct ONNXWriter {
                  [attr("epsilon", eps), attr("momentum", momentum)])
         case .activation(let a):
             try activation(a, x: x, out: out, node: n, rank: rank(n.inputs[0]))
-        case .prelu:
-            guard let alpha = parameters[n.inputs[1]] else { throw fail("alpha is not a constant") }
-            let slope = isImage(n.inputs[0]) ? operandFromShape(alpha, rank: rank(n.inputs[0])) : initializer(n.inputs[1], alpha.tensor)
-            node("PRelu", [x, slope], [out], name: n.name)
         case .flatten:
             let r = rank(n.inputs[0])
             if isImage(n.inputs[0]) {
@@ -614,14 +610,6 @@ struct ONNXWriter {
             while a >= 0 { index[a] += 1; if index[a] < outDims[a] { break }; index[a] = 0; a -= 1 }
         }
         return (outDims, out)
-    }
-
-    mutating func operandFromShape(_ p: Parameter, rank r: Int) -> String {
-        // PReLU alpha has the logical shape without the batch: prepend 1 and permute.
-        var dims = [1] + p.tensor.shape
-        while dims.count < r { dims.insert(1, at: 1) }
-        let (outDims, out) = permute(p.tensor.floats(), dims: dims, perm: toPhysical(r))
-        return initializer(unique(p.name + "/nchw"), Tensor(shape: Array(outDims.dropFirst()), floats: out))
     }
 
     mutating func activation(_ a: Activation, x: String, out: String, node n: Node, rank r: Int) throws {

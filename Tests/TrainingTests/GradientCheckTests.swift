@@ -102,7 +102,7 @@ struct GradientCheckTests {
         try Self.expectClose({ c in c.add(.dense(units: 3), [c.parameter("k", [4, 3]), c.parameter("b", [3])]) }, input: [2, 4], "dense")
         try Self.expectClose({ c in c.add(.dense(units: 2), [c.parameter("k", [3, 2]), ""]) }, input: [2, 5, 3], "dense, rank 3, no bias")
         try Self.expectClose({ c in c.add(.matMul, [c.parameter("k", [4, 3])]) }, input: [3, 4], "matmul")
-        try Self.expectClose({ c in c.add(.prelu(sharedAxes: [1]), [c.parameter("a", [1, 3], scale: 0.3)]) }, input: [2, 4, 3], "prelu shared")
+        try Self.expectClose({ c in c.add(Op(PReLU(sharedAxes: [1])), [c.parameter("a", [1, 3], scale: 0.3)]) }, input: [2, 4, 3], "prelu shared")
     }
 
     @Test("convolutions: strides, dilations, padding, groups, 1-D, depthwise, ONNX kernels")

@@ -101,22 +101,4 @@ extension ActivationKernel {
             }
         }
     }
-
-    /// PReLU, `y = x` above 0 and `α·x` below, with α broadcast through `alphaIndex`.
-    static func prelu(_ x: UnsafeBufferPointer<Float>, alpha: [Float], alphaIndex: [Int]?, _ y: UnsafeMutableBufferPointer<Float>) {
-        for i in 0..<x.count { let v = x[i]; y[i] = v > 0 ? v : alpha[alphaIndex?[i] ?? i] * v }
-    }
-
-    static func preluBackward(_ x: UnsafeBufferPointer<Float>, alpha: [Float], alphaIndex: [Int]?, dy: UnsafeBufferPointer<Float>,
-                              dx: UnsafeMutableBufferPointer<Float>?, dalpha: UnsafeMutableBufferPointer<Float>?) {
-        for i in 0..<x.count {
-            let v = x[i], a = alphaIndex?[i] ?? i
-            if v > 0 {
-                dx?[i] = dy[i]
-            } else {
-                dx?[i] = alpha[a] * dy[i]
-                dalpha?[a] += dy[i] * v
-            }
-        }
-    }
 }

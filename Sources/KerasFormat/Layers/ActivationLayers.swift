@@ -78,6 +78,6 @@ func registerActivationLayers(_ r: inout [String: KerasLayerConverter]) {
             alphaShape.append(d)
         }
         let p = try b.parameters(call, [(role: "alpha", shape: alphaShape, trainable: true)])
-        return [try b.add(.prelu(sharedAxes: shared), [x] + p, call: call)]
+        return [try b.add(Op(PReLU(sharedAxes: shared)), [x] + p, call: call)]
     }
 }

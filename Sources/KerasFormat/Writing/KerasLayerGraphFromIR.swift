@@ -100,7 +100,7 @@ private struct IRToKeras {
                     if case .logSoftmax = a { return false }
                     frontier += node.outputs
                 case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
-                     .batchNormalization, .prelu, .imageResize, .flatten, .reshape, .reshapeAll,
+                     .batchNormalization, .imageResize, .flatten, .reshape, .reshapeAll,
                      .transpose, .zeroPadding, .cropping, .slice, .upSampling, .reduce, .concatenate, .stridedSlice,
                      .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .family:
                     return false
@@ -123,7 +123,7 @@ private struct IRToKeras {
             let moved = toChannelsFirst ? s[r - 1] : s[1]
             return moved == 1 && Shape(perm.map { s[$0] }).dims.dropFirst() == out.dims.dropFirst()
         case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
-             .batchNormalization, .activation, .prelu, .dropout, .augmentation, .imageResize, .flatten,
+             .batchNormalization, .activation, .dropout, .augmentation, .imageResize, .flatten,
              .zeroPadding, .cropping, .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate,
              .identity, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices,
              .argReduce, .family:
@@ -215,7 +215,7 @@ private struct IRToKeras {
         case .rescaling(let scale, let offset):
             let x = try data(node)
             emit(node, "Rescaling", ["scale": .float(Double(scale)), "offset": .float(Double(offset))], [x.layer], moved: x.channelsMoved)
-        case .depthwiseConvolution, .transposedConvolution, .prelu, .zeroPadding, .cropping, .slice,
+        case .depthwiseConvolution, .transposedConvolution, .zeroPadding, .cropping, .slice,
              .upSampling, .unary, .reduce, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul,
              .maxPoolIndices, .argReduce, .imageResize, .family:
             throw fail(node, "no Keras layer is written for it yet")

@@ -173,7 +173,7 @@ func registerMathOps(_ r: inout ONNXRegistry) {
             : .clip(lower: lower, upper: upper)
         try b.add(.activation(act), [x], output: n.outputs[0], node: n)
     }
-    r["PRelu"] = { b, n in
+    r["PRelu", inputs: 2] = { b, n in
         let x = try b.value(n, 0)
         guard let slope = b.constant(n, 1) else { throw b.fail(n, "a non-constant slope is not supported") }
         let rank = b.shape(x).rank
@@ -196,7 +196,24 @@ func registerMathOps(_ r: inout ONNXRegistry) {
         guard let alphaTensor = try? Tensor(dtype: slope.dtype, shape: alphaShape, bytes: slope.bytes) else { throw b.fail(n, "the slope \(slope.shape) does not fit the input") }
         b.constants[n.inputs[1] + "/alpha"] = alphaTensor
         let alpha = b.parameter(n.inputs[1] + "/alpha")
-        try b.add(.prelu(sharedAxes: []), [x, alpha], output: n.outputs[0], node: n)
+        try b.add(Op(PReLU(sharedAxes: [])), [x, alpha], output: n.outputs[0], node: n)
+    }
+    r.write(PReLU.self) { w, n, _ in
+        guard let alpha = w.parameters[n.input(at: 1)] else {
+            throw ONNXExportError("layer '\(n.layer ?? n.name)' (PReLU) cannot be exported: alpha is not a constant")
+        }
+        let x = w.name(n.inputs[0]), r = w.rank(n.inputs[0])
+        // α has one sample's logical shape; an image's is stored channels-first, as the data.
+        var slope = n.input(at: 1)
+        if w.isImage(n.inputs[0]) {
+            var dims = [1] + alpha.tensor.shape
+            while dims.count < r { dims.insert(1, at: 1) }
+            let (outDims, out) = w.permute(alpha.tensor.floats(), dims: dims, perm: w.toPhysical(r))
+            slope = w.initializer(w.unique(alpha.name + "/nchw"), Tensor(shape: Array(outDims.dropFirst()), floats: out))
+        } else {
+            slope = w.initializer(slope, alpha.tensor)
+        }
+        w.node("PRelu", [x, slope], [n.outputs[0]], name: n.name)
     }
     r["Gemm"] = { b, n in
         let alpha = n.float("alpha", 1), beta = n.float("beta", 1)
