@@ -27,8 +27,11 @@ KERAS = os.path.join(HERE, "keras")
 MANIFEST = []
 
 
-def record(name, command, what):
-    MANIFEST.append({"file": name, "command": command, "what": what})
+def record(name, command, what, model=None):
+    entry = {"file": name, "command": command, "what": what}
+    if model:
+        entry["model"] = model  # the model `run` is given the file with, relative to Fixtures/
+    MANIFEST.append(entry)
 
 
 def npy_header(descr, shape, fortran=False):
@@ -205,6 +208,11 @@ def onnx_files():
     index = numpy_helper.from_array(np.array([0, 5], np.int64), "i")
     onnx_model("onnx_gather_index_out_of_range.onnx", [helper.make_node("Gather", ["x", "i"], ["y"], axis=1)], [x], [y], [index],
                "Gather index 5 on an axis of 1")
+    # A Range whose limit is data (the largest input value): its length is not a shape ModelPort can plan.
+    limit = helper.make_tensor_value_info("limit", TensorProto.FLOAT, [])
+    zero, one = (numpy_helper.from_array(np.array(v, np.float32), n) for n, v in (("zero", 0), ("one", 1)))
+    onnx_model("onnx_range_from_data.onnx", [helper.make_node("Range", ["zero", "limit", "one"], ["y"])], [limit], [y], [zero, one],
+               "Range sized by a graph input's value")
     slices = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
               (("starts", [0]), ("ends", [8]), ("axes", [2]), ("steps", [0]))]
     onnx_model("onnx_slice_step0.onnx", [helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"])], [x], [y],
@@ -275,6 +283,42 @@ FUZZ_FOUND_FILES = {
 }
 
 
+def token_files():
+    """Token ids for the tiny DistilBERT (Fixtures/text, vocabulary 1000): ids the embedding table
+    does not have, and a sequence length no plan should be made for."""
+    model = "text/distilbert.torchscript.onnx"
+    rng = np.random.default_rng(20261207)
+    ids = rng.integers(0, 1000, (3, 16)).astype(np.int64)
+    mask = np.ones((3, 16), np.int64)
+
+    def npz(name, arrays, what):
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        write(name, buf.getvalue())
+        record(name, "run", what, model)
+
+    bad = ids.copy()
+    bad[2, 7] = 1003
+    npz("tokens_id_out_of_range.npz", {"input_ids": bad, "attention_mask": mask}, "token id 1003 for a table of 1000 rows")
+    bad = ids.copy()
+    bad[1, 3] = -5
+    npz("tokens_id_negative.npz", {"input_ids": bad, "attention_mask": mask}, "a negative token id")
+    frac = ids.astype(np.float32)
+    frac[0, 2] = 3.5
+    npz("tokens_id_fraction.npz", {"input_ids": frac, "attention_mask": mask}, "a token id of 3.5")
+    huge = 1 << 21
+    npz("tokens_sequence_2m.npz", {"input_ids": np.zeros((1, huge), np.int64), "attention_mask": np.ones((1, huge), np.int64)},
+        "a sequence of 2,097,152 tokens (past what a plan is made for)")
+    # A header claiming a sequence of 10^9 tokens, with 16 of them stored.
+    member = npy_header("<i8", (1, 10**9)) + ids[0].tobytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("input_ids.npy", member)
+        z.writestr("attention_mask.npy", npy_header("<i8", (1, 10**9)) + mask[0].tobytes())
+    write("tokens_sequence_1e9_claimed.npz", buf.getvalue())
+    record("tokens_sequence_1e9_claimed.npz", "run", "a header claiming 10^9 tokens, 16 stored", model)
+
+
 def fuzz_found_files():
     for name, (command, what) in FUZZ_FOUND_FILES.items():
         shutil.copy(os.path.join(HERE, "bad", name), os.path.join(OUT, name))
@@ -299,6 +343,7 @@ def main():
     keras_files()
     hdf5_files()
     onnx_files()
+    token_files()
     fuzz_found_files()
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(MANIFEST, f, indent=1, sort_keys=True)

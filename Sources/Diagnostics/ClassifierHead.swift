@@ -20,6 +20,10 @@ public struct ClassifierHead: Sendable {
     /// from_logits=True): its scores are sigmoid(output). False when the training
     /// configuration gives a loss that is not a binary cross-entropy.
     public var rawLogit: Bool
+    /// A linear output of two units read as logits of a cross-entropy (PyTorch's
+    /// CrossEntropyLoss, Keras' sparse_categorical_crossentropy(from_logits=True), a Hugging Face
+    /// `…ForSequenceClassification` with two labels): class 1's probability is softmax(output)[1].
+    public var twoLogits = false
 
     /// The head of `graph`; `loss` (given by the user) stands in for a missing training configuration.
     public init(graph: Graph, loss given: TrainingLoss? = nil) {
@@ -56,15 +60,17 @@ public struct ClassifierHead: Sendable {
         if let p = linear, p.op.traits.contains(.linearLayer) { features = p.inputs.first } else { features = nil }
         let loss = given ?? graph.metadata.trainingConfig.flatMap { TrainingLoss(configuration: $0, output: producer?.layer ?? output) }
         rawLogit = kind == .linear && units == 1 && (loss.map { $0.isBinaryCrossEntropy && $0.fromLogits } ?? true)
+        twoLogits = kind == .linear && units == 2 && (loss.map { $0.isCategoricalCrossEntropy && $0.fromLogits } ?? false)
     }
 
     /// Whether the data checks can read a binary score from this head.
-    public var isBinary: Bool { (kind == .sigmoid && units == 1) || (kind == .softmax && units == 2) || rawLogit }
+    public var isBinary: Bool { (kind == .sigmoid && units == 1) || (kind == .softmax && units == 2) || rawLogit || twoLogits }
 
     /// The probability of class 1 for each sample of an output batch.
     public func scores(_ values: [Float]) -> [Float] {
         if kind == .softmax, units == 2 { return stride(from: 1, to: values.count, by: 2).map { values[$0] } }
         if rawLogit { return values.map { 1 / (1 + Foundation.exp(-$0)) } }
+        if twoLogits { return stride(from: 1, to: values.count, by: 2).map { 1 / (1 + Foundation.exp(values[$0 - 1] - values[$0])) } }
         return values
     }
 
@@ -85,6 +91,7 @@ public struct ClassifierHead: Sendable {
         case .sigmoid: return "Dense(\(units), sigmoid)"
         case .softmax: return "Dense(\(units), softmax)"
         case .linear where rawLogit: return "a raw logit (linear, 1 unit; scores = sigmoid(logit))"
+        case .linear where twoLogits: return "two logits (linear, 2 units; scores = softmax(logits)[1])"
         case .linear: return "a linear output of \(units) unit\(units == 1 ? "" : "s")"
         case .other: return "an output of \(units) unit\(units == 1 ? "" : "s") without sigmoid or softmax"
         }

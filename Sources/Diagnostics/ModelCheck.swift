@@ -45,6 +45,8 @@ public struct CheckOptions: Sendable {
     public var recalibrate = true
     /// The training loss, for files without a training configuration (`--loss`).
     public var loss: TrainingLoss?
+    /// Makes the graph again for other input shapes (a graph made per size of a named dimension).
+    public var remake: InferenceSession.GraphMaker?
     public init() {}
 }
 
@@ -111,7 +113,7 @@ public enum ModelCheck {
 
     static func dataChecks(_ graph: Graph, head: ClassifierHead, source: SampleSource, options: CheckOptions,
                            report: inout CheckReport, progress: ((String, Int, Int) -> Void)?) throws {
-        let session = try InferenceSession(graph: graph, options: EngineOptions(threads: options.threads, optimize: false))
+        let session = try InferenceSession(graph: graph, options: EngineOptions(threads: options.threads, optimize: false), remake: options.remake)
         let watch = watchList(graph, head: head)
         var keep = Set(watch.reluLayers.map(\.value) + watch.batchNorms.map(\.input))
         if let f = watch.features { keep.insert(f) }
@@ -261,6 +263,8 @@ public enum ModelCheck {
 
     static func inputRangeFindings(_ graph: Graph, watch: Watch, bn: [String: ChannelStatistics], min lo: Float, max hi: Float, options: CheckOptions) -> [Finding] {
         var findings: [Finding] = []
+        // Integer inputs are token ids or categories, not pixels or measurements: no range to judge.
+        guard graph.inputs.contains(where: { $0.dtype.isFloatingPoint }) else { return findings }
         // How the first BatchNormalization's moving mean compares with the data's: a ratio near 255 (or 1/255) means a scale mismatch.
         var scaleNote = ""
         var ratio: Double?

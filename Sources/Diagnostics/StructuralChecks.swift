@@ -27,7 +27,9 @@ public enum StructuralChecks {
             let values = p.tensor.floats()
             let layer = p.layer ?? users[p.name].map { $0.layer ?? $0.name }
             let name = p.name
-            let bad = values.filter { !$0.isFinite }.count
+            // An infinite scalar that no layer multiplies by is a mask's fill (−∞ before a softmax), not a diverged weight.
+            let fill = values.count == 1 && kernelUser[p.name] == nil
+            let bad = values.filter { $0.isNaN || ($0.isInfinite && !fill) }.count
             if bad > 0 {
                 findings.append(Finding("nan-weights", .error, layer: layer,
                     "\(name) has \(bad) of \(values.count) values that are NaN or infinite",

@@ -8,6 +8,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case missingInput(String)
     case inputShape(name: String, expected: Shape, given: [Int])
     case graph(GraphError)
+    /// A value computed or given at run time that the layer cannot take (a token id outside the table).
+    case invalidValue(layer: String, reason: String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case let .inputShape(name, expected, given):
             return "input '\(name)' expects shape \(expected), got \(Shape(given.map { Optional($0) }))"
         case let .graph(e): return e.description
+        case let .invalidValue(layer, reason): return "layer '\(layer)': \(reason)"
         }
     }
 }

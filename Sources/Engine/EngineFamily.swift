@@ -5,6 +5,9 @@ import ModelIR
 protocol EngineFamily: OpFamily {
     /// The kernel for `node`, its weights read with `constant` (nil when not a constant).
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel
+    /// Whether input `input` (after the first) reaches the kernel at run time even when it is
+    /// stored (Gather's indices); otherwise a stored input is a weight the lowering arranged.
+    func readsAsData(input: Int) -> Bool
     /// Refuses, at planning time, what training cannot run (`EngineError.notTrainable`).
     func checkTrainable(_ node: Node) throws
     /// The training forward step: writes every element of `y`, may keep what backward needs.
@@ -19,6 +22,19 @@ protocol FamilyKernel: Sendable {
     var kindName: String { get }
     /// Computes every element of `y` (of `outShape`) from `inputs` (data first, then any run-time operands).
     func run(_ inputs: [HostTensor], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int)
+    /// Why the inputs cannot be computed (a token id outside the table), checked before `run`; nil when they can.
+    func validate(_ inputs: [HostTensor]) -> String?
+    /// The layer (or node) the kernel computes, for errors; empty to use the step's name.
+    var layer: String { get }
+}
+
+extension EngineFamily {
+    func readsAsData(input: Int) -> Bool { false }
+}
+
+extension FamilyKernel {
+    func validate(_ inputs: [HostTensor]) -> String? { nil }
+    var layer: String { "" }
 }
 
 extension AnyOpFamily {

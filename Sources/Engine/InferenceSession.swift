@@ -59,7 +59,17 @@ public final class InferenceSession {
         pool[buffer.count, default: []].append(buffer)
     }
 
-    public init(graph: Graph, options: EngineOptions = EngineOptions()) throws {
+    /// Makes the graph again for other input shapes, for a graph made for one size of a named
+    /// dimension (an ONNX sequence length whose shape arithmetic folded at load).
+    public typealias GraphMaker = @Sendable ([String: [Int]]) throws -> Graph
+    let remake: GraphMaker?
+    /// Plans made for other input shapes by `remake`, by those shapes (a few are kept).
+    var remade: [[String: [Int]]: InferenceSession] = [:]
+
+    /// Plans `graph`; with `remake`, inputs of other shapes than the graph's run on a graph made,
+    /// and planned, for them (cached per set of input shapes).
+    public init(graph: Graph, options: EngineOptions = EngineOptions(), remake: GraphMaker? = nil) throws {
+        self.remake = remake
         var planner = Planner(graph: graph, optimize: options.optimize)
         try planner.build()
         var inputSlots: [(ValueInfo, Int)] = []
@@ -95,7 +105,17 @@ public final class InferenceSession {
     /// Runs the model. Returns the graph outputs, plus every value named in `keep` that the plan computes.
     /// A session runs one call at a time.
     public func run(_ inputs: [String: HostTensor], keep: Set<String> = []) throws -> [String: HostTensor] {
-        try run(inputs, keep: keep, split: true)
+        if let remake, !inputSlots.allSatisfy({ info, _ in inputs[info.name].map { $0.shape == info.shape.dims.compactMap { $0 } && !info.shape.dims.contains(nil) } ?? true }) {
+            let shapes = inputs.mapValues(\.shape)
+            if let session = remade[shapes] { return try session.run(inputs, keep: keep) }
+            if remade.count >= 8 { remade.removeAll() }
+            let session = try InferenceSession(graph: try remake(shapes), options: options)
+            session.subBatchBytes = subBatchBytes
+            session.profiling = profiling
+            remade[shapes] = session
+            return try session.run(inputs, keep: keep)
+        }
+        return try run(inputs, keep: keep, split: true)
     }
 
     func run(_ inputs: [String: HostTensor], keep: Set<String>, split: Bool) throws -> [String: HostTensor] {
@@ -112,7 +132,9 @@ public final class InferenceSession {
         var keepSlots = Set(graph.outputs.compactMap(slotIndex))
         for k in keep { if let s = slotIndex(k) { keepSlots.insert(s) } }
         // The steps themselves run in a function that cannot throw (see `execute`).
-        let computed = runSteps(values, outputShapes: shapes, keepSlots: keepSlots)
+        var refusal: EngineError?
+        let computed = runSteps(values, outputShapes: shapes, keepSlots: keepSlots, refusal: &refusal)
+        if let refusal { throw refusal }
         var result: [String: HostTensor] = [:]
         for name in Set(graph.outputs).union(keep) {
             if let s = slotIndex(name), let v = computed[s] { result[name] = v }
@@ -146,7 +168,8 @@ public final class InferenceSession {
     }
 
     /// Runs every step, freeing each value after its last reader unless it is kept.
-    func runSteps(_ initial: [HostTensor?], outputShapes: [[Int]], keepSlots: Set<Int>) -> [HostTensor?] {
+    /// Stops at a step whose kernel refuses its inputs (`FamilyKernel.validate`), saying why in `refusal`.
+    func runSteps(_ initial: [HostTensor?], outputShapes: [[Int]], keepSlots: Set<Int>, refusal: inout EngineError?) -> [HostTensor?] {
         BLAS.setThreads(options.threads)
         var values = initial
         var lastUse = [Int: Int]()
@@ -160,6 +183,10 @@ public final class InferenceSession {
             var ins: [HostTensor] = []
             // The planner orders steps so that every input is computed (or given) before it is read.
             for s in step.inputs { ins.append(values[s]!) }
+            if case .family(let k) = step.kernel, let problem = k.validate(ins) {
+                refusal = .invalidValue(layer: k.layer.isEmpty ? step.name : k.layer, reason: problem)
+                return values
+            }
             if case .reshape = step.kernel, step.inputs.count == 1, dying.count == 1 {
                 // Same data, new shape: hand the buffer on instead of copying it.
                 values[step.output] = HostTensor(shape: outShape, data: ins[0].data)
@@ -259,7 +286,6 @@ public final class InferenceSession {
                 case .unary(let f): ElementwiseKernels.unary(f, xp, yp)
                 case let .reduce(f, axes, keep): ElementwiseKernels.reduce(f, xp, shape: x.shape, axes: axes, keepDims: keep, yp)
                 case let .axisMap(map, fill): AxisMap.run(map, xp, shape: x.shape, yp, outShape: outShape, fill: fill)
-                case let .gather(axis, indices): GatherKernel.run(xp, shape: x.shape, axis: axis, indices: indices, yp)
                 case .resize(let r): ResizeKernel.run(r, xp, shape: x.shape, yp, outShape: outShape)
                 case .imageResize(let r): ImageResizeKernel.run(r, xp, shape: x.shape, yp)
                 case .matMul: MatMulKernel.run(ins[0], ins[1], yp, outShape: outShape, threads: threads)
@@ -323,7 +349,6 @@ extension Step {
             case .expand: return "expand"
             case .tile: return "tile"
             }
-        case .gather: return "gather"
         case .resize(let r): return "resize \(r.mode.rawValue)"
         case .imageResize(let r): return "resize \(r.interpolation.rawValue)"
         case .matMul: return "matmul"

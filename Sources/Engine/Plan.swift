@@ -23,7 +23,6 @@ enum Kernel {
     case reduce(ReduceFunction, axes: [Int], keepDims: Bool)
     case concatenate(axis: Int)
     case axisMap(AxisMap, fill: Float)
-    case gather(axis: Int, indices: [Int])
     case resize(Resize)
     case imageResize(ImageResize)
     case matMul
@@ -193,6 +192,9 @@ struct Planner {
         if name == node.inputs.first { return true }
         switch node.op {
         case .elementwise, .concatenate, .matMul: return parameters[resolve(name)] != nil
+        case .family(let f):
+            guard let e = f.base as? any EngineFamily else { return false }
+            return node.inputs.indices.contains { node.inputs[$0] == name && e.readsAsData(input: $0) }
         default: return false
         }
     }
@@ -343,9 +345,6 @@ struct Planner {
         case let .pad(pads, mode, value): return .axisMap(.pad(pads: pads, mode: mode), fill: value)
         case .expand: return .axisMap(.expand, fill: 0)
         case .tile: return .axisMap(.tile, fill: 0)
-        case .gather(let axis):
-            guard let indices = floats(node.inputs[1]) else { throw EngineError.unsupported(layer: layer, reason: "Gather needs constant indices") }
-            return .gather(axis: axis < 0 ? axis + inShape.rank : axis, indices: indices.map { Int($0) })
         case .resize(let r): return .resize(r)
         case .matMul: return .matMul
         case let .batchShape(offsets, factors): return .batchShape(offsets: offsets, factors: factors)

@@ -201,7 +201,7 @@ extension TrainingSession {
             grads[0] = dx
             if wanted.count > 1, wanted[1] { grads[1] = k.keras(dw) }
             if grads.count > 2 { grads[2] = db }
-        case .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+        case .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
         }
         return grads

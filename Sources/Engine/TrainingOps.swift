@@ -25,7 +25,7 @@ extension TrainingSession {
             if interpolation != "nearest" { try refuse("only nearest up-sampling trains") }
         case .transposedConvolution(let c):
             if c.kernelSize.count > 2 { try refuse("only 1-D and 2-D transposed convolutions train") }
-        case .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+        case .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             try refuse("\(node.op.displayName) has no gradient in ModelPort yet")
         }
     }
@@ -279,7 +279,7 @@ extension TrainingSession {
             x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
                 k.run(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), threads: threads)
             } }
-        case .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
+        case .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
         }
         return y

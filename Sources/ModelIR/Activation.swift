@@ -64,6 +64,8 @@ public enum UnaryFunction: String, Sendable, Codable {
     case isNonZero
     /// 1 where the input is zero, else 0 (logical not).
     case isZero
+    /// 1 where the input is NaN, else 0 (ONNX IsNaN).
+    case isNaN
     case sin, cos, tan
 }
 

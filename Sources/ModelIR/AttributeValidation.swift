@@ -68,7 +68,7 @@ extension Op {
                 throw ShapeError("invalid target shape \(target)")
             }
         case .globalPooling, .batchNormalization, .activation, .dropout, .augmentation, .flatten,
-             .transpose, .slice, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .gather, .expand,
+             .transpose, .slice, .rescaling, .elementwise, .unary, .reduce, .concatenate, .identity, .expand,
              .batchShape, .matMul, .argReduce:
             break
         case .family(let f): try f.base.validateAttributes()

@@ -37,7 +37,7 @@ extension Graph {
             case .activation, .dropout, .augmentation, .rescaling, .unary, .identity,
                  .concatenate, .slice, .stridedSlice, .pad, .tile, .expand, .resize:
                 axis = node.inputs.first.flatMap(rank) == r ? carried : nil
-            case .gather, .batchShape, .maxPoolIndices, .argReduce: axis = nil
+            case .batchShape, .maxPoolIndices, .argReduce: axis = nil
             case .family(let f): axis = f.base.channelAxis(carried: carried, inputRank: node.inputs.first.flatMap(rank), outputRank: r)
             }
             if let axis, axis >= 0, axis < r { axes[out] = axis }

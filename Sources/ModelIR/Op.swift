@@ -258,8 +258,6 @@ public enum Op: Hashable, Sendable {
     /// ONNX Slice on any axis: `starts`/`ends` as ONNX gives them (negative counts from the end,
     /// clamped to the axis at run time), any non-zero steps.
     case stridedSlice(starts: [Int], ends: [Int], steps: [Int], axes: [Int])
-    /// Inputs: data, indices (an integer parameter). Picks entries along `axis` (ONNX Gather).
-    case gather(axis: Int)
     /// Broadcasts the input against `shape` (ONNX Expand: numpy rules, the larger of each pair).
     /// A negative entry -k is k times the batch size: the first axis of the optional second input.
     case expand(shape: [Int])
@@ -312,7 +310,6 @@ public enum Op: Hashable, Sendable {
         case .concatenate: return "Concatenate"
         case .identity: return "Identity"
         case .stridedSlice: return "Slice"
-        case .gather: return "Gather"
         case .expand: return "Expand"
         case .tile: return "Tile"
         case .batchShape: return "Shape"
@@ -351,7 +348,7 @@ public enum Op: Hashable, Sendable {
                  .gelu, .exponential, .clip:
                 return [.keepsSamplesApart]
             }
-        case .gather, .batchShape, .maxPoolIndices, .argReduce: return []
+        case .batchShape, .maxPoolIndices, .argReduce: return []
         case .family(let f): return f.base.traits
         }
     }

@@ -243,10 +243,6 @@ extension Op {
             }
             return [out]
 
-        case .gather(let axis):
-            guard let a = x.axis(axis), let indices = param(1) else { throw ShapeError("Gather axis \(axis) does not fit \(x)") }
-            return [Shape(Array(x.dims[..<a]) + indices.dims + Array(x.dims[(a + 1)...]))]
-
         case .expand(let shape):
             let batch = param(1)?.dims.first ?? nil
             return [try broadcast(x, Shape(shape.map { v in v < 0 ? batch.map { $0 * -v } : v }))]

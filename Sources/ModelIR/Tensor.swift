@@ -42,6 +42,25 @@ public struct Tensor: Equatable, Sendable {
 
     public var count: Int { shape.reduce(1, *) }
 
+    /// The first element of an integer tensor whose magnitude passes 2^24, the largest whole
+    /// number float32 keeps exactly; nil when there is none (or for other element types).
+    public func firstIntegerBeyondFloat32() -> Int64? {
+        let limit: Int64 = 1 << 24
+        func first<T: BinaryInteger>(_ type: T.Type) -> Int64? {
+            bytes.withUnsafeBytes { raw in
+                raw.bindMemory(to: T.self).first { $0 > T(clamping: limit) || (T.isSigned && $0 < T(clamping: -limit)) }
+                    .map { Int64(clamping: $0) }
+            }
+        }
+        switch dtype {
+        case .int32: return first(Int32.self)
+        case .uint32: return first(UInt32.self)
+        case .int64: return first(Int64.self)
+        case .uint64: return first(UInt64.self)
+        case .float32, .float64, .float16, .int8, .uint8, .bool, .int16, .uint16: return nil
+        }
+    }
+
     /// The elements converted to Float (float16/64 and integers are converted, bools become 0/1).
     public func floats() -> [Float] {
         switch dtype {

@@ -80,6 +80,10 @@ extension Model {
         options.expectsRawPixels = expectsRawPixels
         options.recalibrate = recalibrate
         options.loss = loss
+        if !dimensions.isEmpty {
+            let model = self
+            options.remake = { shapes in try model.specialized(for: shapes).graph }
+        }
         let opened = try data.map { try labelledSource($0) }
         do {
             return (try ModelCheck.run(graph, source: opened?.source, options: options, progress: progress), opened?.description)

@@ -19,6 +19,18 @@ public struct ModelPortError: Error, CustomStringConvertible {
 public struct Model: Sendable {
     public var graph: Graph
     public var path: String
+    /// The names an ONNX file gives its inputs' and outputs' dimensions (`dim_param`: `batch`,
+    /// `sequence`), by value.
+    public var dimensionNames: [String: [String?]] = [:]
+    /// The sizes the graph was made for, by dimension name: a model whose shape arithmetic
+    /// depends on a named dimension other than the batch (a sequence length) is made again for
+    /// each size it meets (`specialized(for:)`); until then for `probeLength`.
+    public var dimensions: [String: Int] = [:]
+    /// Values given for ONNX graph inputs at load (`load(_:architecture:bindings:)`).
+    var bindings: [String: Tensor] = [:]
+
+    /// The size a named dimension gets when the graph cannot be made without one (what `inspect` shows).
+    public static let probeLength = 16
 
     public init(graph: Graph, path: String) {
         self.graph = graph
@@ -33,10 +45,60 @@ public struct Model: Sendable {
     /// constants (weights, shapes or axes fed as graph inputs); see `ONNXModelLoader.load`.
     public static func load(_ path: String, architecture: String? = nil, bindings: [String: Tensor] = [:]) throws -> Model {
         do {
-            if isONNX(path) { return Model(graph: try ONNXModelLoader.load(path, bindings: bindings), path: path) }
+            if isONNX(path) { return try loadONNX(path, bindings: bindings, dimensions: [:]) }
             return Model(graph: try KerasModelLoader.load(path, architecture: architecture), path: path)
         } catch let e as KerasError {
             throw ModelPortError(e.description)
+        } catch let e as ONNXError {
+            throw ModelPortError(e.description)
+        }
+    }
+
+    /// An ONNX graph, made for `dimensions`. When it cannot be made with named dimensions left
+    /// open, it is made for `probeLength` there: first those after the first axis (a sequence
+    /// length), then the batch's too (shape arithmetic over the batch size itself).
+    static func loadONNX(_ path: String, bindings: [String: Tensor], dimensions: [String: Int]) throws -> Model {
+        let names = ONNXModelLoader.dimensionNames(path)
+        var model: Model
+        do {
+            model = Model(graph: try ONNXModelLoader.load(path, bindings: bindings, dimensions: dimensions), path: path)
+            model.dimensions = dimensions
+        } catch let first as ONNXError {
+            let inputs = ONNXModelLoader.inputNames(path)
+            let named = names.filter { inputs.contains($0.key) }.values
+            let later = Set(named.flatMap { $0.dropFirst().compactMap { $0 } }).subtracting(dimensions.keys)
+            let all = Set(named.flatMap { $0.compactMap { $0 } }).subtracting(dimensions.keys)
+            var made: (Graph, [String: Int])?
+            for open in [later, all] where !open.isEmpty && made == nil {
+                var probed = dimensions
+                for name in open { probed[name] = probeLength }
+                if let graph = try? ONNXModelLoader.load(path, bindings: bindings, dimensions: probed) { made = (graph, probed) }
+            }
+            guard let (graph, probed) = made else { throw first }
+            model = Model(graph: graph, path: path)
+            model.dimensions = probed
+        }
+        model.dimensionNames = names
+        model.bindings = bindings
+        return model
+    }
+
+    /// The model made for the sizes of `arrays` (keyed by input name) where its graph depends on
+    /// a named dimension (an ONNX `sequence` axis): itself when it already is.
+    public func specialized(for arrays: [String: [Int]]) throws -> Model {
+        guard !dimensions.isEmpty else { return self }
+        var needed = dimensions
+        for (input, names) in dimensionNames {
+            guard let shape = arrays[input] else { continue }
+            for (axis, name) in names.enumerated() where axis < shape.count {
+                if let name, needed[name] != nil { needed[name] = shape[axis] }
+            }
+        }
+        if needed == dimensions { return self }
+        do {
+            var model = try Self.loadONNX(path, bindings: bindings, dimensions: needed)
+            model.dimensionNames = dimensionNames
+            return model
         } catch let e as ONNXError {
             throw ModelPortError(e.description)
         }

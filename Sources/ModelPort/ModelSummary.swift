@@ -7,6 +7,17 @@ public struct ModelSummary: Sendable {
         public var name: String
         public var shape: Shape
         public var dtype: DType
+        /// The file's names of the dimensions (ONNX `dim_param`), nil where unnamed; empty when none.
+        public var dimensionNames: [String?] = []
+
+        /// `(batch, sequence)`: names where the file gives them, sizes elsewhere.
+        public var shapeText: String {
+            guard !dimensionNames.isEmpty else { return shape.description }
+            let parts = shape.dims.enumerated().map { i, d in
+                (i < dimensionNames.count ? dimensionNames[i] : nil) ?? d.map(String.init) ?? "None"
+            }
+            return "(" + parts.joined(separator: ", ") + (parts.count == 1 ? ",)" : ")")
+        }
     }
 
     public struct LayerRow: Sendable {
@@ -31,6 +42,9 @@ public struct ModelSummary: Sendable {
     public var parameters: Int
     public var trainableParameters: Int
     public var trainingConfig: JSONValue?
+    /// The sizes the layer shapes are shown for, by dimension name, when the graph is made per
+    /// size of a named dimension (`Model.specialized(for:)`).
+    public var shownFor: [String: Int] = [:]
 
     public var nonTrainableParameters: Int { parameters - trainableParameters }
 }
@@ -61,13 +75,21 @@ extension Model {
                               inbound: layer.inbound, parent: layer.parent, depth: d))
         }
         let dtypes = Dictionary(graph.inputs.map { ($0.name, $0.dtype) }, uniquingKeysWith: { a, _ in a })
-        return ModelSummary(
+        /// A value's shape with its named dimensions left open, and those names.
+        func info(_ name: String, _ shape: Shape, _ dtype: DType) -> ModelSummary.TensorInfo {
+            guard let names = dimensionNames[name] else { return .init(name: name, shape: shape, dtype: dtype) }
+            let open = Shape(shape.dims.enumerated().map { i, d in i < names.count && names[i] != nil ? nil : d })
+            return .init(name: name, shape: open, dtype: dtype, dimensionNames: names)
+        }
+        var summary = ModelSummary(
             format: graph.metadata.format, modelName: graph.metadata.modelName, modelClass: graph.metadata.modelClass,
             frameworkVersion: graph.metadata.frameworkVersion, backend: graph.metadata.backend,
-            inputs: graph.inputs.map { .init(name: $0.name, shape: $0.shape, dtype: $0.dtype) },
-            outputs: graph.outputs.map { .init(name: $0, shape: shapes[$0] ?? Shape([]), dtype: dtypes[$0] ?? .float32) },
+            inputs: graph.inputs.map { info($0.name, $0.shape, $0.dtype) },
+            outputs: graph.outputs.map { info($0, shapes[$0] ?? Shape([]), graph.outputTypes[$0] ?? dtypes[$0] ?? .float32) },
             layers: rows, parameters: graph.parameterCount, trainableParameters: graph.trainableParameterCount,
             trainingConfig: graph.metadata.trainingConfig)
+        summary.shownFor = dimensions
+        return summary
     }
 }
 
@@ -76,7 +98,11 @@ extension ModelSummary {
 
     /// The `--json` document (Schemas/inspect.schema.json).
     public var json: JSONValue {
-        func tensor(_ t: TensorInfo) -> JSONValue { ["name": .string(t.name), "shape": Self.shapeJSON(t.shape), "dtype": .string(t.dtype.rawValue)] }
+        func tensor(_ t: TensorInfo) -> JSONValue {
+            var o: [String: JSONValue] = ["name": .string(t.name), "shape": Self.shapeJSON(t.shape), "dtype": .string(t.dtype.rawValue)]
+            if !t.dimensionNames.isEmpty { o["dimension_names"] = .array(t.dimensionNames.map { $0.map(JSONValue.string) ?? .null }) }
+            return .object(o)
+        }
         let layerJSON: [JSONValue] = layers.map { row in
             let shape: JSONValue = row.outputShapes.count == 1 ? Self.shapeJSON(row.outputShapes[0]) : .array(row.outputShapes.map(Self.shapeJSON))
             return ["name": .string(row.name), "type": .string(row.type), "output_shape": shape,
@@ -109,8 +135,12 @@ extension ModelSummary {
         if let v = frameworkVersion { header += format == .onnx ? ", \(v)" : ", Keras \(v)" }
         if let b = backend, format != .onnx { header += " (\(b))" }
         lines.append(header)
-        for t in inputs { lines.append("Input:  \(t.name)  \(t.dtype.rawValue)  \(t.shape)") }
-        for t in outputs { lines.append("Output: \(t.name)  \(t.dtype.rawValue)  \(t.shape)") }
+        for t in inputs { lines.append("Input:  \(t.name)  \(t.dtype.rawValue)  \(t.shapeText)") }
+        for t in outputs { lines.append("Output: \(t.name)  \(t.dtype.rawValue)  \(t.shapeText)") }
+        if !shownFor.isEmpty {
+            let sizes = shownFor.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", ")
+            lines.append("(the graph is made for each size of its named dimensions; layer shapes below are for \(sizes))")
+        }
         let nameWidth = max(28, (layers.map { $0.name.count + $0.type.count + 3 + 2 * $0.depth }.max() ?? 0) + 2)
         let shapeWidth = max(22, (layers.flatMap { $0.outputShapes.map(\.description.count) }.max() ?? 0) + 2)
         let rule = String(repeating: "─", count: nameWidth + shapeWidth + 12 + 20)

@@ -574,7 +574,7 @@ struct ONNXWriter {
             }
         case .concatenate(let axis):
             node("Concat", n.inputs.map { operand($0, against: out) }, [out], name: n.name, [attr("axis", physicalAxis(axis, rank: rank(out)))])
-        case .stridedSlice, .gather, .expand, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .tile, .batchShape:
+        case .stridedSlice, .expand, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .tile, .batchShape:
             // Only ONNX imports make these, and ONNX → ONNX conversion re-encodes the source graph.
             throw fail("the op comes from an ONNX graph and has no Keras-side export")
         case .family(let f):

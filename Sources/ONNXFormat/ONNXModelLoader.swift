@@ -23,7 +23,9 @@ public enum ONNXModelLoader {
     /// a constant (a Conv's weights, Reshape's shape, a Reduce's axes fed as graph inputs, as
     /// ONNX's node tests do): those inputs are read at load and, when nothing else reads them
     /// at run time, leave the graph's input list. Inputs an op reads as data are never folded.
-    public static func load(_ path: String, bindings: [String: Tensor] = [:]) throws -> Graph {
+    /// `dimensions` gives sizes to named input dimensions (`sequence` → 32): the graph is then
+    /// made for that size, and its shape arithmetic folds at load (a plan per input-shape set).
+    public static func load(_ path: String, bindings: [String: Tensor] = [:], dimensions: [String: Int] = [:]) throws -> Graph {
         guard FileManager.default.fileExists(atPath: path) else { throw ONNXError.unreadable(path, reason: "no such file") }
         guard let data = FileManager.default.contents(atPath: path) else { throw ONNXError.unreadable(path, reason: "the file cannot be read") }
         guard !data.isEmpty else { throw ONNXError.unreadable(path, reason: "the file is empty") }
@@ -50,7 +52,7 @@ public enum ONNXModelLoader {
         let g = model.graph
         for t in g.initializer { b.constants[t.name] = try reader.tensor(t, name: t.name) }
         for input in g.input where b.constants[input.name] == nil {
-            let (shape, dtype) = try valueInfo(input, file: path)
+            let (shape, dtype) = try valueInfo(input, file: path, dimensions: dimensions)
             b.graph.inputs.append(ValueInfo(name: input.name, shape: shape, dtype: dtype))
             b.shapes[input.name] = shape
             b.dtypes[input.name] = dtype
@@ -111,12 +113,34 @@ public enum ONNXModelLoader {
         return graph
     }
 
-    static func valueInfo(_ vi: Onnx_ValueInfoProto, file: String) throws -> (Shape, DType) {
+    /// The named dimensions of the graph's inputs and outputs (`dim_param`), by value, `nil`
+    /// where a dimension has a size or no name; values without any name are left out.
+    public static func dimensionNames(_ path: String) -> [String: [String?]] {
+        guard let data = FileManager.default.contents(atPath: path), let model = try? Onnx_ModelProto(serializedBytes: data) else { return [:] }
+        let initializers = Set(model.graph.initializer.map(\.name))
+        var names: [String: [String?]] = [:]
+        for input in model.graph.input + model.graph.output where !initializers.contains(input.name) {
+            names[input.name] = input.type.tensorType.shape.dim.map { d in
+                if case .dimParam(let name)? = d.value, !name.isEmpty { return name }
+                return nil
+            }
+        }
+        return names.filter { $0.value.contains { $0 != nil } }
+    }
+
+    /// The graph's input names (initializers left out).
+    public static func inputNames(_ path: String) -> Set<String> {
+        guard let data = FileManager.default.contents(atPath: path), let model = try? Onnx_ModelProto(serializedBytes: data) else { return [] }
+        return Set(model.graph.input.map(\.name)).subtracting(model.graph.initializer.map(\.name))
+    }
+
+    static func valueInfo(_ vi: Onnx_ValueInfoProto, file: String, dimensions: [String: Int] = [:]) throws -> (Shape, DType) {
         let t = vi.type.tensorType
         guard let dtype = DType(onnx: t.elemType) else {
             throw ONNXError.unreadable(file, reason: "input '\(vi.name)' has element type \(t.elemType), which ModelPort does not read")
         }
         let dims: [Int?] = try t.shape.dim.map { d in
+            if case .dimParam(let name)? = d.value, let size = dimensions[name] { return size }
             guard case .dimValue(let v)? = d.value else { return nil }
             guard v >= 0, v <= Int64(Shape.largestDimension) else {
                 throw ONNXError.unreadable(file, reason: "the value '\(vi.name)' has a dimension out of range (\(v))")

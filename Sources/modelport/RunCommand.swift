@@ -63,7 +63,7 @@ struct RunCommand: ParsableCommand {
         }
         let session = try loaded.session(threads: threads)
         let progress = Progress(enabled: !quiet)
-        let outputs = try loaded.predict(inputs, session: session, batchSize: batchSize) { progress.update("running", $0, $1) }
+        let outputs = try loaded.predict(inputs, session: session, batchSize: batchSize, source: input) { progress.update("running", $0, $1) }
         progress.finish()
         if let output {
             try loaded.writeOutputs(outputs, to: output)

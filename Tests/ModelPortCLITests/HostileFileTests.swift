@@ -10,6 +10,8 @@ struct HostileFileTests {
         var file: String
         var command: String
         var what: String
+        /// The model `run` reads the file with (relative to Fixtures/), when not the MLP.
+        var model: String?
         var testDescription: String { "\(file): \(what)" }
     }
 
@@ -20,7 +22,7 @@ struct HostileFileTests {
               let list = try? JSONSerialization.jsonObject(with: data) as? [[String: String]] else { return [] }
         return list.compactMap { e in
             guard let file = e["file"], let command = e["command"], let what = e["what"] else { return nil }
-            return Entry(file: file, command: command, what: what)
+            return Entry(file: file, command: command, what: what, model: e["model"])
         }
     }()
 
@@ -33,7 +35,8 @@ struct HostileFileTests {
     @Test("exit 2, one error line, bounded time and memory", arguments: entries)
     func refused(_ e: Entry) throws {
         let path = Self.folder.appendingPathComponent(e.file).path
-        let arguments = e.command == "run" ? ["run", Fixtures.keras("mlp.h5"), "--input", path] : [e.command, path]
+        let model = e.model.map { Fixtures.root.appendingPathComponent($0).path } ?? Fixtures.keras("mlp.h5")
+        let arguments = e.command == "run" ? ["run", model, "--input", path] : [e.command, path]
         let start = Date()
         try expectCleanFailure(arguments, naming: path)
         #expect(Date().timeIntervalSince(start) < 20, "an answer within seconds")

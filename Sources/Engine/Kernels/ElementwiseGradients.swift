@@ -78,7 +78,7 @@ extension ElementwiseKernels {
             case .cos: dx[i] = -g * sin(v)
             case .tan: dx[i] = g * (1 + y[i] * y[i])
             case .roundToHalf: dx[i] = g
-            case .floor, .ceil, .round, .sign, .truncate, .isNonZero, .isZero: dx[i] = 0
+            case .floor, .ceil, .round, .sign, .truncate, .isNonZero, .isZero, .isNaN: dx[i] = 0
             }
         }
     }

@@ -62,6 +62,7 @@ enum ElementwiseKernels {
             case .roundToHalf: y[i] = Float(Float16(v))
             case .isNonZero: y[i] = v != 0 ? 1 : 0
             case .isZero: y[i] = v == 0 ? 1 : 0
+            case .isNaN: y[i] = v.isNaN ? 1 : 0
             case .sin: y[i] = sin(v)
             case .cos: y[i] = cos(v)
             case .tan: y[i] = tan(v)

@@ -83,22 +83,6 @@ enum AxisMap {
     }
 }
 
-enum GatherKernel {
-    /// ONNX Gather: `y[outer, index, inner] = x[outer, indices[index], inner]`; negative
-    /// indices count from the end (they were checked against the axis at load).
-    static func run(_ x: UnsafeBufferPointer<Float>, shape: [Int], axis: Int, indices: [Int], _ y: UnsafeMutableBufferPointer<Float>) {
-        let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *), n = shape[axis]
-        var o = 0
-        for b in 0..<outer {
-            for i in indices {
-                let k = min(max(i < 0 ? i + n : i, 0), n - 1)
-                (y.baseAddress! + o).update(from: x.baseAddress! + (b * n + k) * inner, count: inner)
-                o += inner
-            }
-        }
-    }
-}
-
 enum MatMulKernel {
     /// numpy `matmul`: 1-D operands are promoted (and the added axis dropped), batch axes broadcast.
     static func run(_ a: HostTensor, _ b: HostTensor, _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {

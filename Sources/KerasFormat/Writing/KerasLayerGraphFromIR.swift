@@ -102,7 +102,7 @@ private struct IRToKeras {
                 case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
                      .batchNormalization, .imageResize, .flatten, .reshape, .reshapeAll,
                      .transpose, .zeroPadding, .cropping, .slice, .upSampling, .reduce, .concatenate, .stridedSlice,
-                     .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .family:
+                     .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .family:
                     return false
                 }
             }
@@ -125,7 +125,7 @@ private struct IRToKeras {
         case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
              .batchNormalization, .activation, .dropout, .augmentation, .imageResize, .flatten,
              .zeroPadding, .cropping, .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate,
-             .identity, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices,
+             .identity, .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices,
              .argReduce, .family:
             return false
         }
@@ -216,7 +216,7 @@ private struct IRToKeras {
             let x = try data(node)
             emit(node, "Rescaling", ["scale": .float(Double(scale)), "offset": .float(Double(offset))], [x.layer], moved: x.channelsMoved)
         case .depthwiseConvolution, .transposedConvolution, .zeroPadding, .cropping, .slice,
-             .upSampling, .unary, .reduce, .stridedSlice, .gather, .expand, .batchShape, .tile, .pad, .resize, .matMul,
+             .upSampling, .unary, .reduce, .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .matMul,
              .maxPoolIndices, .argReduce, .imageResize, .family:
             throw fail(node, "no Keras layer is written for it yet")
         }

@@ -118,7 +118,7 @@ func registerMathOps(_ r: inout ONNXRegistry) {
     }
     let unary: [String: UnaryFunction] = ["Sqrt": .sqrt, "Exp": .exp, "Log": .log, "Neg": .negate, "Abs": .abs,
                                           "Reciprocal": .reciprocal, "Erf": .erf, "Floor": .floor, "Ceil": .ceil, "Round": .round, "Sign": .sign,
-                                          "Not": .isZero, "Sin": .sin, "Cos": .cos, "Tan": .tan]
+                                          "Not": .isZero, "IsNaN": .isNaN, "Sin": .sin, "Cos": .cos, "Tan": .tan]
     for (name, f) in unary {
         r[name] = { b, n in try b.add(.unary(f), [try b.value(n, 0)], output: n.outputs[0], node: n) }
     }

@@ -83,9 +83,10 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
         let slice = Array(dims[clamp(start)..<max(clamp(start), clamp(end))])
         b.setVector(n.outputs[0], slice)
     }
-    r["Gather"] = { b, n in
-        guard let indices = b.constant(n, 1) else { throw b.fail(n, "Gather with computed indices is not supported") }
-        if let vector = b.symbolicVector(n.inputs[0]), n.int("axis", 0) == 0, b.constants[n.inputs[0]].map({ $0.shape.count <= 1 }) ?? true {
+    r["Gather", inputs: 2] = { b, n in
+        // Indices given for a graph input are data (token ids), never folded in as a binding.
+        let stored = b.constants[n.inputs[1]]
+        if let indices = stored, let vector = b.symbolicVector(n.inputs[0]), n.int("axis", 0) == 0, b.constants[n.inputs[0]].map({ $0.shape.count <= 1 }) ?? true {
             let picked = try indices.integers.map { i -> SymbolicDim in
                 let k = i < 0 ? i + vector.count : i
                 guard k >= 0, k < vector.count else { throw b.fail(n, "index \(i) out of range") }
@@ -98,10 +99,20 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
         let x = try b.value(n, 0)
         let xs = b.shape(x)
         guard let axis = xs.axis(n.int("axis", 0)) else { throw b.fail(n, "axis \(n.int("axis", 0)) is out of range for \(xs)") }
+        guard let indices = stored else {
+            // Indices computed at run time: each is checked when the model runs. Indices fed as a
+            // graph input are token ids, which may not be negative (torch's Embedding refuses them).
+            let fed = b.graph.inputs.contains { $0.name == n.inputs[1] }
+            try b.add(Op(Gather(axis: axis, negativeIndices: !fed)), [x, try b.value(n, 1)], output: n.outputs[0], node: n)
+            return
+        }
         if let dim = xs[axis], let bad = indices.integers.first(where: { $0 < -dim || $0 >= dim }) {
             throw b.fail(n, "index \(bad) is out of range for axis \(axis) of size \(dim)")
         }
-        try b.add(.gather(axis: axis), [x, b.stored(n.inputs[1] + "/indices", indices)], output: n.outputs[0], node: n)
+        try b.add(Op(Gather(axis: axis)), [x, b.stored(n.inputs[1] + "/indices", indices)], output: n.outputs[0], node: n)
+    }
+    r["GatherND", inputs: 2] = { b, n in
+        try b.add(Op(GatherND(batchDims: n.int("batch_dims", 0))), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n)
     }
     r["Unsqueeze"] = { b, n in
         let axes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("axes")
@@ -111,7 +122,7 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
             b.symbolic[n.outputs[0]] = v
             return
         }
-        let outRank = b.shape(n.inputs[0]).rank + axes.count
+        let outRank = (b.constants[n.inputs[0]]?.shape.count ?? b.shape(n.inputs[0]).rank) + axes.count
         let normalised = axes.map { fromEnd($0, count: outRank) }
         guard Set(normalised).count == axes.count, normalised.allSatisfy({ (0..<outRank).contains($0) }) else {
             throw b.fail(n, "axes \(axes) are repeated or out of range for a rank-\(outRank) result")
