@@ -26,6 +26,8 @@ protocol FamilyKernel: Sendable {
     func validate(_ inputs: [HostTensor]) -> String?
     /// The layer (or node) the kernel computes, for errors; empty to use the step's name.
     var layer: String { get }
+    /// The kernel with `activation` applied to its output as it writes it; nil when it cannot.
+    func fusing(_ activation: Activation) -> (any FamilyKernel)?
 }
 
 extension EngineFamily {
@@ -35,6 +37,7 @@ extension EngineFamily {
 extension FamilyKernel {
     func validate(_ inputs: [HostTensor]) -> String? { nil }
     var layer: String { "" }
+    func fusing(_ activation: Activation) -> (any FamilyKernel)? { nil }
 }
 
 extension AnyOpFamily {

@@ -255,8 +255,6 @@ public final class InferenceSession {
                     epilogue.apply(yp.baseAddress!, rows: m, channels: units)
                 case .convolution(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
                 case .depthwise(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
-                case .transposed(let k): k.run(xp, shape: as2D(x.shape), yp, outShape: as2D(outShape), threads: threads)
-                case .transposedND(let k): k.run(xp, shape: x.shape, yp, outShape: outShape)
                 case let .batchShape(offsets, factors):
                     let batch = x.shape.first ?? 1
                     for i in offsets.indices { yp[i] = Float(offsets[i] + factors[i] * batch) }
@@ -327,7 +325,6 @@ extension Step {
         case .dense(_, _, let e): return "dense" + e.suffix
         case .convolution(let k): return "conv \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix + (k.maxPool == nil ? "" : "+maxpool")
         case .depthwise(let k): return "depthwise \(k.kernel[0])x\(k.kernel[1])" + k.epilogue.suffix
-        case .transposed, .transposedND: return "conv transpose"
         case .pooling(let p): return p.kind == .max ? "max pool" : "avg pool"
         case .poolingND(let k): return k.pooling.kind == .max ? "max pool" : "avg pool"
         case .globalPooling: return "global pool"

@@ -5,7 +5,6 @@ enum Kernel {
     case dense(weights: [Float], units: Int, epilogue: Epilogue)
     case convolution(ConvolutionKernel)
     case depthwise(DepthwiseKernel)
-    case transposed(TransposedConvolutionKernel)
     case pooling(PoolingKernel)
     case poolingND(NDPoolingKernel)
     case globalPooling(Pooling.Kind)
@@ -27,7 +26,6 @@ enum Kernel {
     case imageResize(ImageResize)
     case matMul
     case maxPoolIndices(NDPoolingKernel, columnMajor: Bool)
-    case transposedND(NDTransposedConvolutionKernel)
     case argReduce(largest: Bool, axis: Int, selectLast: Bool)
     case batchShape(offsets: [Int], factors: [Int])
     /// A kernel of an op family defined in one place (`EngineFamily`).
@@ -217,7 +215,7 @@ struct Planner {
         case .dense(let w, let u, var e) where e.activation == nil && e.postScale == nil: e.activation = a; return .dense(weights: w, units: u, epilogue: e)
         case .convolution(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .convolution(k)
         case .depthwise(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .depthwise(k)
-        case .transposed(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .transposed(k)
+        case .family(let k): return k.fusing(a).map { .family($0) }
         default: return nil
         }
     }
@@ -302,18 +300,6 @@ struct Planner {
             return .depthwise(DepthwiseKernel(kernel: two(c.kernelSize, 1), strides: two(c.strides, 1), dilations: two(c.dilations, 1),
                                               padding: twoPadding(c.padding), channels: cin, multiplier: c.depthMultiplier, weights: w,
                                               epilogue: Epilogue(bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil)))
-        case .transposedConvolution(let c) where c.kernelSize.count > 2:
-            guard let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil, c.padding == .valid || { if case .explicit = c.padding { return true }; return false }() else {
-                throw EngineError.unsupported(layer: layer, reason: "3-D transposed convolutions run with explicit pads only")
-            }
-            return .transposedND(NDTransposedConvolutionKernel(attributes: c, inChannels: cin, weights: w,
-                                                               bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil))
-        case .transposedConvolution(let c):
-            guard let w = floats(node.inputs[1]), let cin = inShape.dims.last ?? nil else {
-                throw EngineError.unsupported(layer: layer, reason: "only 1-D and 2-D transposed convolutions run")
-            }
-            return .transposed(TransposedConvolutionKernel(attributes: c, inChannels: cin, kernel: w,
-                                                           bias: node.inputs.count > 2 ? floats(node.inputs[2]) : nil))
         case .pooling(let p) where p.poolSize.count > 2 || !p.isUndilated:
             return .poolingND(NDPoolingKernel(pooling: p))
         case .pooling(let p):

@@ -189,18 +189,6 @@ extension TrainingSession {
             for (i, p) in parts.enumerated() where wanted[i] { grads[i] = p }
         case .imageResize:
             throw EngineError.notTrainable(layer: layer, reason: "Resizing has no gradient in ModelPort yet (put trainable layers after it)")
-        case .transposedConvolution(let c):
-            let k = transposedKernel(node, c, inChannels: x.shape.last ?? 1)
-            var dx = zeros(0), db = node.inputs.count > 2 ? zeros(2) : nil
-            var dw = [Float](repeating: 0, count: k.weights.count)
-            x.data.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in dw.withUnsafeMutableBufferPointer { dwp in
-                withOptionalMutable(&dx) { dxp in withOptionalMutable(&db) { dbp in
-                    k.backward(xp, shape: Self.fourD(x.shape), dyp, outShape: Self.fourD(y.shape), dx: dxp, dw: dwp, db: dbp, threads: threads)
-                } }
-            } } }
-            grads[0] = dx
-            if wanted.count > 1, wanted[1] { grads[1] = k.keras(dw) }
-            if grads.count > 2 { grads[2] = db }
         case .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
         }

@@ -23,16 +23,9 @@ extension TrainingSession {
             if rate > 0, !DropoutKernels.isKnown(kind), kind != "ActivityRegularization" { try refuse("\(kind) is not implemented in training") }
         case .upSampling(_, let interpolation, _):
             if interpolation != "nearest" { try refuse("only nearest up-sampling trains") }
-        case .transposedConvolution(let c):
-            if c.kernelSize.count > 2 { try refuse("only 1-D and 2-D transposed convolutions train") }
         case .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             try refuse("\(node.op.displayName) has no gradient in ModelPort yet")
         }
-    }
-
-    func transposedKernel(_ node: Node, _ c: TransposedConvolution, inChannels: Int) -> TransposedConvolutionKernel {
-        TransposedConvolutionKernel(attributes: c, inChannels: inChannels, kernel: floats(node.input(at: 1)) ?? [],
-                                    bias: node.inputs.count > 2 ? floats(node.input(at: 2)) : nil)
     }
 
     func shapes(_ node: Node) -> [Shape?] {
@@ -274,11 +267,6 @@ extension TrainingSession {
             }
         case .imageResize(let r):
             x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in ImageResizeKernel.run(r, xp, shape: x.shape, yp) } }
-        case .transposedConvolution(let c):
-            let k = transposedKernel(node, c, inChannels: x.shape.last ?? 1)
-            x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
-                k.run(xp, shape: Self.fourD(x.shape), yp, outShape: Self.fourD(outShape), threads: threads)
-            } }
         case .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .maxPoolIndices, .argReduce:
             throw EngineError.notTrainable(layer: layer, reason: "\(node.op.displayName) has no gradient in ModelPort yet")
         }

@@ -18,7 +18,6 @@ extension Graph {
             case .dense, .matMul: axis = r - 1
             case .convolution(let c): axis = c.layout.channelAxis(rank: r)
             case .depthwiseConvolution(let c): axis = c.layout.channelAxis(rank: r)
-            case .transposedConvolution(let c): axis = c.layout.channelAxis(rank: r)
             case .pooling(let p): axis = p.layout.channelAxis(rank: r)
             case .globalPooling(_, let layout, let keepDims): axis = keepDims ? layout.channelAxis(rank: r) : r - 1
             case .upSampling(_, _, let layout), .zeroPadding(_, let layout), .cropping(_, let layout): axis = layout.channelAxis(rank: r)

@@ -43,42 +43,6 @@ public struct DepthwiseConvolution: Hashable, Sendable, Codable {
     }
 }
 
-/// Attributes of a transposed convolution (Keras Conv2DTranspose). Inputs: `x`, `kernel`
-/// (Keras: `kh, kw, out, in`), optional `bias`.
-public struct TransposedConvolution: Hashable, Sendable, Codable {
-    public var filters: Int
-    public var kernelSize: [Int]
-    public var strides: [Int]
-    public var dilations: [Int]
-    /// `valid` or `sameUpper` as Keras means them for the forward convolution.
-    public var padding: Padding
-    public var outputPadding: [Int]?
-    public var layout: Layout
-
-    public init(filters: Int, kernelSize: [Int], strides: [Int], dilations: [Int], padding: Padding, outputPadding: [Int]?, layout: Layout) {
-        self.filters = filters; self.kernelSize = kernelSize; self.strides = strides; self.dilations = dilations
-        self.padding = padding; self.outputPadding = outputPadding; self.layout = layout
-    }
-
-    /// Keras' `deconv_output_length`.
-    public func outputLength(axis: Int, input: Int?) -> Int? {
-        guard let input else { return nil }
-        let k = (kernelSize[axis] - 1) * dilations[axis] + 1
-        let s = strides[axis]
-        if case .explicit(let p) = padding {
-            return (input - 1) * s + k - p[axis] - p[kernelSize.count + axis] + (outputPadding?[axis] ?? 0)
-        }
-        if let op = outputPadding {
-            let pad = padding == .valid ? 0 : k / 2
-            return (input - 1) * s + k - 2 * pad + op[axis]
-        }
-        switch padding {
-        case .valid: return input * s + max(k - s, 0)
-        default: return input * s
-        }
-    }
-}
-
 /// Attributes of max or average pooling.
 public struct Pooling: Hashable, Sendable, Codable {
     public enum Kind: String, Hashable, Sendable, Codable { case max, average }
@@ -217,7 +181,6 @@ public enum Op: Hashable, Sendable {
     case dense(units: Int)
     case convolution(Convolution)
     case depthwiseConvolution(DepthwiseConvolution)
-    case transposedConvolution(TransposedConvolution)
     case pooling(Pooling)
     /// Mean or max over every spatial axis.
     case globalPooling(kind: Pooling.Kind, layout: Layout, keepDims: Bool)
@@ -288,7 +251,6 @@ public enum Op: Hashable, Sendable {
         case .dense: return "Dense"
         case .convolution(let c): return "Conv\(c.kernelSize.count)D"
         case .depthwiseConvolution(let c): return "DepthwiseConv\(c.kernelSize.count)D"
-        case .transposedConvolution(let c): return "Conv\(c.kernelSize.count)DTranspose"
         case .pooling(let p): return (p.kind == .max ? "MaxPooling" : "AveragePooling") + "\(p.poolSize.count)D"
         case .globalPooling(let k, _, _): return k == .max ? "GlobalMaxPooling" : "GlobalAveragePooling"
         case .batchNormalization: return "BatchNormalization"
@@ -331,7 +293,6 @@ public enum Op: Hashable, Sendable {
         case .dense: return [.linearLayer, .multipliesByKernel, .keepsSamplesApart]
         case .matMul: return [.linearLayer, .multipliesByKernel]
         case .convolution, .depthwiseConvolution: return [.multipliesByKernel, .keepsSamplesApart, .readsChannelAxis]
-        case .transposedConvolution: return [.multipliesByKernel, .keepsSamplesApart]
         case .pooling: return [.keepsSamplesApart, .readsChannelAxis]
         case .batchNormalization(let axis, _, _): return axis != 0 ? [.keepsSamplesApart, .readsChannelAxis] : [.readsChannelAxis]
         case .zeroPadding, .cropping, .upSampling, .imageResize: return [.keepsSamplesApart, .readsChannelAxis, .keepsValueScale]

@@ -38,6 +38,15 @@ public protocol OpFamily: Hashable, Sendable {
     /// The channel axis of the first output, given the first input's (`carried`), the first
     /// input's rank and the output's.
     func channelAxis(carried: Int?, inputRank: Int?, outputRank: Int) -> Int?
+    /// Where the channels of its spatial data sit (convolutions, pooling); nil when it has no such layout.
+    var spatialLayout: Layout? { get }
+    /// The same op reading and writing channels-last data.
+    func channelsLast() -> Self
+}
+
+extension OpFamily {
+    public var spatialLayout: Layout? { nil }
+    public func channelsLast() -> Self { self }
 }
 
 /// An op family's attributes inside `Op.family`, compared and hashed as its own type.
@@ -46,9 +55,52 @@ public struct AnyOpFamily: Hashable, Sendable {
     public init(_ base: some OpFamily) { self.base = base }
     public static func == (a: AnyOpFamily, b: AnyOpFamily) -> Bool { AnyHashable(a.base) == AnyHashable(b.base) }
     public func hash(into hasher: inout Hasher) { hasher.combine(AnyHashable(base)) }
+
+    /// The same op reading and writing channels-last data.
+    public func channelsLast() -> AnyOpFamily {
+        func open<F: OpFamily>(_ f: F) -> AnyOpFamily { AnyOpFamily(f.channelsLast()) }
+        return open(base)
+    }
 }
 
 extension Op {
+    /// Where the channels of the op's spatial data sit, for the ops that have such a layout
+    /// (the layout rule `ChannelsLastPass` and the exporters read).
+    public var layout: Layout? {
+        switch self {
+        case .convolution(let c): return c.layout
+        case .depthwiseConvolution(let c): return c.layout
+        case .pooling(let p): return p.layout
+        case .imageResize(let r): return r.layout
+        case .globalPooling(_, let l, _), .flatten(let l), .zeroPadding(_, let l), .cropping(_, let l), .upSampling(_, _, let l): return l
+        case .family(let f): return f.base.spatialLayout
+        case .dense, .batchNormalization, .activation, .dropout, .augmentation, .reshape, .reshapeAll, .transpose, .slice, .rescaling,
+             .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .matMul,
+             .maxPoolIndices, .argReduce:
+            return nil
+        }
+    }
+
+    /// The same op reading and writing channels-last data (itself for ops without a layout).
+    public func channelsLast() -> Op {
+        switch self {
+        case .convolution(var c): c.layout = .channelsLast; return .convolution(c)
+        case .depthwiseConvolution(var c): c.layout = .channelsLast; return .depthwiseConvolution(c)
+        case .pooling(var p): p.layout = .channelsLast; return .pooling(p)
+        case .imageResize(var r): r.layout = .channelsLast; return .imageResize(r)
+        case let .globalPooling(k, _, keep): return .globalPooling(kind: k, layout: .channelsLast, keepDims: keep)
+        case .flatten: return .flatten(layout: .channelsLast)
+        case let .zeroPadding(p, _): return .zeroPadding(pads: p, layout: .channelsLast)
+        case let .cropping(c, _): return .cropping(crops: c, layout: .channelsLast)
+        case let .upSampling(s, i, _): return .upSampling(size: s, interpolation: i, layout: .channelsLast)
+        case .family(let f): return .family(f.channelsLast())
+        case .dense, .batchNormalization, .activation, .dropout, .augmentation, .reshape, .reshapeAll, .transpose, .slice, .rescaling,
+             .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .matMul,
+             .maxPoolIndices, .argReduce:
+            return self
+        }
+    }
+
     /// An op of a family defined in one place (`OpFamily`).
     public init(_ family: some OpFamily) { self = .family(AnyOpFamily(family)) }
 

@@ -78,20 +78,6 @@ extension Op {
             if let b = param(2), let channels = out[ca], b.dims != [channels] { throw ShapeError("depthwise bias \(b) does not fit \(channels) channels") }
             return [out]
 
-        case .transposedConvolution(let c):
-            let sr = c.kernelSize.count
-            guard x.rank == sr + 2 else { throw ShapeError("Conv\(sr)DTranspose needs a rank-\(sr + 2) input, got \(x)") }
-            let ca = c.layout.channelAxis(rank: x.rank)
-            if let k = param(1) {
-                guard k.rank == sr + 2, Array(k.dims.prefix(sr)) == c.kernelSize.map({ Optional($0) }), k[sr] == c.filters, same(k[sr + 1], x[ca]) else {
-                    throw ShapeError("transposed-convolution kernel \(k) does not fit input \(x) and \(c.filters) filters")
-                }
-            }
-            var out = x
-            for (i, axis) in c.layout.spatialAxes(rank: x.rank).enumerated() { out[axis] = c.outputLength(axis: i, input: x[axis]) }
-            out[ca] = c.filters
-            return [out]
-
         case .pooling(let p):
             let sr = p.poolSize.count
             guard x.rank == sr + 2 else { throw ShapeError("pooling over \(sr) axes needs a rank-\(sr + 2) input, got \(x)") }

@@ -77,15 +77,11 @@ struct ONNXWriter {
         self.options = options
         do { shapes = try graph.verify() } catch { throw ONNXExportError("the graph does not verify: \(error)") }
         parameters = Dictionary(graph.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // The layouts of the spatial ops (a Flatten's says only how it orders, Resizing keeps any).
         let layouts = graph.nodes.compactMap { n -> Layout? in
-            switch n.op {
-            case .convolution(let c): return c.layout
-            case .depthwiseConvolution(let c): return c.layout
-            case .transposedConvolution(let c): return c.layout
-            case .pooling(let p): return p.layout
-            case .globalPooling(_, let l, _), .zeroPadding(_, let l), .cropping(_, let l), .upSampling(_, _, let l): return l
-            default: return nil
-            }
+            if case .flatten = n.op { return nil }
+            if case .imageResize = n.op { return nil }
+            return n.op.layout
         }
         if Set(layouts).count > 1 { throw ONNXExportError("the model mixes channels_last and channels_first layers, which export does not support") }
         transposed = layouts.first.map { $0 == .channelsLast } ?? true
@@ -389,32 +385,6 @@ struct ONNXWriter {
             attrs += try pads(c.padding, input: spatial(n.inputs[0], layout: c.layout), kernel: c.kernelSize, strides: c.strides, dilations: c.dilations)
             let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
             node("Conv", [x, w] + bias, [out], name: n.name, attrs)
-        case .transposedConvolution(let c):
-            guard let kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
-            let taps = c.kernelSize.reduce(1, *), cout = kernel.shape[c.kernelSize.count], cin = kernel.shape[c.kernelSize.count + 1]
-            let v = kernel.floats()
-            var iohw = [Float](repeating: 0, count: v.count)
-            for t in 0..<taps { for o in 0..<cout { for i in 0..<cin { iohw[(i * cout + o) * taps + t] = v[(t * cout + o) * cin + i] } } }
-            let w = initializer(unique(n.inputs[1] + "/iohw"), Tensor(shape: [cin, cout] + c.kernelSize, floats: iohw))
-            // Keras' output size, as explicit pads and output_padding.
-            let inSizes = spatial(n.inputs[0], layout: c.layout), outSizes = spatial(out, layout: c.layout)
-            var begins: [Int] = [], ends: [Int] = [], extra: [Int] = []
-            for i in 0..<c.kernelSize.count {
-                guard let input = inSizes[i], let output = outSizes[i] else { throw fail("needs known spatial sizes") }
-                let k = (c.kernelSize[i] - 1) * c.dilations[i] + 1
-                let full = (input - 1) * c.strides[i] + k
-                var total = full - output
-                var op = 0
-                if total < 0 { op = -total; total = 0 }
-                let begin: Int
-                if case .explicit(let p) = c.padding { begin = p[i] } else { begin = c.padding == .valid ? 0 : total / 2 }
-                begins.append(begin); ends.append(total - begin); extra.append(op)
-            }
-            var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations),
-                         attr("pads", ints: begins + ends)]
-            if extra.contains(where: { $0 > 0 }) { attrs.append(attr("output_padding", ints: extra)) }
-            let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
-            node("ConvTranspose", [x, w] + bias, [out], name: n.name, attrs)
         case .pooling(let p):
             var attrs = [attr("kernel_shape", ints: p.poolSize), attr("strides", ints: p.strides)]
             attrs += try pads(p.padding, input: spatial(n.inputs[0], layout: p.layout), kernel: p.poolSize, strides: p.strides,

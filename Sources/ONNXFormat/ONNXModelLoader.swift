@@ -195,7 +195,7 @@ func foldedBatchNormalizationEvidence(_ node: Onnx_NodeProto) -> (String, String
         let layer = String(name[..<range.lowerBound])
         return (layer, "tf2onnx's Mul and Add named '\(layer)/batchnorm/…'")
     }
-    guard ["Conv", "ConvTranspose", "Gemm"].contains(node.opType) else { return nil }
+    guard onnxRegistry.batchNormalizationHosts.contains(node.opType) else { return nil }
     let weights = node.input.dropFirst().prefix(2)
     if let fused = weights.first(where: { $0.contains("fused_bn") }) { return (name, "tf2onnx's folded weights '\(fused)'") }
     if let computed = weights.first(where: { $0.hasPrefix("onnx::\(node.opType)_") }) {

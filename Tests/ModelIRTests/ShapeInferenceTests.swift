@@ -31,10 +31,10 @@ struct ShapeInferenceTests {
     }
 
     @Test func transposedConvolutionFollowsKeras() throws {
-        let op = Op.transposedConvolution(TransposedConvolution(filters: 8, kernelSize: [3, 3], strides: [2, 2], dilations: [1, 1],
+        let op = Op(TransposedConvolution(filters: 8, kernelSize: [3, 3], strides: [2, 2], dilations: [1, 1],
                                                                padding: .sameUpper, outputPadding: nil, layout: .channelsLast))
         #expect(try op.outputShapes([[nil, 17, 17, 16], [3, 3, 8, 16], [8]]) == [[nil, 34, 34, 8]])
-        let valid = Op.transposedConvolution(TransposedConvolution(filters: 8, kernelSize: [3, 3], strides: [2, 2], dilations: [1, 1],
+        let valid = Op(TransposedConvolution(filters: 8, kernelSize: [3, 3], strides: [2, 2], dilations: [1, 1],
                                                                   padding: .valid, outputPadding: nil, layout: .channelsLast))
         #expect(try valid.outputShapes([[nil, 17, 17, 16], nil, nil]) == [[nil, 35, 35, 8]])
     }

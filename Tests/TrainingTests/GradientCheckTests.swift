@@ -134,7 +134,7 @@ struct GradientCheckTests {
                                                            outputPadding: nil, layout: .channelsLast), [1, 3, 3, 3]),
         ] {
             let kernel = t.kernelSize + [t.filters, shape.last ?? 1]
-            try Self.expectClose({ c in c.add(.transposedConvolution(t), [c.parameter("k", kernel), c.parameter("b", [t.filters])]) }, input: shape, label)
+            try Self.expectClose({ c in c.add(Op(t), [c.parameter("k", kernel), c.parameter("b", [t.filters])]) }, input: shape, label)
         }
         let dw = DepthwiseConvolution(kernelSize: [3, 3], strides: [2, 2], dilations: [1, 1], padding: .sameUpper, layout: .channelsLast, depthMultiplier: 2)
         try Self.expectClose({ c in c.add(.depthwiseConvolution(dw), [c.parameter("k", [3, 3, 3, 2]), c.parameter("b", [6])]) }, input: [2, 5, 5, 3],

@@ -155,67 +155,6 @@ extension DepthwiseKernel {
     }
 }
 
-extension TransposedConvolutionKernel {
-    /// Gradients of a transposed convolution (no epilogue): the forward pass's per-pixel
-    /// contributions `C = x·W` get `dC` gathered from `dy`, then `dx = dC·Wᵀ`, `dW += xᵀ·dC`
-    /// (in the kernel's `[cin, kh·kw·cout]` order; `keras(_:)` turns it back into Keras's).
-    func backward(_ x: UnsafeBufferPointer<Float>, shape: [Int], _ dy: UnsafeBufferPointer<Float>, outShape: [Int],
-                  dx: UnsafeMutableBufferPointer<Float>?, dw: UnsafeMutableBufferPointer<Float>, db: UnsafeMutableBufferPointer<Float>?,
-                  threads: Int) {
-        let (n, h, w) = (shape[0], shape[1], shape[2])
-        let (oh, ow) = (outShape[1], outShape[2])
-        let (kh, kw) = (kernel[0], kernel[1])
-        let (pt, pl) = leadingPads(shape: shape, outShape: outShape)
-        let cols = kh * kw * outChannels
-        var contributions = [Float](repeating: 0, count: h * w * cols)
-        BLAS.setThreads(threads)
-        weights.withUnsafeBufferPointer { wp in
-            contributions.withUnsafeMutableBufferPointer { cp in
-                guard let cb = cp.baseAddress, let wb = wp.baseAddress, let xb = x.baseAddress, let dyb = dy.baseAddress,
-                      let dwb = dw.baseAddress else { return }
-                for image in 0..<n {
-                    let dyi = dyb + image * oh * ow * outChannels
-                    for iy in 0..<h {
-                        for ix in 0..<w {
-                            let dst = cb + (iy * w + ix) * cols
-                            for i in 0..<kh {
-                                let oy = iy * strides[0] + i * dilations[0] - pt
-                                for j in 0..<kw {
-                                    let ox = ix * strides[1] + j * dilations[1] - pl
-                                    let d = dst + (i * kw + j) * outChannels
-                                    if oy < 0 || oy >= oh || ox < 0 || ox >= ow {
-                                        d.update(repeating: 0, count: outChannels)
-                                    } else {
-                                        d.update(from: dyi + (oy * ow + ox) * outChannels, count: outChannels)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    let xi = xb + image * h * w * inChannels
-                    BLAS.gemm(m: inChannels, n: cols, k: h * w, a: xi, lda: inChannels, b: cb, ldb: cols, c: dwb, ldc: cols,
-                              transposeA: true, accumulate: true)
-                    if let dxb = dx?.baseAddress {
-                        BLAS.gemm(m: h * w, n: inChannels, k: cols, a: cb, lda: cols, b: wb, ldb: cols, c: dxb + image * h * w * inChannels,
-                                  ldc: inChannels, transposeB: true)
-                    }
-                }
-            }
-        }
-        if let db { for p in 0..<(n * oh * ow) { for c in 0..<outChannels { db[c] += dy[p * outChannels + c] } } }
-    }
-
-    /// A gradient in the kernel's `[cin, taps·cout]` order back in Keras's `[taps, cout, cin]`.
-    func keras(_ g: [Float]) -> [Float] {
-        let taps = kernel[0] * kernel[1]
-        var k = [Float](repeating: 0, count: g.count)
-        for t in 0..<taps { for o in 0..<outChannels { for i in 0..<inChannels {
-            k[(t * outChannels + o) * inChannels + i] = g[i * taps * outChannels + t * outChannels + o]
-        } } }
-        return k
-    }
-}
-
 /// ONNX's `[out, in/g, spatial…]` kernels and the HWIO order the kernels compute in.
 enum KernelOrder {
     static func toHWIO(_ w: [Float], out: Int, inPerGroup: Int, taps: Int) -> [Float] {

@@ -100,5 +100,5 @@ private func transposed(_ b: KerasGraphBuilder, _ call: LayerCall, rank: Int) th
     if useBias { expected.append((role: "bias", shape: [filters], trainable: true)) }
     let p = try b.parameters(call, expected)
     let act = try kerasActivation(c.json["activation"], call: call, flavour: b.flavour)
-    return [try b.addWithActivation(.transposedConvolution(attrs), [x] + p + (useBias ? [] : [""]), activation: act, call: call, suffix: "conv_transpose")]
+    return [try b.addWithActivation(Op(attrs), [x] + p + (useBias ? [] : [""]), activation: act, call: call, suffix: "conv_transpose")]
 }

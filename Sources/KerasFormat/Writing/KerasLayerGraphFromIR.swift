@@ -99,7 +99,7 @@ private struct IRToKeras {
                     if case .softmax = a { return false }
                     if case .logSoftmax = a { return false }
                     frontier += node.outputs
-                case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
+                case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling,
                      .batchNormalization, .imageResize, .flatten, .reshape, .reshapeAll,
                      .transpose, .zeroPadding, .cropping, .slice, .upSampling, .reduce, .concatenate, .stridedSlice,
                      .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .family:
@@ -122,7 +122,7 @@ private struct IRToKeras {
             // Moving an axis of size one is a reshape; tf2onnx writes one-channel transposes so.
             let moved = toChannelsFirst ? s[r - 1] : s[1]
             return moved == 1 && Shape(perm.map { s[$0] }).dims.dropFirst() == out.dims.dropFirst()
-        case .dense, .convolution, .depthwiseConvolution, .transposedConvolution, .pooling, .globalPooling,
+        case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling,
              .batchNormalization, .activation, .dropout, .augmentation, .imageResize, .flatten,
              .zeroPadding, .cropping, .slice, .upSampling, .rescaling, .elementwise, .unary, .reduce, .concatenate,
              .identity, .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices,
@@ -215,7 +215,7 @@ private struct IRToKeras {
         case .rescaling(let scale, let offset):
             let x = try data(node)
             emit(node, "Rescaling", ["scale": .float(Double(scale)), "offset": .float(Double(offset))], [x.layer], moved: x.channelsMoved)
-        case .depthwiseConvolution, .transposedConvolution, .zeroPadding, .cropping, .slice,
+        case .depthwiseConvolution, .zeroPadding, .cropping, .slice,
              .upSampling, .unary, .reduce, .stridedSlice, .expand, .batchShape, .tile, .pad, .resize, .matMul,
              .maxPoolIndices, .argReduce, .imageResize, .family:
             throw fail(node, "no Keras layer is written for it yet")

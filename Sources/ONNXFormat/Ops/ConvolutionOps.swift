@@ -73,7 +73,7 @@ func registerTransposedConvolution(_ r: inout ONNXRegistry) {
         }
         if groups == 1 {
             let bias = n.input(2) != nil ? try b.weight(n, 2) : ""
-            try b.add(.transposedConvolution(attrs), [x, kerasKernel(0), bias], output: n.outputs[0], node: n)
+            try b.add(Op(attrs), [x, kerasKernel(0), bias], output: n.outputs[0], node: n)
             return
         }
         // Groups: each group's input channels through its own transposed convolution, joined on channels.
@@ -84,9 +84,47 @@ func registerTransposedConvolution(_ r: inout ONNXRegistry) {
             let input = b.temporary(n, "group\(g)_input"), output = b.temporary(n, "group\(g)")
             try b.add(.slice(starts: [g * cinG], ends: [(g + 1) * cinG], axes: [1]), [x], output: input, node: n)
             let groupBias = bias.map { b.stored(b.temporary(n, "group\(g)_bias"), Tensor(shape: [cout], floats: Array($0[(g * cout)..<((g + 1) * cout)])), trainable: true) } ?? ""
-            try b.add(.transposedConvolution(attrs), [input, kerasKernel(g), groupBias], output: output, node: n)
+            try b.add(Op(attrs), [input, kerasKernel(g), groupBias], output: output, node: n)
             parts.append(output)
         }
         try b.add(.concatenate(axis: 1), parts, output: n.outputs[0], node: n)
     }
+    r.write(TransposedConvolution.self) { w, n, c in try w.writeTransposedConvolution(c, n) }
 }
+
+extension ONNXWriter {
+    /// A Keras transposed convolution as ConvTranspose: the kernel as `[in, out, spatial…]`, Keras's
+    /// output size as explicit pads and output_padding.
+    mutating func writeTransposedConvolution(_ c: TransposedConvolution, _ n: Node) throws {
+        let out = n.outputs[0], x = name(n.inputs[0])
+        func failure(_ why: String) -> ONNXExportError {
+            ONNXExportError("layer '\(n.layer ?? n.name)' (\(c.displayName)) cannot be exported: \(why)")
+        }
+        guard let kernel = parameters[n.inputs[1]]?.tensor else { throw failure("the kernel is not a constant") }
+        let taps = c.kernelSize.reduce(1, *), cout = kernel.shape[c.kernelSize.count], cin = kernel.shape[c.kernelSize.count + 1]
+        let v = kernel.floats()
+        var iohw = [Float](repeating: 0, count: v.count)
+        for t in 0..<taps { for o in 0..<cout { for i in 0..<cin { iohw[(i * cout + o) * taps + t] = v[(t * cout + o) * cin + i] } } }
+        let w = initializer(unique(n.inputs[1] + "/iohw"), Tensor(shape: [cin, cout] + c.kernelSize, floats: iohw))
+        // Keras' output size, as explicit pads and output_padding.
+        let inSizes = spatial(n.inputs[0], layout: c.layout), outSizes = spatial(out, layout: c.layout)
+        var begins: [Int] = [], ends: [Int] = [], extra: [Int] = []
+        for i in 0..<c.kernelSize.count {
+            guard let input = inSizes[i], let output = outSizes[i] else { throw failure("needs known spatial sizes") }
+            let k = (c.kernelSize[i] - 1) * c.dilations[i] + 1
+            let full = (input - 1) * c.strides[i] + k
+            var total = full - output
+            var op = 0
+            if total < 0 { op = -total; total = 0 }
+            let begin: Int
+            if case .explicit(let p) = c.padding { begin = p[i] } else { begin = c.padding == .valid ? 0 : total / 2 }
+            begins.append(begin); ends.append(total - begin); extra.append(op)
+        }
+        var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations),
+                     attr("pads", ints: begins + ends)]
+        if extra.contains(where: { $0 > 0 }) { attrs.append(attr("output_padding", ints: extra)) }
+        let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
+        node("ConvTranspose", [x, w] + bias, [out], name: n.name, attrs)
+    }
+}
+

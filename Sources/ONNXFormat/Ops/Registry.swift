@@ -7,6 +7,8 @@ struct ONNXRegistry: Sendable {
     /// Inputs an op cannot do without (ONNX's operator specs), where more than one.
     var minimumInputs: [String: Int] = [:]
     var writers: [ObjectIdentifier: ONNXFamilyWriter] = [:]
+    /// Ops an exporter folds a BatchNormalization into (`foldedBatchNormalizationEvidence`).
+    var batchNormalizationHosts: Set<String> = []
 
     subscript(op: String) -> ONNXConverter? {
         get { converters[op] }
@@ -45,6 +47,7 @@ let onnxRegistry: ONNXRegistry = {
                "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod", "CastLike"] { r.minimumInputs[op] = 2 }
     for op in ["Where", "Range"] { r.minimumInputs[op] = 3 }
     r.minimumInputs["BatchNormalization"] = 5
+    r.batchNormalizationHosts = ["Conv", "ConvTranspose", "Gemm"]
     return r
 }()
 
