@@ -221,8 +221,12 @@ public final class InferenceSession {
             // A reduction over nothing gives its identity (ONNX: sum 0, prod 1, max −∞, min +∞).
             case .reduce(let f, _, _): fill = f == .prod ? 1 : f == .max ? -.infinity : f == .min ? .infinity : f == .mean ? .nan : 0
             // Padding nothing leaves only the padding.
-            case .axisMap(.pad, let value): fill = value
-            default: fill = 0
+            case let .axisMap(map, value):
+                if case .pad = map { fill = value } else { fill = 0 }
+            case .dense, .convolution, .depthwise, .pooling, .poolingND, .globalPooling, .affine, .activation, .reshape, .transpose,
+                 .place, .upsample, .rescale, .elementwise, .unary, .concatenate, .resize, .imageResize, .matMul,
+                 .maxPoolIndices, .argReduce, .batchShape, .family:
+                fill = 0
             }
             return HostTensor(shape: outShape, data: [Float](repeating: fill, count: buffer.count))
         }
@@ -236,7 +240,11 @@ public final class InferenceSession {
         case let .cropping(crops, _): for (i, c) in crops.enumerated() where 1 + i < offsets.count { offsets[1 + i] = -c[0] }
         case let .slice(starts, _, axes):
             for (k, a) in axes.enumerated() { offsets[a < 0 ? a + offsets.count : a] = -starts[k] }
-        default: break
+        case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling, .batchNormalization, .activation, .dropout,
+             .augmentation, .imageResize, .flatten, .reshape, .reshapeAll, .transpose, .upSampling, .rescaling,
+             .elementwise, .unary, .reduce, .concatenate, .identity, .stridedSlice, .expand, .batchShape, .tile, .pad,
+             .resize, .matMul, .maxPoolIndices, .argReduce, .family:
+            break
         }
         var y = HostTensor(shape: outShape, data: buffer)
         let x = ins[0]

@@ -122,11 +122,9 @@ struct Planner {
 
         for (index, original) in g.nodes.enumerated() where !consumed.contains(index) {
             let node = padded[index] ?? original
-            switch node.op {
-            case .dropout, .augmentation, .identity:
+            if node.op.traits.contains(.passThroughAtInference) {
                 aliases[node.outputs[0]] = resolve(node.inputs[0])
                 continue
-            default: break
             }
             var output = node.outputs[0]
             var kernel = try makeKernel(node, shapes: shapes)
@@ -193,7 +191,11 @@ struct Planner {
         case .family(let f):
             guard let e = f.base as? any EngineFamily else { return false }
             return node.inputs.indices.contains { node.inputs[$0] == name && e.readsAsData(input: $0) }
-        default: return false
+        case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling, .batchNormalization, .activation, .dropout,
+             .augmentation, .imageResize, .flatten, .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping,
+             .slice, .upSampling, .rescaling, .unary, .reduce, .identity, .stridedSlice, .expand, .batchShape, .tile,
+             .pad, .resize, .maxPoolIndices, .argReduce:
+            return false
         }
     }
 
@@ -212,11 +214,23 @@ struct Planner {
 
     func fuse(_ kernel: Kernel, _ a: Activation) -> Kernel? {
         switch kernel {
-        case .dense(let w, let u, var e) where e.activation == nil && e.postScale == nil: e.activation = a; return .dense(weights: w, units: u, epilogue: e)
-        case .convolution(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .convolution(k)
-        case .depthwise(var k) where k.epilogue.activation == nil && k.epilogue.postScale == nil: k.epilogue.activation = a; return .depthwise(k)
+        case .dense(let w, let u, var e):
+            guard e.activation == nil, e.postScale == nil else { return nil }
+            e.activation = a
+            return .dense(weights: w, units: u, epilogue: e)
+        case .convolution(var k):
+            guard k.epilogue.activation == nil, k.epilogue.postScale == nil else { return nil }
+            k.epilogue.activation = a
+            return .convolution(k)
+        case .depthwise(var k):
+            guard k.epilogue.activation == nil, k.epilogue.postScale == nil else { return nil }
+            k.epilogue.activation = a
+            return .depthwise(k)
         case .family(let k): return k.fusing(a).map { .family($0) }
-        default: return nil
+        case .pooling, .poolingND, .globalPooling, .affine, .activation, .reshape, .transpose, .place, .upsample, .rescale,
+             .elementwise, .unary, .reduce, .concatenate, .axisMap, .resize, .imageResize, .matMul, .maxPoolIndices,
+             .argReduce, .batchShape:
+            return nil
         }
     }
 
@@ -235,10 +249,22 @@ struct Planner {
     func postAffine(_ kernel: Kernel, bn: Node, epsilon: Float) -> Kernel? {
         guard let (scale, shift, _, _) = batchNormAffine(bn, epsilon: epsilon) else { return nil }
         switch kernel {
-        case .dense(let w, let u, var e) where u == scale.count: e.postScale = scale; e.postShift = shift; return .dense(weights: w, units: u, epilogue: e)
-        case .convolution(var k) where k.outChannels == scale.count: k.epilogue.postScale = scale; k.epilogue.postShift = shift; return .convolution(k)
-        case .depthwise(var k) where k.channels * k.multiplier == scale.count: k.epilogue.postScale = scale; k.epilogue.postShift = shift; return .depthwise(k)
-        default: return nil
+        case .dense(let w, let u, var e):
+            guard u == scale.count else { return nil }
+            e.postScale = scale; e.postShift = shift
+            return .dense(weights: w, units: u, epilogue: e)
+        case .convolution(var k):
+            guard k.outChannels == scale.count else { return nil }
+            k.epilogue.postScale = scale; k.epilogue.postShift = shift
+            return .convolution(k)
+        case .depthwise(var k):
+            guard k.channels * k.multiplier == scale.count else { return nil }
+            k.epilogue.postScale = scale; k.epilogue.postShift = shift
+            return .depthwise(k)
+        case .pooling, .poolingND, .globalPooling, .affine, .activation, .reshape, .transpose, .place, .upsample, .rescale,
+             .elementwise, .unary, .reduce, .concatenate, .axisMap, .resize, .imageResize, .matMul, .maxPoolIndices,
+             .argReduce, .batchShape, .family:
+            return nil
         }
     }
 
@@ -249,14 +275,22 @@ struct Planner {
         func foldBias(_ b: [Float]?) -> [Float] { (0..<n).map { ((b?[$0] ?? 0) - mean[$0]) * scale[$0] + beta[$0] } }
         func scaleColumns(_ w: [Float]) -> [Float] { w.enumerated().map { $0.element * scale[$0.offset % n] } }
         switch kernel {
-        case .dense(let w, let u, var e) where e.activation == nil && u == n:
+        case .dense(let w, let u, var e):
+            guard e.activation == nil, u == n else { return nil }
             e.bias = foldBias(e.bias)
             return .dense(weights: scaleColumns(w), units: u, epilogue: e)
-        case .convolution(var k) where k.epilogue.activation == nil && k.outChannels == n:
-            k.weights = scaleColumns(k.weights); k.epilogue.bias = foldBias(k.epilogue.bias); return .convolution(k)
-        case .depthwise(var k) where k.epilogue.activation == nil && k.channels * k.multiplier == n:
-            k.weights = scaleColumns(k.weights); k.epilogue.bias = foldBias(k.epilogue.bias); return .depthwise(k)
-        default: return nil
+        case .convolution(var k):
+            guard k.epilogue.activation == nil, k.outChannels == n else { return nil }
+            k.weights = scaleColumns(k.weights); k.epilogue.bias = foldBias(k.epilogue.bias)
+            return .convolution(k)
+        case .depthwise(var k):
+            guard k.epilogue.activation == nil, k.channels * k.multiplier == n else { return nil }
+            k.weights = scaleColumns(k.weights); k.epilogue.bias = foldBias(k.epilogue.bias)
+            return .depthwise(k)
+        case .pooling, .poolingND, .globalPooling, .affine, .activation, .reshape, .transpose, .place, .upsample, .rescale,
+             .elementwise, .unary, .reduce, .concatenate, .axisMap, .resize, .imageResize, .matMul, .maxPoolIndices,
+             .argReduce, .batchShape, .family:
+            return nil
         }
     }
 
