@@ -162,7 +162,8 @@ final class ONNXGraphBuilder {
     /// whose shapes have batch-sized entries.
     var batchSource: String? { graph.inputs.first { $0.shape.dims.first.map { $0 == nil } ?? false }?.name }
 
-    func shape(_ name: String) -> Shape { shapes[name] ?? Shape([]) }
+    /// A value's shape: computed, or a constant's (folded shape arithmetic has no entry in `shapes`).
+    func shape(_ name: String) -> Shape { shapes[name] ?? constants[name].map { Shape($0.shape.map { Optional($0) }) } ?? Shape([]) }
 
     /// Adds an IR node producing `output` (the ONNX output name is kept, so validate can find it).
     func add(_ op: Op, _ inputs: [String], output: String, node: ONNXNode) throws {

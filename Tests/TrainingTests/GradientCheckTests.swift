@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Foundation
 import ModelIR
 import Testing
@@ -103,6 +103,48 @@ struct GradientCheckTests {
         try Self.expectClose({ c in c.add(.dense(units: 2), [c.parameter("k", [3, 2]), ""]) }, input: [2, 5, 3], "dense, rank 3, no bias")
         try Self.expectClose({ c in c.add(.matMul, [c.parameter("k", [4, 3])]) }, input: [3, 4], "matmul")
         try Self.expectClose({ c in c.add(Op(PReLU(sharedAxes: [1])), [c.parameter("a", [1, 3], scale: 0.3)]) }, input: [2, 4, 3], "prelu shared")
+    }
+
+    @Test("Einsum: attention scores and values, batched matmul, transpose, dot, diagonal, broadcast ellipsis", arguments: [
+        ("bhid,bhjd->bhij", [2, 2, 3, 4], [2, 2, 5, 4]), ("bhij,bhjd->bhid", [2, 2, 3, 5], [2, 2, 5, 4]), ("bij,bjk->bik", [2, 3, 4], [2, 4, 5]),
+        ("ij->ji", [3, 4], []), ("bi,bi->b", [3, 4], [3, 4]), ("ii->i", [4, 4], []), ("...ij,jk->...ik", [2, 3, 4], [4, 2]),
+        ("bij,ij->bij", [2, 3, 4], [1, 4]),
+    ])
+    func einsum(_ equation: String, _ x: [Int], _ other: [Int]) throws {
+        let op = Op(try Einsum(equation: equation))
+        try Self.expectClose({ c in c.add(op, other.isEmpty ? [] : [c.parameter("b", other)]) }, input: x, equation)
+    }
+
+    @Test("Einsum computes what a batched matrix product does, CumSum the running sums ONNX defines")
+    func einsumAndCumSumValues() throws {
+        let a = (0..<24).map { Float($0) * 0.1 - 1 }, b = (0..<40).map { Float($0 % 7) * 0.3 - 0.8 }
+        let kernel = EinsumKernel(einsum: try Einsum(equation: "bij,bjk->bik"))
+        var y = [Float](repeating: 0, count: 2 * 3 * 5)
+        y.withUnsafeMutableBufferPointer {
+            kernel.run([HostTensor(shape: [2, 3, 4], data: a), HostTensor(shape: [2, 4, 5], data: b)], $0, outShape: [2, 3, 5], threads: 1)
+        }
+        var worst: Float = 0
+        for n in 0..<2 { for i in 0..<3 { for k in 0..<5 {
+            let ref = (0..<4).reduce(Float(0)) { $0 + a[(n * 3 + i) * 4 + $1] * b[(n * 4 + $1) * 5 + k] }
+            worst = max(worst, abs(y[(n * 3 + i) * 5 + k] - ref))
+        } } }
+        #expect(worst <= 1e-5)
+        // ONNX's CumSum example: [1, 2, 3, 4, 5] → exclusive [0, 1, 3, 6, 10], reverse [15, 14, 12, 9, 5].
+        func cumsum(_ c: CumSum) -> [Float] {
+            var out = [Float](repeating: 0, count: 5)
+            out.withUnsafeMutableBufferPointer { CumSumKernel(cumsum: c).run([HostTensor(shape: [5], data: [1, 2, 3, 4, 5])], $0, outShape: [5], threads: 1) }
+            return out
+        }
+        #expect(cumsum(CumSum(axis: 0)) == [1, 3, 6, 10, 15])
+        #expect(cumsum(CumSum(axis: 0, exclusive: true)) == [0, 1, 3, 6, 10])
+        #expect(cumsum(CumSum(axis: 0, reverse: true)) == [15, 14, 12, 9, 5])
+        #expect(cumsum(CumSum(axis: 0, exclusive: true, reverse: true)) == [14, 12, 9, 5, 0])
+    }
+
+    @Test("CumSum: forward, exclusive, reverse", arguments: [(1, false, false), (2, true, false), (1, false, true), (2, true, true)])
+    func cumsum(_ axis: Int, _ exclusive: Bool, _ reverse: Bool) throws {
+        try Self.expectClose({ c in c.add(Op(CumSum(axis: axis, exclusive: exclusive, reverse: reverse))); c.add(.activation(.tanh)) },
+                             input: [2, 3, 4], "cumsum axis \(axis) exclusive \(exclusive) reverse \(reverse)")
     }
 
     @Test("convolutions: strides, dilations, padding, groups, 1-D, depthwise, ONNX kernels")

@@ -95,6 +95,19 @@ func registerMathOps(_ r: inout ONNXRegistry) {
         let integral = b.constants[n.inputs[0]].map { !$0.dtype.isFloatingPoint } ?? (b.symbolic[n.inputs[0]] != nil)
         b.constants[n.outputs[0]] = integral ? Tensor(int64: values.map { Int($0) }, shape: [count]) : Tensor(shape: [count], floats: values)
     }
+    r["CumSum", inputs: 2] = { b, n in
+        let x = try b.value(n, 0)
+        guard let given = b.constant(n, 1)?.integers.first else { throw b.fail(n, "CumSum needs a constant axis") }
+        let rank = b.shape(x).rank, axis = given < 0 ? given + rank : given
+        guard axis >= 0, axis < rank else { throw b.fail(n, "axis \(given) is out of range for a rank-\(rank) input") }
+        let op = CumSum(axis: axis, exclusive: n.int("exclusive", 0) == 1, reverse: n.int("reverse", 0) == 1)
+        try b.add(Op(op), [x], output: n.outputs[0], node: n)
+    }
+    r["Einsum"] = { b, n in
+        let einsum: Einsum
+        do { einsum = try Einsum(equation: n.string("equation", "")) } catch let e as ShapeError { throw b.fail(n, e.message) }
+        try b.add(Op(einsum), try n.inputs.indices.map { try b.value(n, $0) }, output: n.outputs[0], node: n)
+    }
     r["Where"] = { b, n in
         // A known condition over shape vectors picks entries at load.
         if let condition = b.symbolicVector(n.inputs[0]), condition.allSatisfy({ if case .value = $0 { return true }; return false }),

@@ -100,10 +100,11 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
         let xs = b.shape(x)
         guard let axis = xs.axis(n.int("axis", 0)) else { throw b.fail(n, "axis \(n.int("axis", 0)) is out of range for \(xs)") }
         guard let indices = stored else {
-            // Indices computed at run time: each is checked when the model runs. Indices fed as a
-            // graph input are token ids, which may not be negative (torch's Embedding refuses them).
-            let fed = b.graph.inputs.contains { $0.name == n.inputs[1] }
-            try b.add(Op(Gather(axis: axis, negativeIndices: !fed)), [x, try b.value(n, 1)], output: n.outputs[0], node: n)
+            // Indices computed at run time: each is checked when the model runs. A stored table
+            // indexed by a graph input is an embedding looked up by token ids, which may not be
+            // negative (torch's and Keras's Embedding refuse them; ONNX's Gather would count them from the end).
+            let lookup = b.graph.inputs.contains { $0.name == n.inputs[1] } && b.constants[n.inputs[0]] != nil
+            try b.add(Op(Gather(axis: axis, negativeIndices: !lookup)), [x, try b.value(n, 1)], output: n.outputs[0], node: n)
             return
         }
         if let dim = xs[axis], let bad = indices.integers.first(where: { $0 < -dim || $0 >= dim }) {
@@ -122,7 +123,7 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
             b.symbolic[n.outputs[0]] = v
             return
         }
-        let outRank = (b.constants[n.inputs[0]]?.shape.count ?? b.shape(n.inputs[0]).rank) + axes.count
+        let outRank = b.shape(n.inputs[0]).rank + axes.count
         let normalised = axes.map { fromEnd($0, count: outRank) }
         guard Set(normalised).count == axes.count, normalised.allSatisfy({ (0..<outRank).contains($0) }) else {
             throw b.fail(n, "axes \(axes) are repeated or out of range for a rank-\(outRank) result")
