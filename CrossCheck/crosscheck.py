@@ -44,6 +44,21 @@ def keras_outputs(name):
     return {k: z[k] for k in z.files}
 
 
+def converted(label, cmd, out):
+    """Runs `modelport convert`, then onnx.checker (full check) on what it wrote; returns an
+    onnxruntime session, or None after printing why the check failed."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL {label}: convert exited {r.returncode}: {r.stderr.strip()}")
+        return None
+    try:
+        onnx.checker.check_model(out, full_check=True)
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL {label}: onnx.checker: {e}")
+        return None
+    return ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--modelport", default=os.path.join(ROOT, ".build", "release", "modelport"))
@@ -59,19 +74,11 @@ def main():
                     if nchw:
                         cmd.append("--nchw-inputs")
                     label = f"{name} opset {opset}{' nchw' if nchw else ''}"
-                    r = subprocess.run(cmd, capture_output=True, text=True)
                     checks += 1
-                    if r.returncode != 0:
-                        print(f"FAIL {label}: convert exited {r.returncode}: {r.stderr.strip()}")
+                    sess = converted(label, cmd, out)
+                    if sess is None:
                         failures += 1
                         continue
-                    try:
-                        onnx.checker.check_model(out, full_check=True)
-                    except Exception as e:  # noqa: BLE001
-                        print(f"FAIL {label}: onnx.checker: {e}")
-                        failures += 1
-                        continue
-                    sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
                     inputs = keras_inputs(name)
                     feeds = {}
                     for i, info in enumerate(sess.get_inputs()):
@@ -94,19 +101,11 @@ def main():
         for file, flavour in (("preprocess.k2.h5", "k2"), ("preprocess.k3.keras", "k3"), ("preprocess.k3.h5", "k3")):
             label = f"keras_extra {file}"
             out = os.path.join(tmp, file + ".onnx")
-            r = subprocess.run([args.modelport, "convert", os.path.join(extra, file), out], capture_output=True, text=True)
             checks += 1
-            if r.returncode != 0:
-                print(f"FAIL {label}: convert exited {r.returncode}: {r.stderr.strip()}")
+            sess = converted(label, [args.modelport, "convert", os.path.join(extra, file), out], out)
+            if sess is None:
                 failures += 1
                 continue
-            try:
-                onnx.checker.check_model(out, full_check=True)
-            except Exception as e:  # noqa: BLE001
-                print(f"FAIL {label}: onnx.checker: {e}")
-                failures += 1
-                continue
-            sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
             x = np.load(os.path.join(extra, "preprocess.input.npy"))
             y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
             worst = float(np.max(np.abs(y - np.load(os.path.join(extra, f"preprocess.{flavour}.output.npy")))))
@@ -120,20 +119,11 @@ def main():
             for opset in (13, 17, 18):
                 label = f"layout {name} opset {opset}"
                 out = os.path.join(tmp, f"{name}.{opset}.onnx")
-                r = subprocess.run([args.modelport, "convert", os.path.join(layout, f"{name}.h5"), out, "--opset", str(opset)],
-                                   capture_output=True, text=True)
                 checks += 1
-                if r.returncode != 0:
-                    print(f"FAIL {label}: convert exited {r.returncode}: {r.stderr.strip()}")
+                sess = converted(label, [args.modelport, "convert", os.path.join(layout, f"{name}.h5"), out, "--opset", str(opset)], out)
+                if sess is None:
                     failures += 1
                     continue
-                try:
-                    onnx.checker.check_model(out, full_check=True)
-                except Exception as e:  # noqa: BLE001
-                    print(f"FAIL {label}: onnx.checker: {e}")
-                    failures += 1
-                    continue
-                sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
                 y = sess.run(None, {sess.get_inputs()[0].name: np.load(os.path.join(layout, f"{name}.input.npy"))})[0]
                 worst = float(np.max(np.abs(y - np.load(os.path.join(layout, f"{name}.layers.npz"))["out"])))
                 ok = worst <= 1e-5

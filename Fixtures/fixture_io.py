@@ -87,3 +87,38 @@ def score_stats(scores, y, classes=("class_a", "class_b")):
     out["all"] = {"min": r(s.min(), 7), "max": r(s.max(), 7), "mean": r(s.mean(), 7),
                   "max_minus_min": float(s.max() - s.min())}
     return out
+
+
+def plain(v):
+    """JSON-ready: dicts, lists (Keras's ListWrapper too) and numpy scalars as plain Python values."""
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "ListWrapper":
+        return [plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def short(v):
+    """ROLE of a weight: tf_keras "ln/gamma:0" -> "gamma"; Keras 3 "gamma" -> "gamma"."""
+    return v.name.split("/")[-1].split(":")[0]
+
+
+def keyed(model, which="weights"):
+    """{"LAYER/ROLE": variable} in layer order (which = "weights" or "trainable_weights")."""
+    out = {}
+    for layer in model.layers:
+        for v in getattr(layer, which):
+            k = f"{layer.name}/{short(v)}"
+            assert k not in out, k
+            out[k] = v
+    return out
+
+
+def weights_of(model):
+    return {k: v.numpy().astype(np.float32) for k, v in keyed(model).items()}
+
+
+def f32(v):
+    return np.asarray(v, dtype=np.float32).reshape(())

@@ -106,7 +106,7 @@ warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import fixture_io  # noqa: E402
-from fixture_io import log, save_npy, seed_of, write_json  # noqa: E402
+from fixture_io import f32, keyed, log, plain, save_npy, seed_of, short, weights_of, write_json  # noqa: E402
 
 OUT = HERE / "layout"
 IMAGES_DIR = HERE / "images"
@@ -178,37 +178,6 @@ def reset(seed=SEED):
     tf_keras.utils.set_random_seed(seed)
 
 
-def plain(v):
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)) or type(v).__name__ == "ListWrapper":
-        return [plain(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def short(v):
-    """ROLE of a weight: tf_keras "ln/gamma:0" -> "gamma"; Keras 3 "gamma" -> "gamma"."""
-    return v.name.split("/")[-1].split(":")[0]
-
-
-def keyed(model, which="weights"):
-    out = {}
-    for layer in model.layers:
-        for v in getattr(layer, which):
-            k = f"{layer.name}/{short(v)}"
-            assert k not in out, k
-            out[k] = v
-    return out
-
-
-def weights_of(model):
-    return {k: v.numpy().astype(np.float32) for k, v in keyed(model).items()}
-
-
-def f32(v):
-    return np.asarray(v, dtype=np.float32).reshape(())
 
 
 def size(path):

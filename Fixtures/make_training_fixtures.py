@@ -84,7 +84,7 @@ import tf_keras as K  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import fixture_io  # noqa: E402
-from fixture_io import log, seed_of, write_json  # noqa: E402
+from fixture_io import f32, keyed, log, plain, seed_of, short, weights_of, write_json  # noqa: E402
 
 OUT = HERE / "training"
 SEED = 20240611
@@ -155,38 +155,6 @@ def reset(seed=SEED):
     K.utils.set_random_seed(seed)
 
 
-def plain(v):
-    """JSON-friendly copy of a config value (numpy scalars -> Python)."""
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def short(v):
-    return v.name.split("/")[-1].split(":")[0]
-
-
-def keyed(model, which="weights"):
-    """{"LAYER/ROLE": variable} in layer order (which = "weights" or "trainable_weights")."""
-    out = {}
-    for layer in model.layers:
-        for v in getattr(layer, which):
-            k = f"{layer.name}/{short(v)}"
-            assert k not in out, k
-            out[k] = v
-    return out
-
-
-def weights_of(model):
-    return {k: v.numpy().astype(np.float32) for k, v in keyed(model).items()}
-
-
-def f32(v):
-    return np.asarray(v, dtype=np.float32).reshape(())
 
 
 def model_path(name):
