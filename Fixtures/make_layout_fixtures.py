@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Layout fixtures: LayerNormalization over every axis list, and raw pixels through augmentation
-and resizing before Rescaling.  Made with the real tf_keras (Keras 2) and Keras 3.
+"""Layout fixtures: LayerNormalization over every axis list, raw pixels through augmentation
+and resizing before Rescaling, and sequence (batch, steps, features) layouts: Dense per time step,
+Conv1D / MaxPooling1D, GlobalAveragePooling1D channels_first.  Made with the real tf_keras (Keras 2)
+and Keras 3.
 
 Run from the repository root, with the venv described in Fixtures/requirements.txt:
 
@@ -63,6 +65,29 @@ B. augment_rescale: raw 0..255 pixels through augmentation and resizing, then Re
    index.json also holds, per image, the score for the pixels divided by 255 first (the wrong
    preprocessing: Rescaling then divides again), to show that the difference is large.
 
+C. Sequence layouts: layers on rank-3 (batch, steps, features) tensors.  Functional, Input(shape,
+   name="x"); NAME in SEQ_CASES:
+
+   seq_dense   Input((10, 6)) -> Dense(8, relu, name="d1") -> Dense(4, name="d2") (both per time
+               step) -> Flatten(name="flat") -> Dense(1, sigmoid, name="out")
+   seq_conv1d  Input((20, 3)) -> Conv1D(8, 3, relu, name="c1") -> MaxPooling1D(2, name="p1") ->
+               Conv1D(4, 3, padding="same", name="c2") -> Dense(5, name="d1") ->
+               GlobalAveragePooling1D(name="gap") -> Dense(1, sigmoid, name="out")
+   seq_gap_cf  Input((6, 10)) -> GlobalAveragePooling1D(data_format="channels_first", name="gap")
+               (mean over the last axis: (3, 6, 10) -> (3, 6)) -> Dense(1, sigmoid, name="out")
+
+   Weights from rng = np.random.default_rng(seed_of(NAME)), drawn layer by layer in model order,
+   kernel then bias: kernel U(-l, l) with l = sqrt(6 / (fan_in + fan_out)) (Glorot uniform;
+   Dense (in, out): fan_in = in, fan_out = out; Conv1D (k, in, out): fan_in = k * in,
+   fan_out = k * out), bias U(-0.1, 0.1); then the input.
+
+   NAME.h5             tf_keras model.save(), compiled with adam, BCE
+   NAME.keras          Keras 3 model.save(), same weights, compiled with adam, BCE
+   NAME.input.npy      float32 (3, *shape) = rng.normal(0.0, 1.0)
+   NAME.layers.npz     every layer but the InputLayer, keyed by layer name: its output on the
+                       input, training=False, from the loaded .h5 (Keras 3's, from the loaded
+                       .keras, are compared in index.json under "sequence_layouts")
+
 Calling the augment_rescale model as model(x), with no training argument, runs the random layers
 in both frameworks (their call() defaults to training=True): only training=False / predict() give
 the stored scores.
@@ -70,7 +95,8 @@ the stored scores.
 index.json: versions, per case the files (bytes), shapes, weight shapes in both frameworks, the
 axis each framework stores in its config, whether tf_keras takes its fused path, the max
 |keras2 - keras3| of the layer outputs (and, for A, of the gradients and the SGD step), and
-all_files with sizes.
+all_files with sizes.  Group C is under "sequence_layouts" (per case: layers with output shapes,
+weight shapes, max |keras2 - keras3| overall and per layer, files).
 """
 
 import json
@@ -129,6 +155,13 @@ LN_CASES = {
     "ln_nocenter": ((6, 5), 1, {"center": False}),
 }
 LN_Y = np.array([[0.0], [1.0], [1.0]], np.float32)
+
+# name: input shape without batch; the layers are in build_seq
+SEQ_CASES = {
+    "seq_dense": (10, 6),
+    "seq_conv1d": (20, 3),
+    "seq_gap_cf": (6, 10),
+}
 
 AUG_NAME = "augment_rescale"
 AUG_INPUT = (32, 40, 3)
@@ -470,6 +503,102 @@ def run_aug():
 
 
 # --------------------------------------------------------------------------------------
+# C. Sequence layouts
+# --------------------------------------------------------------------------------------
+
+def build_seq(K, name):
+    L = K.layers
+    x = K.Input(shape=SEQ_CASES[name], name="x")
+    if name == "seq_dense":
+        h = L.Dense(8, activation="relu", name="d1")(x)
+        h = L.Dense(4, name="d2")(h)
+        h = L.Flatten(name="flat")(h)
+    elif name == "seq_conv1d":
+        h = L.Conv1D(8, 3, activation="relu", name="c1")(x)
+        h = L.MaxPooling1D(2, name="p1")(h)
+        h = L.Conv1D(4, 3, padding="same", name="c2")(h)
+        h = L.Dense(5, name="d1")(h)
+        h = L.GlobalAveragePooling1D(name="gap")(h)
+    elif name == "seq_gap_cf":
+        h = L.GlobalAveragePooling1D(data_format="channels_first", name="gap")(x)
+    else:
+        raise ValueError(name)
+    out = L.Dense(1, activation="sigmoid", name="out")(h)
+    return K.Model(x, out, name=name)
+
+
+def seq_weights_and_input(name, model):
+    """Sets model's weights (tf_keras) from the case's rng (Glorot-uniform kernels, U(-0.1, 0.1) biases);
+    returns the input batch."""
+    rng = np.random.default_rng(seed_of(name))
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        new = []
+        for v in layer.weights:
+            role, shape = short(v), tuple(v.shape)
+            if role == "kernel":
+                receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+                fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+                lim = np.sqrt(6.0 / (fan_in + fan_out))
+                new.append(rng.uniform(-lim, lim, shape).astype(np.float32))
+            elif role == "bias":
+                new.append(rng.uniform(-0.1, 0.1, shape).astype(np.float32))
+            else:
+                raise ValueError(v.name)
+        layer.set_weights(new)
+    return rng.normal(0.0, 1.0, (3,) + SEQ_CASES[name]).astype(np.float32)
+
+
+def run_seq(name):
+    shape = SEQ_CASES[name]
+    log(f"== {name}: shape {shape}")
+    reset()
+    m2 = build_seq(tf_keras, name)
+    x = seq_weights_and_input(name, m2)
+    m2.compile(optimizer="adam", loss=LOSS)
+    m3 = build_seq(keras, name)
+    copy_weights(m2, m3)
+    m3.compile(optimizer="adam", loss=LOSS)
+    wshape2 = {k: list(v.shape) for k, v in keyed(m2).items()}
+    wshape3 = {k: list(v.shape) for k, v in keyed(m3).items()}
+    h5, kf = OUT / f"{name}.h5", OUT / f"{name}.keras"
+    m2.save(str(h5))
+    m3.save(str(kf))
+    save_npy(OUT / f"{name}.input.npy", x)
+
+    r2 = load_k2(h5)
+    names = [l.name for l in r2.layers if not isinstance(l, tf_keras.layers.InputLayer)]
+    l2 = layer_outputs(tf_keras, r2, x, names)
+    r3 = load_k3(kf)
+    assert names == [l.name for l in r3.layers if not isinstance(l, keras.layers.InputLayer)], name
+    l3 = layer_outputs(keras, r3, x, names)
+    for n in names:
+        assert l2[n].shape == l3[n].shape, (name, n, l2[n].shape, l3[n].shape)
+        assert np.all(np.isfinite(l2[n])), (name, n)
+    save_npz(OUT / f"{name}.layers.npz", l2)
+    fwd_diff = {n: mad(l2[n], l3[n]) for n in names}
+    out2 = r2(tf.constant(x), training=False).numpy()
+    assert np.array_equal(out2.astype(np.float32), l2["out"]), name
+
+    files = [f"{name}.{s}" for s in ("h5", "keras", "input.npy", "layers.npz")]
+    entry = {
+        "seed": seed_of(name),
+        "input_shape": [3] + list(shape),
+        "layers": {n: list(v.shape) for n, v in l2.items()},
+        "weights": {"keras2": wshape2, "keras3": wshape3},
+        "scores_keras2": [float(v) for v in l2["out"].ravel()],
+        "scores_keras3": [float(v) for v in l3["out"].ravel()],
+        "max_abs_diff_keras2_keras3": max(fwd_diff.values()),
+        "max_abs_diff_keras2_keras3_per_layer": fwd_diff,
+        "files": {f: size(OUT / f) for f in files},
+    }
+    log(f"   layers {entry['layers']}; scores {np.round(l2['out'].ravel(), 6).tolist()}; "
+        f"max|k2-k3| {max(fwd_diff.values()):.3g}")
+    return entry
+
+
+# --------------------------------------------------------------------------------------
 
 def verify():
     """Every file loads back: npz/npy with np.load, .h5 with tf_keras, .keras with Keras 3."""
@@ -509,6 +638,7 @@ def main():
     for name in LN_CASES:
         index["layer_norm"][name] = run_ln(name)
     index["augment_rescale"] = run_aug()
+    index["sequence_layouts"] = {name: run_seq(name) for name in SEQ_CASES}
     verify()
     index["all_files"] = {p.name: size(p) for p in sorted(OUT.iterdir())}
     index["total_bytes_without_index"] = sum(index["all_files"].values())

@@ -350,6 +350,17 @@ struct ONNXWriter {
             let hasBias = n.inputs.count > 2 && !n.inputs[2].isEmpty
             if rank(n.inputs[0]) == 2 {
                 node("Gemm", [x, k] + (hasBias ? [input(n.inputs[2])] : []), [out], name: n.name)
+            } else if isImage(n.inputs[0]) {
+                // The value is stored channels-first here; Dense reads Keras's last axis, so it runs
+                // on the channels-last view and its output goes back to channels-first.
+                let r = rank(n.inputs[0])
+                var last = out + "/matmul"
+                node("MatMul", [logical(n.inputs[0], x, node: n), k], [last], name: n.name + "/matmul")
+                if hasBias {
+                    node("Add", [last, input(n.inputs[2])], [out + "/biased"], name: n.name + "/bias")
+                    last = out + "/biased"
+                }
+                node("Transpose", [last], [out], name: n.name, [attr("perm", ints: toPhysical(r))])
             } else if hasBias {
                 node("MatMul", [x, k], [out + "/matmul"], name: n.name + "/matmul")
                 node("Add", [out + "/matmul", input(n.inputs[2])], [out], name: n.name)

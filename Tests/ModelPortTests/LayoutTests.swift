@@ -25,6 +25,18 @@ struct LayoutTests {
         for layer in report.layers { #expect(layer.passed, "\(name).\(ext) \(layer.name): max abs \(layer.maxAbsoluteError)") }
     }
 
+    @Test("sequence-shaped Keras models: Dense on (batch, time, features), Conv1D with a Dense between, GlobalAveragePooling1D channels_first",
+          arguments: ["seq_dense", "seq_conv1d", "seq_gap_cf"], ["h5", "keras"])
+    func sequenceLayouts(_ name: String, _ ext: String) throws {
+        let model = try Model.load(Self.layout("\(name).\(ext)"))
+        let source = "\(name).input.npy"
+        let inputs = try model.prepareInputs(try model.readInputArrays(Self.layout(source)), source: source)
+        let expected = try model.readExpectedArrays(Self.layout("\(name).layers.npz"))
+        let report = try model.validate(inputs: inputs, expected: expected, expectedSource: "\(name).layers.npz")
+        #expect(report.layers.count == expected.count)
+        for layer in report.layers { #expect(layer.passed, "\(name).\(ext) \(layer.name): max abs \(layer.maxAbsoluteError)") }
+    }
+
     @Test("raw pixels reach a Rescaling behind augmentation and Resizing (keras.io transfer learning), Keras 2 and 3",
           arguments: ["augment_rescale.h5", "augment_rescale.keras"], ["cat/a.png", "dog/a.png"])
     func rawPixelsThroughPreprocessing(_ file: String, _ image: String) throws {
