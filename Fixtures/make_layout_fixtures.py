@@ -10,8 +10,9 @@ Run from the repository root, with the venv described in Fixtures/requirements.t
         CUDA_VISIBLE_DEVICES=-1 ~/venvs/ref/bin/python Fixtures/make_layout_fixtures.py
 
 The script takes no arguments.  It deletes Fixtures/layout/ and writes it again.  A rerun gives
-byte-identical .h5, .npy, .npz and .json files; the .keras zips differ only where Keras 3 writes
-the time (metadata.json date_saved, zip timestamps), as in Fixtures/keras/.  TensorFlow runs on
+byte-identical .h5, .npy, .npz and .json files; the .keras zips differ where Keras 3 writes the
+time (metadata.json date_saved, zip timestamps) and its Python object ids (config.json
+shared_object_id), as in Fixtures/keras/.  TensorFlow runs on
 the CPU, single-threaded, with op determinism on and oneDNN off.  Reference data is computed from
 the SAVED files (load_model, compile=False), never from the models in memory.
 
