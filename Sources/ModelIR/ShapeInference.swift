@@ -148,7 +148,8 @@ extension Op {
             var out: [Int?] = target.map { $0 == -1 ? nil : $0 }
             if let n = x.sampleElementCount {
                 if let wild = target.firstIndex(of: -1) {
-                    guard n % known == 0 else { throw ShapeError("cannot reshape \(x) to \(target)") }
+                    // A zero beside the -1 leaves its size undefined (and a remainder by zero would trap).
+                    guard known > 0, n % known == 0 else { throw ShapeError("cannot reshape \(x) to \(target)") }
                     out[wild] = n / known
                 } else if n != known {
                     throw ShapeError("cannot reshape \(x) (\(n) values per sample) to \(target) (\(known))")
