@@ -21,14 +21,18 @@ extension Model {
                                imagesPerSecond: Double(batchSize * latencies.count) / total)
     }
 
-    /// One batch of inputs in [0, 1) for every model input (unknown dimensions 1), the same every run.
+    /// One batch of inputs for every model input (unknown dimensions 1), the same every run: values
+    /// in [0, 1) for float inputs, 0 or 1 for integer and bool ones (token ids any table has, a mask).
     func syntheticInputs(batchSize: Int) -> [String: HostTensor] {
         var generator = SeededGenerator(seed: 42)
         var inputs: [String: HostTensor] = [:]
         for input in graph.inputs {
             let shape = [batchSize] + input.shape.dims.dropFirst().map { $0 ?? 1 }
             let n = shape.reduce(1, *)
-            inputs[input.name] = HostTensor(shape: shape, data: (0..<n).map { _ in Float(generator.next() >> 40) / Float(1 << 24) })
+            let floating = input.dtype.isFloatingPoint
+            inputs[input.name] = HostTensor(shape: shape, data: (0..<n).map { _ in
+                floating ? Float(generator.next() >> 40) / Float(1 << 24) : Float(generator.next() & 1)
+            })
         }
         return inputs
     }
