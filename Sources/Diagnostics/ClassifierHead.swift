@@ -36,7 +36,8 @@ public struct ClassifierHead: Sendable {
         let parameters = Set(graph.parameters.map(\.name))
         var producer = producers[output]
         // Look through nodes that pass the value on unchanged, and reshapes (PyTorch's `.squeeze(1)` after the last Linear).
-        while let p = producer, !p.op.traits.isDisjoint(with: [.passThroughAtInference, .onlyReshapes]), let input = p.inputs.first { producer = producers[input] }
+        let lookedThrough: OpTraits = [.passThroughAtInference, .onlyReshapes]
+        while let p = producer, !p.op.traits.isDisjoint(with: lookedThrough), let input = p.inputs.first { producer = producers[input] }
         layer = producer?.layer ?? output
         var kind = Kind.other
         var logits: String?

@@ -21,7 +21,9 @@ public enum StructuralChecks {
         var findings: [Finding] = []
         // Kernels are what a Dense, Gemm, MatMul or convolution multiplies by, whatever the file calls them.
         var kernelUser: [String: Node] = [:]
-        for node in graph.nodes where node.inputs.count > 1 && node.op.traits.contains(.multipliesByKernel) { kernelUser[node.inputs[1]] = kernelUser[node.inputs[1]] ?? node }
+        for node in graph.nodes where node.inputs.count > 1 && node.op.traits.contains(.multipliesByKernel) {
+            kernelUser[node.inputs[1]] = kernelUser[node.inputs[1]] ?? node
+        }
         let users = Dictionary(graph.nodes.flatMap { n in n.inputs.map { ($0, n) } }, uniquingKeysWith: { a, _ in a })
         for p in graph.parameters where !p.isConstant && p.tensor.dtype.isFloatingPoint {
             let values = p.tensor.floats()

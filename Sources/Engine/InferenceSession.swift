@@ -105,7 +105,11 @@ public final class InferenceSession {
     /// Runs the model. Returns the graph outputs, plus every value named in `keep` that the plan computes.
     /// A session runs one call at a time.
     public func run(_ inputs: [String: HostTensor], keep: Set<String> = []) throws -> [String: HostTensor] {
-        if let remake, !inputSlots.allSatisfy({ info, _ in inputs[info.name].map { $0.shape == info.shape.dims.compactMap { $0 } && !info.shape.dims.contains(nil) } ?? true }) {
+        /// Whether a given input has exactly the (fully known) shape this plan was made for.
+        func planned(_ info: ValueInfo) -> Bool {
+            inputs[info.name].map { $0.shape == info.shape.dims.compactMap { $0 } && !info.shape.dims.contains(nil) } ?? true
+        }
+        if let remake, !inputSlots.allSatisfy({ planned($0.0) }) {
             let shapes = inputs.mapValues(\.shape)
             if let session = remade[shapes] { return try session.run(inputs, keep: keep) }
             if remade.count >= 8 { remade.removeAll() }

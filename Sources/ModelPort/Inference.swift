@@ -34,7 +34,8 @@ extension Model {
                 throw ModelPortError("\(source): input '\(input.name)' has shape \(Shape(t.shape.map { Optional($0) })), the model expects \(expected)")
             }
             if let size = t.shape.max(), size > Self.largestNamedDimension, expected.dims.contains(nil) {
-                throw ModelPortError("\(source): input '\(input.name)' has shape \(Shape(t.shape.map { Optional($0) })): a dimension of \(size) passes the \(Self.largestNamedDimension) ModelPort plans for")
+                throw ModelPortError("\(source): input '\(input.name)' has shape \(Shape(t.shape.map { Optional($0) })): "
+                                     + "a dimension of \(size) passes the \(Self.largestNamedDimension) ModelPort plans for")
             }
             let batchAxis = expected.rank > 0 && expected[0] == nil
             guard !batchAxis || t.shape.first != 0 else {

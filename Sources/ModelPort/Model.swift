@@ -57,8 +57,9 @@ public struct Model: Sendable {
     /// An ONNX graph, made for `dimensions`. When it cannot be made with named dimensions left
     /// open, it is made for `probeLength` there: first those after the first axis (a sequence
     /// length), then the batch's too (shape arithmetic over the batch size itself).
-    static func loadONNX(_ path: String, bindings: [String: Tensor], dimensions: [String: Int]) throws -> Model {
-        let names = ONNXModelLoader.dimensionNames(path)
+    static func loadONNX(_ path: String, bindings: [String: Tensor], dimensions: [String: Int],
+                         names known: [String: [String?]]? = nil) throws -> Model {
+        let names = known ?? ONNXModelLoader.dimensionNames(path)
         var model: Model
         do {
             model = Model(graph: try ONNXModelLoader.load(path, bindings: bindings, dimensions: dimensions), path: path)
@@ -96,9 +97,7 @@ public struct Model: Sendable {
         }
         if needed == dimensions { return self }
         do {
-            var model = try Self.loadONNX(path, bindings: bindings, dimensions: needed)
-            model.dimensionNames = dimensionNames
-            return model
+            return try Self.loadONNX(path, bindings: bindings, dimensions: needed, names: dimensionNames)
         } catch let e as ONNXError {
             throw ModelPortError(e.description)
         }

@@ -16,25 +16,24 @@ struct LayoutTests {
     @Test("LayerNormalization over every axis list Keras allows, Keras 2 .h5 and Keras 3 .keras (atol 1e-5 + rtol 1e-4 per layer)",
           arguments: layerNormCases, ["h5", "keras"])
     func layerNormalization(_ name: String, _ ext: String) throws {
-        let model = try Model.load(Self.layout("\(name).\(ext)"))
+        try Self.expectEveryLayer(name, ext, count: 2)
+    }
+
+    /// `validate` of every layer in `NAME.layers.npz` on `NAME.input.npy`, default tolerances.
+    static func expectEveryLayer(_ name: String, _ ext: String, count: Int? = nil) throws {
+        let model = try Model.load(layout("\(name).\(ext)"))
         let source = "\(name).input.npy"
-        let inputs = try model.prepareInputs(try model.readInputArrays(Self.layout(source)), source: source)
-        let expected = try model.readExpectedArrays(Self.layout("\(name).layers.npz"))
+        let inputs = try model.prepareInputs(try model.readInputArrays(layout(source)), source: source)
+        let expected = try model.readExpectedArrays(layout("\(name).layers.npz"))
         let report = try model.validate(inputs: inputs, expected: expected, expectedSource: "\(name).layers.npz")
-        #expect(report.layers.count == 2)
+        #expect(report.layers.count == count ?? expected.count)
         for layer in report.layers { #expect(layer.passed, "\(name).\(ext) \(layer.name): max abs \(layer.maxAbsoluteError)") }
     }
 
     @Test("sequence-shaped Keras models: Dense on (batch, time, features), Conv1D with a Dense between, GlobalAveragePooling1D channels_first",
           arguments: ["seq_dense", "seq_conv1d", "seq_gap_cf"], ["h5", "keras"])
     func sequenceLayouts(_ name: String, _ ext: String) throws {
-        let model = try Model.load(Self.layout("\(name).\(ext)"))
-        let source = "\(name).input.npy"
-        let inputs = try model.prepareInputs(try model.readInputArrays(Self.layout(source)), source: source)
-        let expected = try model.readExpectedArrays(Self.layout("\(name).layers.npz"))
-        let report = try model.validate(inputs: inputs, expected: expected, expectedSource: "\(name).layers.npz")
-        #expect(report.layers.count == expected.count)
-        for layer in report.layers { #expect(layer.passed, "\(name).\(ext) \(layer.name): max abs \(layer.maxAbsoluteError)") }
+        try Self.expectEveryLayer(name, ext)
     }
 
     @Test("raw pixels reach a Rescaling behind augmentation and Resizing (keras.io transfer learning), Keras 2 and 3",

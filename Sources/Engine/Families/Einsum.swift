@@ -18,7 +18,7 @@ struct EinsumWalk {
         let summed = Array(Set(terms.joined()).subtracting(output)).sorted()
         let letters = output + summed
         let size = Dictionary(uniqueKeysWithValues: letters.map { ($0, (known[$0] ?? nil) ?? 1) })
-        sizes = letters.map { size[$0]! }
+        sizes = letters.map { size[$0] ?? 1 }
         func steps(_ term: [String], _ shape: [Int]) -> [Int] {
             var contiguous = [Int](repeating: 1, count: shape.count)
             for a in stride(from: shape.count - 2, through: 0, by: -1) { contiguous[a] = contiguous[a + 1] * shape[a + 1] }
@@ -26,8 +26,8 @@ struct EinsumWalk {
                 term.indices.filter { term[$0] == letter && shape[$0] != 1 }.reduce(0) { $0 + contiguous[$1] }
             }
         }
-        strides = zip(terms, shapes).map { steps($0, $1) } + [steps(output, output.map { size[$0]! })]
-        outputCount = output.reduce(1) { $0 * size[$1]! }
+        strides = zip(terms, shapes).map { steps($0, $1) } + [steps(output, output.map { size[$0] ?? 1 })]
+        outputCount = output.reduce(1) { $0 * (size[$1] ?? 1) }
     }
 
     /// Calls `body` with each operand's offset and the output's, for every assignment of the letters.

@@ -57,8 +57,8 @@ struct GatherKernel: FamilyKernel {
         for (p, v) in ids.data.enumerated() where !(v.rounded() == v && v >= Float(lowest) && v < Float(n)) {
             var rest = p, position: [Int] = []
             for d in ids.shape.reversed() { position.insert(rest % max(d, 1), at: 0); rest /= max(d, 1) }
-            let at = position.isEmpty ? "" : (ids.shape.count > 1 ? "sample \(position[0]), position \(position.dropFirst().map(String.init).joined(separator: ", "))"
-                                                                   : "position \(position[0])")
+            let within = position.dropFirst().map(String.init).joined(separator: ", ")
+            let at = position.isEmpty ? "" : ids.shape.count > 1 ? "sample \(position[0]), position \(within)" : "position \(position[0])"
             let what = v.rounded() != v ? "\(v) is not a whole number"
                 : v < 0 && !negativeIndices ? "\(Int(v)) is negative" : "\(Int(v)) is outside the \(n) entries of axis \(axis)"
             return "index \(what) ('\(indices)', \(at))"
@@ -70,11 +70,12 @@ struct GatherKernel: FamilyKernel {
         let x = inputs[0], ids = inputs[1]
         let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), n = x.shape[axis]
         x.data.withUnsafeBufferPointer { xp in
+            guard let source = xp.baseAddress, let target = y.baseAddress else { return }
             var o = 0
             for b in 0..<outer {
                 for i in ids.data {
                     let k = Int(i) < 0 ? Int(i) + n : Int(i)
-                    (y.baseAddress! + o).update(from: xp.baseAddress! + (b * n + k) * inner, count: inner)
+                    (target + o).update(from: source + (b * n + k) * inner, count: inner)
                     o += inner
                 }
             }

@@ -58,6 +58,7 @@ struct GatherNDKernel: FamilyKernel {
         for a in stride(from: e.k - 2, through: 0, by: -1) { strides[a] = strides[a + 1] * x.shape[batchDims + a + 1] }
         let perBatch = x.shape[batchDims..<(batchDims + e.k)].reduce(1, *) * e.slice
         x.data.withUnsafeBufferPointer { xp in
+            guard let source = xp.baseAddress, let target = y.baseAddress else { return }
             var o = 0
             for b in 0..<e.batch {
                 for t in 0..<e.tuples {
@@ -68,7 +69,7 @@ struct GatherNDKernel: FamilyKernel {
                         if i < 0 { i += n }
                         offset += i * strides[a]
                     }
-                    (y.baseAddress! + o).update(from: xp.baseAddress! + b * perBatch + offset * e.slice, count: e.slice)
+                    (target + o).update(from: source + b * perBatch + offset * e.slice, count: e.slice)
                     o += e.slice
                 }
             }

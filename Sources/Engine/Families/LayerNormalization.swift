@@ -148,7 +148,9 @@ struct LayerNormalizationKernel: FamilyKernel {
         let x = inputs[0]
         let rows = LayerNormalizationRows(axes: axes, shape: x.shape)
         guard rows.n > 0 else { return }
-        let g = gamma.map { Self.spread($0, over: rows.normalizedDims) }, b = beta.map { Self.spread($0, over: rows.normalizedDims) }
+        // The shape rule checked that γ and β broadcast to the normalised axes.
+        let g = gamma.flatMap { LayerNormalization.values(of: $0, over: rows.normalizedDims) }
+        let b = beta.flatMap { LayerNormalization.values(of: $0, over: rows.normalizedDims) }
         let eps = epsilon
         guard rows.permutation != nil else {
             x.data.withUnsafeBufferPointer { xp in Self.normalize(xp, groups: rows.groups, n: rows.n, epsilon: eps, gamma: g, beta: b, y) }
@@ -156,16 +158,7 @@ struct LayerNormalizationKernel: FamilyKernel {
         }
         var out = [Float](repeating: 0, count: x.count)
         rows.inRowOrder(x.data, into: &out) { xp, yp in Self.normalize(xp, groups: rows.groups, n: rows.n, epsilon: eps, gamma: g, beta: b, yp) }
-        out.withUnsafeBufferPointer { op in y.baseAddress!.update(from: op.baseAddress!, count: op.count) }
-    }
-
-    /// A parameter broadcast (from the right, ONNX's rule) to one value per normalised element.
-    static func spread(_ p: Tensor, over dims: [Int]) -> [Float] {
-        let values = p.floats()
-        var shape = p.shape
-        while shape.count > dims.count, shape.first == 1 { shape.removeFirst() }
-        guard let index = TensorKernels.broadcastIndex(shape, to: dims) else { return values }
-        return index.map { values[$0] }
+        _ = y.update(fromContentsOf: out)
     }
 
     /// `(x − mean)·rsqrt(var + ε)·γ + β` over each of `groups` rows of `n` elements, mean and

@@ -143,14 +143,14 @@ struct TransposedConvolutionKernel {
         BLAS.setThreads(threads)
         weights.withUnsafeBufferPointer { wp in
             contributions.withUnsafeMutableBufferPointer { cp in
+                guard let xb = x.baseAddress, let yb = y.baseAddress, let wb = wp.baseAddress, let cb = cp.baseAddress else { return }
                 for image in 0..<n {
-                    let xi = x.baseAddress! + image * h * w * inChannels
-                    let yi = y.baseAddress! + image * oh * ow * outChannels
-                    BLAS.gemm(m: h * w, n: cols, k: inChannels, a: xi, lda: inChannels, b: wp.baseAddress!, ldb: cols,
-                              c: cp.baseAddress!, ldc: cols)
+                    let xi = xb + image * h * w * inChannels
+                    let yi = yb + image * oh * ow * outChannels
+                    BLAS.gemm(m: h * w, n: cols, k: inChannels, a: xi, lda: inChannels, b: wb, ldb: cols, c: cb, ldc: cols)
                     for iy in 0..<h {
                         for ix in 0..<w {
-                            let src = cp.baseAddress! + (iy * w + ix) * cols
+                            let src = cb + (iy * w + ix) * cols
                             for i in 0..<kh {
                                 let oy = iy * strides[0] + i * dilations[0] - pt
                                 if oy < 0 || oy >= oh { continue }
@@ -193,12 +193,13 @@ struct NDTransposedConvolutionKernel {
         let inCount = inSpatial.reduce(1, *), outCount = outSpatial.reduce(1, *), taps = attributes.kernelSize.reduce(1, *)
         let outStrides = contiguousStrides(outSpatial)
         for i in 0..<y.count { y[i] = bias.map { $0[i % cout] } ?? 0 }
+        guard let xb = x.baseAddress, let yb = y.baseAddress else { return }
         var position = [Int](repeating: 0, count: sr), tap = [Int](repeating: 0, count: sr)
         for image in 0..<shape[0] {
             for p in 0..<inCount {
                 var rest = p
                 for a in stride(from: sr - 1, through: 0, by: -1) { position[a] = rest % inSpatial[a]; rest /= inSpatial[a] }
-                let src = x.baseAddress! + (image * inCount + p) * cin
+                let src = xb + (image * inCount + p) * cin
                 for t in 0..<taps {
                     var r = t
                     for a in stride(from: sr - 1, through: 0, by: -1) { tap[a] = r % attributes.kernelSize[a]; r /= attributes.kernelSize[a] }
@@ -209,7 +210,7 @@ struct NDTransposedConvolutionKernel {
                         offset += o * outStrides[a]
                     }
                     guard inside else { continue }
-                    let dst = y.baseAddress! + (image * outCount + offset) * cout
+                    let dst = yb + (image * outCount + offset) * cout
                     let w = t * cout * cin
                     for co in 0..<cout {
                         var acc: Float = 0

@@ -41,8 +41,29 @@ public struct LayerNormalization: OpFamily {
 
     /// True when `p` broadcasts to `target` from the right, each of its dimensions 1 or equal.
     static func broadcasts(_ p: Shape, to target: [Int?]) -> Bool {
-        guard p.rank <= target.count else { return p.dims.prefix(p.rank - target.count).allSatisfy { $0 == 1 } && broadcasts(Shape(Array(p.dims.suffix(target.count))), to: target) }
+        let extra = max(0, p.rank - target.count)
+        guard p.dims.prefix(extra).allSatisfy({ $0 == 1 }) else { return false }
         for (d, t) in zip(p.dims.reversed(), target.reversed()) where d != 1 && d != nil && t != nil && d != t { return false }
         return true
+    }
+
+    /// γ or β with one value per normalised element (`dims`, in the order of the axes), broadcast
+    /// from the right as ONNX allows; nil when `p` does not broadcast to `dims`.
+    public static func values(of p: Tensor, over dims: [Int]) -> [Float]? {
+        let values = p.floats(), count = dims.reduce(1, *)
+        var shape = p.shape
+        while shape.count > dims.count, shape.first == 1 { shape.removeFirst() }
+        shape = [Int](repeating: 1, count: max(0, dims.count - shape.count)) + shape
+        guard shape.count == dims.count, zip(shape, dims).allSatisfy({ $0 == 1 || $0 == $1 }) else { return nil }
+        if shape == dims { return values }
+        var strides = [Int](repeating: 0, count: dims.count), step = 1
+        for a in stride(from: dims.count - 1, through: 0, by: -1) { strides[a] = shape[a] == 1 ? 0 : step; step *= shape[a] }
+        var out = [Float](repeating: 0, count: count), index = [Int](repeating: 0, count: dims.count)
+        for o in 0..<count {
+            out[o] = values[zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }]
+            var a = dims.count - 1
+            while a >= 0 { index[a] += 1; if index[a] < dims[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return out
     }
 }

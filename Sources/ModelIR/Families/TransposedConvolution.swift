@@ -29,7 +29,7 @@ public struct TransposedConvolution: OpFamily, Codable {
         }
         switch padding {
         case .valid: return input * s + max(k - s, 0)
-        default: return input * s
+        case .sameUpper, .sameLower, .explicit: return input * s
         }
     }
 

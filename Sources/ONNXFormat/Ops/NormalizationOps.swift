@@ -57,7 +57,10 @@ extension ONNXWriter {
             guard let p = parameters[n.input(at: i)]?.tensor, let known else {
                 throw ONNXExportError("layer '\(layer)' (LayerNormalization) cannot be exported: gamma and beta must be constants over known axes")
             }
-            return try Self.broadcast(p, to: known)
+            guard let values = LayerNormalization.values(of: p, over: known) else {
+                throw ONNXExportError("layer '\(layer)' (LayerNormalization): a parameter \(p.shape) does not broadcast to \(known)")
+            }
+            return values
         }
         let gamma = try spread(1), beta = try spread(2)
         if options.opset >= 17, let known, physical == Array((r - physical.count)..<r), physical == physical.sorted() {
@@ -103,27 +106,6 @@ extension ONNXWriter {
         }
         if let beta { node("Add", [last, operand(beta, "beta")], [out], name: n.name) }
         else if gamma == nil { node("Identity", [last], [out], name: n.name) }
-    }
-
-    /// `p` broadcast from the right (ONNX's rule) to `dims`, in C order.
-    static func broadcast(_ p: Tensor, to dims: [Int]) throws -> [Float] {
-        let values = p.floats(), count = dims.reduce(1, *)
-        if p.shape == dims || (values.count == count && p.shape.filter { $0 != 1 } == dims.filter { $0 != 1 }) { return values }
-        var shape = p.shape
-        while shape.count > dims.count, shape.first == 1 { shape.removeFirst() }
-        shape = [Int](repeating: 1, count: max(0, dims.count - shape.count)) + shape
-        guard shape.count == dims.count, zip(shape, dims).allSatisfy({ $0 == 1 || $0 == $1 }) else {
-            throw ONNXExportError("a LayerNormalization parameter \(p.shape) does not broadcast to \(dims)")
-        }
-        var strides = [Int](repeating: 0, count: dims.count), s = 1
-        for a in stride(from: dims.count - 1, through: 0, by: -1) { strides[a] = shape[a] == 1 ? 0 : s; s *= shape[a] }
-        var out = [Float](repeating: 0, count: count), index = [Int](repeating: 0, count: dims.count)
-        for o in 0..<count {
-            out[o] = values[zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }]
-            var a = dims.count - 1
-            while a >= 0 { index[a] += 1; if index[a] < dims[a] { break }; index[a] = 0; a -= 1 }
-        }
-        return out
     }
 }
 

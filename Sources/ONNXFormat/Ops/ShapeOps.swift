@@ -86,7 +86,8 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
     r["Gather", inputs: 2] = { b, n in
         // Indices given for a graph input are data (token ids), never folded in as a binding.
         let stored = b.constants[n.inputs[1]]
-        if let indices = stored, let vector = b.symbolicVector(n.inputs[0]), n.int("axis", 0) == 0, b.constants[n.inputs[0]].map({ $0.shape.count <= 1 }) ?? true {
+        let vectorData = b.constants[n.inputs[0]].map { $0.shape.count <= 1 } ?? true
+        if let indices = stored, let vector = b.symbolicVector(n.inputs[0]), n.int("axis", 0) == 0, vectorData {
             let picked = try indices.integers.map { i -> SymbolicDim in
                 let k = i < 0 ? i + vector.count : i
                 guard k >= 0, k < vector.count else { throw b.fail(n, "index \(i) out of range") }
