@@ -329,73 +329,18 @@ struct ONNXWriter {
         let out = n.outputs[0]
         let x = n.inputs.first.map { name($0) } ?? ""
         let layer = n.layer ?? n.name
-        func fail(_ why: String) -> ONNXExportError { ONNXExportError("layer '\(layer)' (\(n.op.displayName)) cannot be exported: \(why)") }
+        func fail(_ why: String) -> ONNXExportError { exportFailure(n, why) }
         switch n.op {
         case .identity, .dropout, .augmentation:
             aliases[out] = x
         case .imageResize(let r):
             try exportImageResize(r, n, x: x, out: out, layer: layer, fail: fail)
         case .dense(let units):
-            guard var kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
-            if let order = physicalFlatten[n.inputs[0]] {
-                // Rows in the channels-first flatten order.
-                let v = kernel.floats()
-                var permuted = [Float](repeating: 0, count: v.count)
-                for (physicalRow, logicalRow) in order.enumerated() {
-                    for u in 0..<units { permuted[physicalRow * units + u] = v[logicalRow * units + u] }
-                }
-                kernel = Tensor(shape: kernel.shape, floats: permuted)
-            }
-            let k = kernel == parameters[n.inputs[1]]?.tensor ? initializer(n.inputs[1], kernel) : initializer(unique(n.inputs[1] + "/nchw_rows"), kernel)
-            let hasBias = n.inputs.count > 2 && !n.inputs[2].isEmpty
-            if rank(n.inputs[0]) == 2 {
-                node("Gemm", [x, k] + (hasBias ? [input(n.inputs[2])] : []), [out], name: n.name)
-            } else if isImage(n.inputs[0]) {
-                // The value is stored channels-first here; Dense reads Keras's last axis, so it runs
-                // on the channels-last view and its output goes back to channels-first.
-                let r = rank(n.inputs[0])
-                var last = out + "/matmul"
-                node("MatMul", [logical(n.inputs[0], x, node: n), k], [last], name: n.name + "/matmul")
-                if hasBias {
-                    node("Add", [last, input(n.inputs[2])], [out + "/biased"], name: n.name + "/bias")
-                    last = out + "/biased"
-                }
-                node("Transpose", [last], [out], name: n.name, [attr("perm", ints: toPhysical(r))])
-            } else if hasBias {
-                node("MatMul", [x, k], [out + "/matmul"], name: n.name + "/matmul")
-                node("Add", [out + "/matmul", input(n.inputs[2])], [out], name: n.name)
-            } else {
-                node("MatMul", [x, k], [out], name: n.name)
-            }
+            try emitDense(n, units: units, x: x, out: out, layer: layer)
         case .convolution(let c):
-            guard let kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
-            let w: String
-            if c.kernelLayout == .outInSpatial {
-                w = initializer(n.inputs[1], kernel)
-            } else {
-                // Keras [spatial…, in/g, out] to ONNX [out, in/g, spatial…].
-                let taps = c.kernelSize.reduce(1, *), cinG = kernel.shape[c.kernelSize.count], cout = c.filters
-                let v = kernel.floats()
-                var oihw = [Float](repeating: 0, count: v.count)
-                for t in 0..<taps { for i in 0..<cinG { for o in 0..<cout { oihw[(o * cinG + i) * taps + t] = v[(t * cinG + i) * cout + o] } } }
-                w = initializer(unique(n.inputs[1] + "/oihw"), Tensor(shape: [cout, cinG] + c.kernelSize, floats: oihw))
-            }
-            var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations), attr("group", c.groups)]
-            attrs += try pads(c.padding, input: spatial(n.inputs[0], layout: c.layout), kernel: c.kernelSize, strides: c.strides, dilations: c.dilations)
-            let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
-            node("Conv", [x, w] + bias, [out], name: n.name, attrs)
+            try emitConvolution(n, c, x: x, out: out, layer: layer)
         case .depthwiseConvolution(let c):
-            guard let kernel = parameters[n.inputs[1]]?.tensor else { throw fail("the kernel is not a constant") }
-            // [spatial…, c, m] is [spatial…, 1, c·m] read as HWIO with groups = c: to [c·m, 1, spatial…].
-            let taps = c.kernelSize.reduce(1, *), channels = kernel.shape[c.kernelSize.count], cout = channels * c.depthMultiplier
-            let v = kernel.floats()
-            var oihw = [Float](repeating: 0, count: v.count)
-            for t in 0..<taps { for o in 0..<cout { oihw[o * taps + t] = v[t * cout + o] } }
-            let w = initializer(unique(n.inputs[1] + "/oihw"), Tensor(shape: [cout, 1] + c.kernelSize, floats: oihw))
-            var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations), attr("group", channels)]
-            attrs += try pads(c.padding, input: spatial(n.inputs[0], layout: c.layout), kernel: c.kernelSize, strides: c.strides, dilations: c.dilations)
-            let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
-            node("Conv", [x, w] + bias, [out], name: n.name, attrs)
+            try emitDepthwise(n, c, x: x, out: out, layer: layer)
         case .pooling(let p):
             var attrs = [attr("kernel_shape", ints: p.poolSize), attr("strides", ints: p.strides)]
             attrs += try pads(p.padding, input: spatial(n.inputs[0], layout: p.layout), kernel: p.poolSize, strides: p.strides,
@@ -422,36 +367,7 @@ struct ONNXWriter {
         case .activation(let a):
             try activation(a, x: x, out: out, node: n, rank: rank(n.inputs[0]))
         case .flatten:
-            let r = rank(n.inputs[0])
-            if isImage(n.inputs[0]) {
-                let consumers = graph.nodes.filter { $0.inputs.first == out }
-                if !consumers.isEmpty, consumers.allSatisfy({ if case .dense = $0.op { return true }; return false }), !graph.outputs.contains(out),
-                   let dims = shapes[n.inputs[0]]?.dims, dims.dropFirst().allSatisfy({ $0 != nil }) {
-                    node("Flatten", [x], [out], name: n.name, [attr("axis", 1)])
-                    // Physical (channels-first) row k holds the logical (channels-last) feature order[k].
-                    let logicalDims = dims.dropFirst().map { $0! }
-                    let physicalDims = [logicalDims.last!] + logicalDims.dropLast()
-                    var order: [Int] = []
-                    let total = logicalDims.reduce(1, *)
-                    order.reserveCapacity(total)
-                    var index = [Int](repeating: 0, count: physicalDims.count)
-                    for _ in 0..<total {
-                        // physical index (c, h, w…) → logical (h, w…, c)
-                        let logicalIndex = Array(index.dropFirst()) + [index[0]]
-                        var flat = 0
-                        for (k, d) in logicalIndex.enumerated() { flat = flat * logicalDims[k] + d }
-                        order.append(flat)
-                        var a = physicalDims.count - 1
-                        while a >= 0 { index[a] += 1; if index[a] < physicalDims[a] { break }; index[a] = 0; a -= 1 }
-                    }
-                    physicalFlatten[out] = order
-                } else {
-                    node("Transpose", [x], [out + "/nhwc"], name: n.name + "/to_nhwc", [attr("perm", ints: toLogical(r))])
-                    node("Flatten", [out + "/nhwc"], [out], name: n.name, [attr("axis", 1)])
-                }
-            } else {
-                node("Flatten", [x], [out], name: n.name, [attr("axis", 1)])
-            }
+            try emitFlatten(n, x: x, out: out, layer: layer)
         case .reshape(let target):
             let source = logical(n.inputs[0], x, node: n)
             // 0 copies the batch size from the input.
@@ -505,54 +421,11 @@ struct ONNXWriter {
             node("Mul", [x, scalar(layer + "/scale", scale)], [offset == 0 ? out : m], name: offset == 0 ? n.name : n.name + "/scale")
             if offset != 0 { node("Add", [m, scalar(layer + "/offset", offset)], [out], name: n.name) }
         case .elementwise(let f):
-            let operands = n.inputs.map { operand($0, against: out) }
-            switch f {
-            case .add, .subtract, .multiply, .divide, .power:
-                let op = f == .add ? "Add" : f == .subtract ? "Sub" : f == .multiply ? "Mul" : f == .divide ? "Div" : "Pow"
-                var acc = operands[0]
-                for (k, o) in operands.dropFirst().enumerated() {
-                    let target = k == operands.count - 2 ? out : out + "/\(k)"
-                    node(op, [acc, o], [target], name: k == operands.count - 2 ? n.name : n.name + "/\(k)")
-                    acc = target
-                }
-            case .maximum: node("Max", operands, [out], name: n.name)
-            case .minimum: node("Min", operands, [out], name: n.name)
-            case .average: node("Mean", operands, [out], name: n.name)
-            case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual, .and, .or, .xor, .select, .modulo, .remainder:
-                throw fail("the op comes from an ONNX graph and has no Keras-side export")
-            }
+            try emitElementwise(n, f, x: x, out: out, layer: layer)
         case .unary(let f):
-            let map: [UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .sqrt: "Sqrt", .exp: "Exp", .log: "Log", .reciprocal: "Reciprocal",
-                                                .floor: "Floor", .ceil: "Ceil", .round: "Round", .erf: "Erf", .sign: "Sign"]
-            if f == .truncate {
-                // sign(x) · floor(|x|)
-                node("Abs", [x], [out + "/abs"], name: n.name + "/abs")
-                node("Floor", [out + "/abs"], [out + "/floor"], name: n.name + "/floor")
-                node("Sign", [x], [out + "/sign"], name: n.name + "/sign")
-                node("Mul", [out + "/floor", out + "/sign"], [out], name: n.name)
-                return
-            }
-            if let op = map[f] {
-                node(op, [x], [out], name: n.name)
-            } else if f == .square {
-                node("Mul", [x, x], [out], name: n.name)
-            } else if f == .rsqrt {
-                node("Sqrt", [x], [out + "/sqrt"], name: n.name + "/sqrt")
-                node("Reciprocal", [out + "/sqrt"], [out], name: n.name)
-            } else {
-                throw fail("the op comes from an ONNX graph and has no Keras-side export")
-            }
+            try emitUnary(n, f, x: x, out: out, layer: layer)
         case let .reduce(f, axes, keepDims):
-            let r = rank(n.inputs[0])
-            let physical = (axes.isEmpty ? Array(0..<r) : axes).map { physicalAxis($0, rank: r) }
-            let op = "Reduce" + f.rawValue.prefix(1).uppercased() + f.rawValue.dropFirst()
-            if !keepDims, isImage(n.inputs[0]), rank(out) >= 3 { throw fail("a reduction that drops axes of an image tensor is not supported") }
-            let axesAsInput = op == "ReduceSum" ? options.opset >= 13 : options.opset >= 18
-            if axesAsInput {
-                node(op, [x, ints(layer + "/axes", physical)], [out], name: n.name, [attr("keepdims", keepDims ? 1 : 0)])
-            } else {
-                node(op, [x], [out], name: n.name, [attr("axes", ints: physical), attr("keepdims", keepDims ? 1 : 0)])
-            }
+            try emitReduce(n, f, axes: axes, keepDims: keepDims, x: x, out: out, layer: layer)
         case .concatenate(let axis):
             node("Concat", n.inputs.map { operand($0, against: out) }, [out], name: n.name, [attr("axis", physicalAxis(axis, rank: rank(out)))])
         case .stridedSlice, .expand, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .tile, .batchShape:
@@ -561,6 +434,161 @@ struct ONNXWriter {
         case .family(let f):
             guard let write = onnxRegistry.writers[ObjectIdentifier(type(of: f.base))] else { throw fail("no ONNX operator is written for it yet") }
             try write(&self, n, f.base)
+        }
+    }
+
+    mutating func emitDense(_ n: Node, units: Int, x: String, out: String, layer: String) throws {
+        guard var kernel = parameters[n.inputs[1]]?.tensor else { throw exportFailure(n, "the kernel is not a constant") }
+        if let order = physicalFlatten[n.inputs[0]] {
+            // Rows in the channels-first flatten order.
+            let v = kernel.floats()
+            var permuted = [Float](repeating: 0, count: v.count)
+            for (physicalRow, logicalRow) in order.enumerated() {
+                for u in 0..<units { permuted[physicalRow * units + u] = v[logicalRow * units + u] }
+            }
+            kernel = Tensor(shape: kernel.shape, floats: permuted)
+        }
+        let k = kernel == parameters[n.inputs[1]]?.tensor ? initializer(n.inputs[1], kernel) : initializer(unique(n.inputs[1] + "/nchw_rows"), kernel)
+        let hasBias = n.inputs.count > 2 && !n.inputs[2].isEmpty
+        if rank(n.inputs[0]) == 2 {
+            node("Gemm", [x, k] + (hasBias ? [input(n.inputs[2])] : []), [out], name: n.name)
+        } else if isImage(n.inputs[0]) {
+            // The value is stored channels-first here; Dense reads Keras's last axis, so it runs
+            // on the channels-last view and its output goes back to channels-first.
+            let r = rank(n.inputs[0])
+            var last = out + "/matmul"
+            node("MatMul", [logical(n.inputs[0], x, node: n), k], [last], name: n.name + "/matmul")
+            if hasBias {
+                node("Add", [last, input(n.inputs[2])], [out + "/biased"], name: n.name + "/bias")
+                last = out + "/biased"
+            }
+            node("Transpose", [last], [out], name: n.name, [attr("perm", ints: toPhysical(r))])
+        } else if hasBias {
+            node("MatMul", [x, k], [out + "/matmul"], name: n.name + "/matmul")
+            node("Add", [out + "/matmul", input(n.inputs[2])], [out], name: n.name)
+        } else {
+            node("MatMul", [x, k], [out], name: n.name)
+        }
+    }
+
+    mutating func emitConvolution(_ n: Node, _ c: Convolution, x: String, out: String, layer: String) throws {
+        guard let kernel = parameters[n.inputs[1]]?.tensor else { throw exportFailure(n, "the kernel is not a constant") }
+        let w: String
+        if c.kernelLayout == .outInSpatial {
+            w = initializer(n.inputs[1], kernel)
+        } else {
+            // Keras [spatial…, in/g, out] to ONNX [out, in/g, spatial…].
+            let taps = c.kernelSize.reduce(1, *), cinG = kernel.shape[c.kernelSize.count], cout = c.filters
+            let v = kernel.floats()
+            var oihw = [Float](repeating: 0, count: v.count)
+            for t in 0..<taps { for i in 0..<cinG { for o in 0..<cout { oihw[(o * cinG + i) * taps + t] = v[(t * cinG + i) * cout + o] } } }
+            w = initializer(unique(n.inputs[1] + "/oihw"), Tensor(shape: [cout, cinG] + c.kernelSize, floats: oihw))
+        }
+        var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations), attr("group", c.groups)]
+        attrs += try pads(c.padding, input: spatial(n.inputs[0], layout: c.layout), kernel: c.kernelSize, strides: c.strides, dilations: c.dilations)
+        let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
+        node("Conv", [x, w] + bias, [out], name: n.name, attrs)
+    }
+
+    mutating func emitDepthwise(_ n: Node, _ c: DepthwiseConvolution, x: String, out: String, layer: String) throws {
+        guard let kernel = parameters[n.inputs[1]]?.tensor else { throw exportFailure(n, "the kernel is not a constant") }
+        // [spatial…, c, m] is [spatial…, 1, c·m] read as HWIO with groups = c: to [c·m, 1, spatial…].
+        let taps = c.kernelSize.reduce(1, *), channels = kernel.shape[c.kernelSize.count], cout = channels * c.depthMultiplier
+        let v = kernel.floats()
+        var oihw = [Float](repeating: 0, count: v.count)
+        for t in 0..<taps { for o in 0..<cout { oihw[o * taps + t] = v[t * cout + o] } }
+        let w = initializer(unique(n.inputs[1] + "/oihw"), Tensor(shape: [cout, 1] + c.kernelSize, floats: oihw))
+        var attrs = [attr("kernel_shape", ints: c.kernelSize), attr("strides", ints: c.strides), attr("dilations", ints: c.dilations), attr("group", channels)]
+        attrs += try pads(c.padding, input: spatial(n.inputs[0], layout: c.layout), kernel: c.kernelSize, strides: c.strides, dilations: c.dilations)
+        let bias = n.inputs.count > 2 && !n.inputs[2].isEmpty ? [input(n.inputs[2])] : []
+        node("Conv", [x, w] + bias, [out], name: n.name, attrs)
+    }
+
+    mutating func emitFlatten(_ n: Node, x: String, out: String, layer: String) throws {
+        let r = rank(n.inputs[0])
+        if isImage(n.inputs[0]) {
+            let consumers = graph.nodes.filter { $0.inputs.first == out }
+            if !consumers.isEmpty, consumers.allSatisfy({ if case .dense = $0.op { return true }; return false }), !graph.outputs.contains(out),
+               let dims = shapes[n.inputs[0]]?.dims, dims.dropFirst().allSatisfy({ $0 != nil }) {
+                node("Flatten", [x], [out], name: n.name, [attr("axis", 1)])
+                // Physical (channels-first) row k holds the logical (channels-last) feature order[k].
+                let logicalDims = dims.dropFirst().map { $0! }
+                let physicalDims = [logicalDims.last!] + logicalDims.dropLast()
+                var order: [Int] = []
+                let total = logicalDims.reduce(1, *)
+                order.reserveCapacity(total)
+                var index = [Int](repeating: 0, count: physicalDims.count)
+                for _ in 0..<total {
+                    // physical index (c, h, w…) → logical (h, w…, c)
+                    let logicalIndex = Array(index.dropFirst()) + [index[0]]
+                    var flat = 0
+                    for (k, d) in logicalIndex.enumerated() { flat = flat * logicalDims[k] + d }
+                    order.append(flat)
+                    var a = physicalDims.count - 1
+                    while a >= 0 { index[a] += 1; if index[a] < physicalDims[a] { break }; index[a] = 0; a -= 1 }
+                }
+                physicalFlatten[out] = order
+            } else {
+                node("Transpose", [x], [out + "/nhwc"], name: n.name + "/to_nhwc", [attr("perm", ints: toLogical(r))])
+                node("Flatten", [out + "/nhwc"], [out], name: n.name, [attr("axis", 1)])
+            }
+        } else {
+            node("Flatten", [x], [out], name: n.name, [attr("axis", 1)])
+        }
+    }
+
+    mutating func emitElementwise(_ n: Node, _ f: ElementwiseFunction, x: String, out: String, layer: String) throws {
+        let operands = n.inputs.map { operand($0, against: out) }
+        switch f {
+        case .add, .subtract, .multiply, .divide, .power:
+            let op = f == .add ? "Add" : f == .subtract ? "Sub" : f == .multiply ? "Mul" : f == .divide ? "Div" : "Pow"
+            var acc = operands[0]
+            for (k, o) in operands.dropFirst().enumerated() {
+                let target = k == operands.count - 2 ? out : out + "/\(k)"
+                node(op, [acc, o], [target], name: k == operands.count - 2 ? n.name : n.name + "/\(k)")
+                acc = target
+            }
+        case .maximum: node("Max", operands, [out], name: n.name)
+        case .minimum: node("Min", operands, [out], name: n.name)
+        case .average: node("Mean", operands, [out], name: n.name)
+        case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual, .and, .or, .xor, .select, .modulo, .remainder:
+            throw exportFailure(n, "the op comes from an ONNX graph and has no Keras-side export")
+        }
+    }
+
+    mutating func emitUnary(_ n: Node, _ f: UnaryFunction, x: String, out: String, layer: String) throws {
+        let map: [UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .sqrt: "Sqrt", .exp: "Exp", .log: "Log", .reciprocal: "Reciprocal",
+                                            .floor: "Floor", .ceil: "Ceil", .round: "Round", .erf: "Erf", .sign: "Sign"]
+        if f == .truncate {
+            // sign(x) · floor(|x|)
+            node("Abs", [x], [out + "/abs"], name: n.name + "/abs")
+            node("Floor", [out + "/abs"], [out + "/floor"], name: n.name + "/floor")
+            node("Sign", [x], [out + "/sign"], name: n.name + "/sign")
+            node("Mul", [out + "/floor", out + "/sign"], [out], name: n.name)
+            return
+        }
+        if let op = map[f] {
+            node(op, [x], [out], name: n.name)
+        } else if f == .square {
+            node("Mul", [x, x], [out], name: n.name)
+        } else if f == .rsqrt {
+            node("Sqrt", [x], [out + "/sqrt"], name: n.name + "/sqrt")
+            node("Reciprocal", [out + "/sqrt"], [out], name: n.name)
+        } else {
+            throw exportFailure(n, "the op comes from an ONNX graph and has no Keras-side export")
+        }
+    }
+
+    mutating func emitReduce(_ n: Node, _ f: ReduceFunction, axes: [Int], keepDims: Bool, x: String, out: String, layer: String) throws {
+        let r = rank(n.inputs[0])
+        let physical = (axes.isEmpty ? Array(0..<r) : axes).map { physicalAxis($0, rank: r) }
+        let op = "Reduce" + f.rawValue.prefix(1).uppercased() + f.rawValue.dropFirst()
+        if !keepDims, isImage(n.inputs[0]), rank(out) >= 3 { throw exportFailure(n, "a reduction that drops axes of an image tensor is not supported") }
+        let axesAsInput = op == "ReduceSum" ? options.opset >= 13 : options.opset >= 18
+        if axesAsInput {
+            node(op, [x, ints(layer + "/axes", physical)], [out], name: n.name, [attr("keepdims", keepDims ? 1 : 0)])
+        } else {
+            node(op, [x], [out], name: n.name, [attr("axes", ints: physical), attr("keepdims", keepDims ? 1 : 0)])
         }
     }
 
@@ -691,4 +719,9 @@ public enum ONNXPassThrough {
         }
         return try model.serializedData()
     }
+}
+
+/// Why node `n` cannot be written as ONNX.
+func exportFailure(_ n: Node, _ why: String) -> ONNXExportError {
+    ONNXExportError("layer '\(n.layer ?? n.name)' (\(n.op.displayName)) cannot be exported: \(why)")
 }

@@ -2,6 +2,9 @@ import Foundation
 import ModelIR
 
 func registerMathOps(_ r: inout ONNXRegistry) {
+    registerArithmeticOps(&r)
+    registerUnaryOps(&r)
+    registerLinearOps(&r)
     let binary: [String: ElementwiseFunction] = ["Add": .add, "Sub": .subtract, "Mul": .multiply, "Div": .divide, "Pow": .power]
     for (name, f) in binary {
         r[name] = { b, n in
@@ -70,6 +73,9 @@ func registerMathOps(_ r: inout ONNXRegistry) {
             try b.add(.elementwise(f), [try b.value(n, 0), try b.value(n, 1)], output: n.outputs[0], node: n)
         }
     }
+}
+
+func registerArithmeticOps(_ r: inout ONNXRegistry) {
     r["Mod"] = { b, n in
         let f: ElementwiseFunction = n.int("fmod", 0) == 1 ? .remainder : .modulo
         // On shape vectors (torch's attention helpers) it folds at load.
@@ -121,6 +127,9 @@ func registerMathOps(_ r: inout ONNXRegistry) {
         }
         try b.add(.elementwise(.select), [try b.value(n, 0), try b.value(n, 1), try b.value(n, 2)], output: n.outputs[0], node: n)
     }
+}
+
+func registerUnaryOps(_ r: inout ONNXRegistry) {
     for (name, largest) in [("ArgMax", true), ("ArgMin", false)] {
         r[name] = { b, n in
             let x = try b.value(n, 0)
@@ -186,6 +195,9 @@ func registerMathOps(_ r: inout ONNXRegistry) {
             : .clip(lower: lower, upper: upper)
         try b.add(.activation(act), [x], output: n.outputs[0], node: n)
     }
+}
+
+func registerLinearOps(_ r: inout ONNXRegistry) {
     r["PRelu", inputs: 2] = { b, n in
         let x = try b.value(n, 0)
         guard let slope = b.constant(n, 1) else { throw b.fail(n, "a non-constant slope is not supported") }

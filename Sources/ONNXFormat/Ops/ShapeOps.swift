@@ -2,6 +2,11 @@ import Foundation
 import ModelIR
 
 func registerShapeOps(_ r: inout ONNXRegistry) {
+    registerIndexOps(&r)
+    registerReshapeOps(&r)
+    registerSliceAndPadOps(&r)
+    registerReduceOps(&r)
+    registerResizeOps(&r)
     r["Identity"] = { b, n in try b.alias(n.outputs[0], n.inputs[0], node: n) }
     r["Dropout"] = { b, n in
         // The mask output (all ones at inference) is not produced; a node that reads it fails to load.
@@ -83,6 +88,9 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
         let slice = Array(dims[clamp(start)..<max(clamp(start), clamp(end))])
         b.setVector(n.outputs[0], slice)
     }
+}
+
+func registerIndexOps(_ r: inout ONNXRegistry) {
     r["Gather", inputs: 2] = { b, n in
         // Indices given for a graph input are data (token ids), never folded in as a binding.
         let stored = b.constants[n.inputs[1]]
@@ -163,6 +171,9 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
             return [outer, inner]
         })
     }
+}
+
+func registerReshapeOps(_ r: inout ONNXRegistry) {
     r["Reshape"] = { b, n in
         let target: [SymbolicDim]
         if n.opset < 5 {
@@ -255,6 +266,9 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
         }
         try b.add(.concatenate(axis: axis), try (0..<n.inputs.count).map { try b.value(n, $0) }, output: n.outputs[0], node: n)
     }
+}
+
+func registerSliceAndPadOps(_ r: inout ONNXRegistry) {
     r["Slice"] = { b, n in
         let starts = n.opset >= 10 ? b.constant(n, 1)?.integers : n.ints("starts")
         let ends = n.opset >= 10 ? b.constant(n, 2)?.integers : n.ints("ends")
@@ -339,6 +353,9 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
         try b.add(.zeroPadding(pads: spatial, layout: .channelsFirst), [b.temporary(n, "shifted")], output: b.temporary(n, "padded"), node: n)
         try b.add(.elementwise(.add), [b.temporary(n, "padded"), v], output: n.outputs[0], node: n)
     }
+}
+
+func registerReduceOps(_ r: inout ONNXRegistry) {
     for (name, f) in [("ReduceMean", ReduceFunction.mean), ("ReduceMax", .max), ("ReduceSum", .sum), ("ReduceMin", .min), ("ReduceProd", .prod),
                       ("ReduceSumSquare", .sum)] {
         r[name] = { b, n in
@@ -371,6 +388,9 @@ func registerShapeOps(_ r: inout ONNXRegistry) {
         guard let target = b.shapeOperand(n, 1) else { throw b.fail(n, "Expand needs a shape known at load time") }
         try expand(b, n, try b.value(n, 0), to: target)
     }
+}
+
+func registerResizeOps(_ r: inout ONNXRegistry) {
     for name in ["Resize", "Upsample"] {
         r[name] = { b, n in
             let x = try b.value(n, 0)
