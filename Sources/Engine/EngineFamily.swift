@@ -10,18 +10,40 @@ protocol EngineFamily: OpFamily {
     func readsAsData(input: Int) -> Bool
     /// Refuses, at planning time, what training cannot run (`EngineError.notTrainable`).
     func checkTrainable(_ node: Node) throws
+    /// The training forward step: writes every element of each of `outputs` (one per node output,
+    /// allocated to its shape), may keep what backward needs.
+    func trainingForward(_ node: Node, index: Int, x: HostTensor, outputs: inout [HostTensor], session: TrainingSession) throws
+    /// Gradients of the node's inputs (nil where not `wanted`) from its outputs' gradients `dys`
+    /// (nil for an output no gradient reaches: zero).
+    func trainingBackward(_ node: Node, index: Int, x: HostTensor, dys: [[Float]?], wanted: [Bool], session: TrainingSession) throws -> [[Float]?]
+}
+
+/// A family whose nodes have one output: its training steps see that output alone.
+protocol OneOutputFamily: EngineFamily {
     /// The training forward step: writes every element of `y`, may keep what backward needs.
     func trainingForward(_ node: Node, index: Int, x: HostTensor, y: inout HostTensor, session: TrainingSession) throws
     /// Gradients of the node's inputs (nil where not `wanted`) from its output's gradient `dy`.
     func trainingBackward(_ node: Node, index: Int, x: HostTensor, dy: [Float], wanted: [Bool], session: TrainingSession) throws -> [[Float]?]
 }
 
+extension OneOutputFamily {
+    func trainingForward(_ node: Node, index: Int, x: HostTensor, outputs: inout [HostTensor], session: TrainingSession) throws {
+        try trainingForward(node, index: index, x: x, y: &outputs[0], session: session)
+    }
+
+    func trainingBackward(_ node: Node, index: Int, x: HostTensor, dys: [[Float]?], wanted: [Bool], session: TrainingSession) throws -> [[Float]?] {
+        guard let dy = dys.first ?? nil else { return [[Float]?](repeating: nil, count: node.inputs.count) }
+        return try trainingBackward(node, index: index, x: x, dy: dy, wanted: wanted, session: session)
+    }
+}
+
 /// A family's inference kernel, its weights already arranged.
 protocol FamilyKernel: Sendable {
     /// A short name for profiles (`layer norm`).
     var kindName: String { get }
-    /// Computes every element of `y` (of `outShape`) from `inputs` (data first, then any run-time operands).
-    func run(_ inputs: [HostTensor], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int)
+    /// Computes every element of each output (of `outShapes`, one per node output) from `inputs`
+    /// (data first, then any run-time operands).
+    func run(_ inputs: [HostTensor], outputs: [UnsafeMutableBufferPointer<Float>], outShapes: [[Int]], threads: Int)
     /// Why the inputs cannot be computed (a token id outside the table), checked before `run`; nil when they can.
     func validate(_ inputs: [HostTensor]) -> String?
     /// The layer (or node) the kernel computes, for errors; empty to use the step's name.
@@ -32,6 +54,18 @@ protocol FamilyKernel: Sendable {
 
 extension EngineFamily {
     func readsAsData(input: Int) -> Bool { false }
+}
+
+/// The kernel of a family whose nodes have one output.
+protocol OneOutputKernel: FamilyKernel {
+    /// Computes every element of `y` (of `outShape`) from `inputs` (data first, then any run-time operands).
+    func run(_ inputs: [HostTensor], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int)
+}
+
+extension OneOutputKernel {
+    func run(_ inputs: [HostTensor], outputs: [UnsafeMutableBufferPointer<Float>], outShapes: [[Int]], threads: Int) {
+        run(inputs, outputs[0], outShape: outShapes[0], threads: threads)
+    }
 }
 
 extension FamilyKernel {

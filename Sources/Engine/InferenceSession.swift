@@ -146,10 +146,10 @@ public final class InferenceSession {
         return result
     }
 
-    /// Every step's output shape, from the shapes of the inputs and constants (a dry run).
-    func outputShapes(_ initial: [[Int]?]) throws -> [[Int]] {
+    /// Every step's output shapes (one per output), from the shapes of the inputs and constants (a dry run).
+    func outputShapes(_ initial: [[Int]?]) throws -> [[[Int]]] {
         var shapes = initial
-        var result: [[Int]] = []
+        var result: [[[Int]]] = []
         for step in steps {
             var arguments: [Shape?] = []
             for a in step.shapeArguments {
@@ -158,29 +158,32 @@ public final class InferenceSession {
                 case .fixed(let s): arguments.append(s)
                 }
             }
-            var out: [Int]
+            var outs: [[Int]]
             do {
-                out = try step.shapeOp.outputShapes(arguments)[0].dims.map { $0 ?? 0 }
-                if let pool = step.fusedPool { out = try pool.outputShapes([Shape(out.map { Optional($0) })])[0].dims.map { $0 ?? 0 } }
+                outs = try step.shapeOp.outputShapes(arguments).map { $0.dims.map { $0 ?? 0 } }
+                if let pool = step.fusedPool { outs = [try pool.outputShapes([Shape(outs[0].map { Optional($0) })])[0].dims.map { $0 ?? 0 }] }
             } catch {
                 throw EngineError.unsupported(layer: step.name, reason: (error as? ShapeError)?.message ?? "\(error)")
             }
-            shapes[step.output] = out
-            result.append(out)
+            guard outs.count >= step.outputs.count else {
+                throw EngineError.unsupported(layer: step.name, reason: "it makes \(outs.count) outputs, the graph reads \(step.outputs.count)")
+            }
+            for (slot, shape) in zip(step.outputs, outs) { shapes[slot] = shape }
+            result.append(Array(outs.prefix(step.outputs.count)))
         }
         return result
     }
 
     /// Runs every step, freeing each value after its last reader unless it is kept.
     /// Stops at a step whose kernel refuses its inputs (`FamilyKernel.validate`), saying why in `refusal`.
-    func runSteps(_ initial: [HostTensor?], outputShapes: [[Int]], keepSlots: Set<Int>, refusal: inout EngineError?) -> [HostTensor?] {
+    func runSteps(_ initial: [HostTensor?], outputShapes: [[[Int]]], keepSlots: Set<Int>, refusal: inout EngineError?) -> [HostTensor?] {
         BLAS.setThreads(options.threads)
         var values = initial
         var lastUse = [Int: Int]()
         for (i, step) in steps.enumerated() { for s in step.inputs { lastUse[s] = i } }
         let protected = Set(inputSlots.map(\.1)).union(constants.keys).union(keepSlots)
         for (i, step) in steps.enumerated() {
-            let outShape = outputShapes[i]
+            let outShape = outputShapes[i][0]
             let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
             var dying: [Int] = []
             for s in step.inputs where lastUse[s] == i && !protected.contains(s) && !dying.contains(s) { dying.append(s) }
@@ -191,7 +194,20 @@ public final class InferenceSession {
                 refusal = .invalidValue(layer: k.layer.isEmpty ? step.name : k.layer, reason: problem)
                 return values
             }
-            if case .reshape = step.kernel, step.inputs.count == 1, dying.count == 1 {
+            if step.outputs.count > 1, case .family(let k) = step.kernel {
+                // A node with several outputs (Split, TopK): each gets a buffer of its own.
+                var buffers = outputShapes[i].map { takeBuffer($0.reduce(1, *)) }
+                let threads = options.threads, shapes = outputShapes[i]
+                withMutableBuffers(&buffers) { k.run(ins, outputs: $0, outShapes: shapes, threads: threads) }
+                for (j, slot) in step.outputs.enumerated() { values[slot] = HostTensor(shape: shapes[j], data: buffers[j]) }
+                ins.removeAll()
+                for s in dying {
+                    if let v = values[s] {
+                        values[s] = nil
+                        returnBuffer(v.data)
+                    }
+                }
+            } else if case .reshape = step.kernel, step.inputs.count == 1, dying.count == 1 {
                 // Same data, new shape: hand the buffer on instead of copying it.
                 values[step.output] = HostTensor(shape: outShape, data: ins[0].data)
                 values[step.inputs[0]] = nil
@@ -300,7 +316,7 @@ public final class InferenceSession {
                 case .imageResize(let r): ImageResizeKernel.run(r, xp, shape: x.shape, yp)
                 case .matMul: MatMulKernel.run(ins[0], ins[1], yp, outShape: outShape, threads: threads)
                 case let .maxPoolIndices(k, columnMajor): k.argmax(xp, shape: x.shape, yp, outShape: outShape, columnMajor: columnMajor)
-                case .family(let k): k.run(ins, yp, outShape: outShape, threads: threads)
+                case .family(let k): k.run(ins, outputs: [yp], outShapes: [outShape], threads: threads)
                 case .concatenate(let axis):
                     let a = axis < 0 ? axis + outShape.count : axis
                     withBuffers(ins) { buffers in
@@ -311,6 +327,27 @@ public final class InferenceSession {
         }
         return y
     }
+}
+
+/// Calls `body` with writable pointers to every buffer.
+func withMutableBuffers<R>(_ buffers: inout [[Float]], _ body: ([UnsafeMutableBufferPointer<Float>]) -> R) -> R {
+    // Each buffer is moved out of the list (so it is not copied on write) and put back after.
+    var remaining = Array(buffers.reversed())
+    buffers = []
+    var finished: [[Float]] = []
+    var pointers: [UnsafeMutableBufferPointer<Float>] = []
+    func recurse() -> R {
+        guard var next = remaining.popLast() else { return body(pointers) }
+        let result = next.withUnsafeMutableBufferPointer { p -> R in
+            pointers.append(p)
+            return recurse()
+        }
+        finished.append(next)
+        return result
+    }
+    let result = recurse()
+    buffers = finished.reversed()
+    return result
 }
 
 /// Calls `body` with read-only pointers to every tensor's data.

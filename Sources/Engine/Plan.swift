@@ -36,7 +36,9 @@ enum Kernel {
 struct Step {
     var name: String
     var inputs: [Int]
-    var output: Int
+    /// One slot per output of the node (most have one; Split, TopK have several).
+    var outputs: [Int]
+    var output: Int { outputs[0] }
     var kernel: Kernel
     /// The IR op whose shape rule gives this step's output shape.
     var shapeOp: Op
@@ -131,7 +133,7 @@ struct Planner {
             var fusedPool: Op?
             // Fold a following BatchNormalization into the weights, fuse a following activation,
             // then a BatchNormalization after the activation as a per-channel affine epilogue.
-            if optimize {
+            if optimize && node.outputs.count == 1 {
                 var next = followingNode(of: output, consumers: consumers, nodes: g.nodes)
                 if let (j, bn) = next, case .batchNormalization(let axis, let eps, _) = bn.op, (shapes[output]?.rank).map({ axis == $0 - 1 }) == true,
                    let folded = fold(kernel, bn: bn, epsilon: eps) {
@@ -176,7 +178,9 @@ struct Planner {
                     inputSlots.append(slot(name))
                 }
             }
-            steps.append(Step(name: node.name, inputs: inputSlots, output: slot(output), kernel: kernel, shapeOp: node.op,
+            // An output the graph leaves unnamed (an ONNX optional output) still gets a slot of its own.
+            let others = node.outputs.indices.dropFirst().map { slot(node.outputs[$0].isEmpty ? "\(node.name)#\($0)" : node.outputs[$0]) }
+            steps.append(Step(name: node.name, inputs: inputSlots, outputs: [slot(output)] + others, kernel: kernel, shapeOp: node.op,
                               shapeArguments: arguments, fusedPool: fusedPool))
         }
     }

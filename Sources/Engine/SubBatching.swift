@@ -29,7 +29,7 @@ extension InferenceSession {
             for (slot, tensor) in constants { initial[slot] = tensor.shape }
             for (info, slot) in inputSlots { initial[slot] = inputs[info.name].map { [batch] + $0.shape.dropFirst() } }
             guard let out = try? outputShapes(initial) else { return nil }
-            return Dictionary(zip(steps.map(\.output), out), uniquingKeysWith: { _, b in b })
+            return Dictionary(zip(steps.flatMap(\.outputs), out.flatMap { $0 }), uniquingKeysWith: { _, b in b })
         }
         guard let one = shapes(batch: 1), let two = shapes(batch: 2) else { return nil }
         for output in graph.outputs {

@@ -104,7 +104,7 @@ extension TrainingSession {
             } }
             if grads.count > 2 { grads[0] = dx; grads[1] = dgamma; grads[2] = dbeta }
         case .family(let f):
-            grads = try f.engine(node).trainingBackward(node, index: index, x: x, dy: dy, wanted: wanted, session: self)
+            grads = try f.engine(node).trainingBackward(node, index: index, x: x, dys: [dy], wanted: wanted, session: self)
         case .activation(let a):
             let normalized: Activation
             switch a {

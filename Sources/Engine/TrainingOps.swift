@@ -32,10 +32,12 @@ extension TrainingSession {
         node.inputs.map { name in input(name).map { Shape($0.shape.map { Optional($0) }) } }
     }
 
-    func outputShape(_ node: Node) throws -> [Int] {
+    func outputShape(_ node: Node) throws -> [Int] { try outputShapes(node)[0] }
+
+    /// The shapes of every output of `node` for the current values.
+    func outputShapes(_ node: Node) throws -> [[Int]] {
         do {
-            let s = try node.op.outputShapes(shapes(node))[0]
-            return s.dims.map { $0 ?? 0 }
+            return try node.op.outputShapes(shapes(node)).map { $0.dims.map { $0 ?? 0 } }
         } catch {
             throw EngineError.unsupported(layer: node.layer ?? node.name, reason: (error as? ShapeError)?.message ?? "\(error)")
         }
@@ -188,7 +190,9 @@ extension TrainingSession {
             } } }
             saved[index] = .normalized(xhat: xhat, invStd: invStd)
         case .family(let f):
-            try f.engine(node).trainingForward(node, index: index, x: x, y: &y, session: self)
+            var outputs = [y]
+            try f.engine(node).trainingForward(node, index: index, x: x, outputs: &outputs, session: self)
+            y = outputs[0]
         case .activation(let a):
             if index > 0, reluFused.contains(index - 1) {
                 recycle(y.data)

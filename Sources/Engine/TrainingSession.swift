@@ -171,7 +171,11 @@ public final class TrainingSession {
         }
         for (index, node) in graph.nodes.enumerated() {
             let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-            values[node.outputs[0]] = try forward(node, index: index, training: training)
+            if node.outputs.count > 1 {
+                for (i, value) in try forwardOutputs(node, index: index).enumerated() { values[outputName(node, i)] = value }
+            } else {
+                values[node.outputs[0]] = try forward(node, index: index, training: training)
+            }
             if profiling { forwardSeconds[node.name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
         var result: [String: HostTensor] = [:]
@@ -195,18 +199,54 @@ public final class TrainingSession {
         }
         for (name, g) in seeds { accumulate(name, g.data) }
         for (index, node) in graph.nodes.enumerated().reversed() {
-            guard let dy = grads[node.outputs[0]] else { continue }
+            let dys = node.outputs.map { $0.isEmpty ? nil : grads[$0] }
+            guard dys.contains(where: { $0 != nil }) else { continue }
             let wanted = node.inputs.map { !$0.isEmpty && needsGradient.contains($0) }
             guard wanted.contains(true) else { continue }
             let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-            let inputGrads = try backward(node, index: index, dy: dy, wanted: wanted)
+            let inputGrads: [[Float]?]
+            if node.outputs.count > 1 {
+                inputGrads = try backwardOutputs(node, index: index, dys: dys, wanted: wanted)
+            } else if let dy = dys[0] {
+                inputGrads = try backward(node, index: index, dy: dy, wanted: wanted)
+            } else {
+                continue
+            }
             if profiling { backwardSeconds[node.name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             for (i, g) in inputGrads.enumerated() where i < node.inputs.count && wanted[i] { if let g { accumulate(node.inputs[i], g) } }
-            if keepValueGradients { valueGradients[node.outputs[0]] = dy }
-            if !graph.outputs.contains(node.outputs[0]), let used = grads.removeValue(forKey: node.outputs[0]), !keepValueGradients { recycle(used) }
+            for (output, dy) in zip(node.outputs, dys) where !output.isEmpty {
+                if keepValueGradients, let dy { valueGradients[output] = dy }
+                if !graph.outputs.contains(output), let used = grads.removeValue(forKey: output), !keepValueGradients { recycle(used) }
+            }
         }
         var result: [String: [Float]] = [:]
         for name in trainable { result[name] = grads[name] ?? [Float](repeating: 0, count: parameters[name]?.count ?? 0) }
         return result
+    }
+}
+
+extension TrainingSession {
+    /// The name output `i` of `node` is kept under: its own, or one made for it when the graph leaves
+    /// it unnamed (TopK's indices, which its gradient reads).
+    func outputName(_ node: Node, _ i: Int) -> String { node.outputs[i].isEmpty ? "\(node.name)#\(i)" : node.outputs[i] }
+
+    /// The training forward step of a node with several outputs (only op families have them).
+    func forwardOutputs(_ node: Node, index: Int) throws -> [HostTensor] {
+        guard case .family(let f) = node.op else {
+            throw EngineError.notTrainable(layer: node.layer ?? node.name, reason: "\(node.op.displayName) has one output, not \(node.outputs.count)")
+        }
+        guard let x = input(node.inputs[0]) else { throw EngineError.missingInput(node.inputs[0]) }
+        var outputs = try outputShapes(node).map { HostTensor(shape: $0, data: buffer($0.reduce(1, *), zeroed: false)) }
+        try f.engine(node).trainingForward(node, index: index, x: x, outputs: &outputs, session: self)
+        return outputs
+    }
+
+    /// The gradients of a node with several outputs, from the gradient of each (nil: none reaches it).
+    func backwardOutputs(_ node: Node, index: Int, dys: [[Float]?], wanted: [Bool]) throws -> [[Float]?] {
+        guard case .family(let f) = node.op else {
+            throw EngineError.notTrainable(layer: node.layer ?? node.name, reason: "\(node.op.displayName) has one output, not \(node.outputs.count)")
+        }
+        guard let x = input(node.inputs[0]) else { throw EngineError.missingInput(node.inputs[0]) }
+        return try f.engine(node).trainingBackward(node, index: index, x: x, dys: dys, wanted: wanted, session: self)
     }
 }

@@ -167,18 +167,28 @@ final class ONNXGraphBuilder {
 
     /// Adds an IR node producing `output` (the ONNX output name is kept, so validate can find it).
     func add(_ op: Op, _ inputs: [String], output: String, node: ONNXNode) throws {
+        try add(op, inputs, outputs: [output], node: node)
+    }
+
+    /// Adds an IR node producing `outputs` ("" for an output the graph leaves unnamed), of element
+    /// types `types` (float32 where not given).
+    func add(_ op: Op, _ inputs: [String], outputs: [String], types: [DType] = [], node: ONNXNode) throws {
         let inputShapes = inputs.map { $0.isEmpty ? nil : shapes[$0] }
         let out: [Shape]
         do { out = try op.outputShapes(inputShapes) } catch {
             throw fail(node, (error as? ShapeError)?.message ?? "\(error)")
         }
-        graph.nodes.append(Node(name: uniqueNodeName(output), op: op, inputs: inputs, outputs: [output], layer: node.name))
-        shapes[output] = out[0]
-        dtypes[output] = .float32
+        guard out.count >= outputs.count, let first = outputs.first else { throw fail(node, "it has \(outputs.count) outputs; the op makes \(out.count)") }
+        graph.nodes.append(Node(name: uniqueNodeName(first.isEmpty ? node.name : first), op: op, inputs: inputs, outputs: outputs, layer: node.name))
+        for (i, output) in outputs.enumerated() where !output.isEmpty {
+            shapes[output] = out[i]
+            dtypes[output] = i < types.count ? types[i] : .float32
+        }
+        let named = outputs.filter { !$0.isEmpty }
         let layer = SourceLayer(name: node.name, className: node.proto.opType, inbound: inputs.filter { !$0.isEmpty && !parameterNames.contains($0) },
-                                outputs: [output], parameters: inputs.filter { parameterNames.contains($0) })
+                                outputs: named, parameters: inputs.filter { parameterNames.contains($0) })
         if let i = layerIndex[node.name] {
-            graph.layers[i].outputs = [output]
+            graph.layers[i].outputs = named
             graph.layers[i].parameters += layer.parameters
         } else {
             layerIndex[node.name] = graph.layers.count

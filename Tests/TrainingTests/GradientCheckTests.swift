@@ -105,6 +105,22 @@ struct GradientCheckTests {
         try Self.expectClose({ c in c.add(Op(PReLU(sharedAxes: [1])), [c.parameter("a", [1, 3], scale: 0.3)]) }, input: [2, 4, 3], "prelu shared")
     }
 
+    @Test("several outputs per node: Split's parts read by different ops (one not at all), TopK's values")
+    func severalOutputs() throws {
+        try Self.expectClose({ c in
+            c.add(.dense(units: 7), [c.parameter("k", [3, 7]), c.parameter("b", [7])])
+            c.graph.nodes.append(Node(name: "split", op: Op(Split(axis: 2, sizes: [2, 4, 1])), inputs: [c.last], outputs: ["a", "m", "unread"],
+                                      layer: "split"))
+            c.graph.nodes.append(Node(name: "topk", op: Op(TopK(axis: 2, k: 2)), inputs: ["m"], outputs: ["v", "i"], layer: "topk"))
+            c.add(.elementwise(.multiply), inputs: ["a", "v"])
+        }, input: [2, 5, 3], "split, topk")
+        try Self.expectClose({ c in
+            c.graph.nodes.append(Node(name: "split", op: Op(Split(axis: 1, parts: 3)), inputs: [c.last], outputs: ["p", "q", "r"], layer: "split"))
+            c.graph.nodes.append(Node(name: "topk", op: Op(TopK(axis: 1, k: 3, largest: false)), inputs: ["p"], outputs: ["v", ""], layer: "topk"))
+            c.add(.concatenate(axis: 1), ["q", "r"], inputs: ["v"])
+        }, input: [2, 8, 3], "split in equal parts (the last shorter), smallest 3")
+    }
+
     @Test("Einsum: attention scores and values, batched matmul, transpose, dot, diagonal, broadcast ellipsis", arguments: [
         ("bhid,bhjd->bhij", [2, 2, 3, 4], [2, 2, 5, 4]), ("bhij,bhjd->bhid", [2, 2, 3, 5], [2, 2, 5, 4]), ("bij,bjk->bik", [2, 3, 4], [2, 4, 5]),
         ("ij->ji", [3, 4], []), ("bi,bi->b", [3, 4], [3, 4]), ("ii->i", [4, 4], []), ("...ij,jk->...ik", [2, 3, 4], [4, 2]),

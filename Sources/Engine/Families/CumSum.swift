@@ -2,7 +2,7 @@ import ModelIR
 
 // CumSum in the engine: a running sum along one axis; its gradient is the same sum run the other way.
 
-extension CumSum: EngineFamily {
+extension CumSum: OneOutputFamily {
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel { CumSumKernel(cumsum: self) }
 
     func checkTrainable(_ node: Node) throws {}
@@ -24,7 +24,7 @@ extension CumSum: EngineFamily {
     }
 }
 
-struct CumSumKernel: FamilyKernel {
+struct CumSumKernel: OneOutputKernel {
     let cumsum: CumSum
 
     var kindName: String { "cumsum" }

@@ -51,7 +51,7 @@ struct EinsumWalk {
     }
 }
 
-extension Einsum: EngineFamily {
+extension Einsum: OneOutputFamily {
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel { EinsumKernel(einsum: self) }
 
     func readsAsData(input: Int) -> Bool { true }
@@ -87,7 +87,7 @@ extension Einsum: EngineFamily {
     }
 }
 
-struct EinsumKernel: FamilyKernel {
+struct EinsumKernel: OneOutputKernel {
     let einsum: Einsum
 
     var kindName: String { "einsum" }

@@ -3,7 +3,7 @@ import ModelIR
 // Gather in the engine: indices read at run time from their tensor (token ids, or constants),
 // each checked before any is used; the gradient scatters into the data (an Embedding's table).
 
-extension Gather: EngineFamily {
+extension Gather: OneOutputFamily {
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel {
         GatherKernel(axis: axis, negativeIndices: negativeIndices, layer: node.layer ?? node.name, indices: node.input(at: 1))
     }
@@ -39,7 +39,7 @@ extension Gather: EngineFamily {
 }
 
 /// Picks slices of the data along `axis` by the indices given at run time.
-struct GatherKernel: FamilyKernel {
+struct GatherKernel: OneOutputKernel {
     let axis: Int
     let negativeIndices: Bool
     let layer: String

@@ -2,7 +2,7 @@ import ModelIR
 
 // GatherND in the engine: index tuples read at run time, each checked before any is used.
 
-extension GatherND: EngineFamily {
+extension GatherND: OneOutputFamily {
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel {
         GatherNDKernel(batchDims: batchDims, layer: node.layer ?? node.name, indices: node.input(at: 1))
     }
@@ -23,7 +23,7 @@ extension GatherND: EngineFamily {
     }
 }
 
-struct GatherNDKernel: FamilyKernel {
+struct GatherNDKernel: OneOutputKernel {
     let batchDims: Int
     let layer: String
     let indices: String

@@ -4,7 +4,7 @@ import ModelIR
 // runs: the normalised axes are moved last (a transpose when they are not already the trailing
 // ones), each row of them normalised, and the result moved back.
 
-extension LayerNormalization: EngineFamily {
+extension LayerNormalization: OneOutputFamily {
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel {
         let gamma = node.input(at: 1), beta = node.input(at: 2)
         guard gamma.isEmpty || constant(gamma) != nil, beta.isEmpty || constant(beta) != nil else {
@@ -136,7 +136,7 @@ struct LayerNormalizationRows {
 }
 
 /// Inference LayerNormalization with constant γ and β.
-struct LayerNormalizationKernel: FamilyKernel {
+struct LayerNormalizationKernel: OneOutputKernel {
     let axes: [Int]
     let epsilon: Float
     let gamma: Tensor?

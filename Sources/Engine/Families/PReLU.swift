@@ -3,7 +3,7 @@ import ModelIR
 // PReLU in the engine: α broadcast over each sample (index computed per input shape), forward
 // and backward.
 
-extension PReLU: EngineFamily {
+extension PReLU: OneOutputFamily {
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel {
         guard let alpha = constant(node.input(at: 1)) else {
             throw EngineError.unsupported(layer: node.layer ?? node.name, reason: "PReLU needs constant alpha")
@@ -44,7 +44,7 @@ extension PReLU: EngineFamily {
 }
 
 /// Inference PReLU with a constant α of one sample's shape (broadcasting from the right).
-struct PReLUKernel: FamilyKernel {
+struct PReLUKernel: OneOutputKernel {
     let alpha: [Float]
     let alphaShape: [Int]
 

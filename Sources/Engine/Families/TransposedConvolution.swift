@@ -3,7 +3,7 @@ import ModelIR
 // Transposed convolution in the engine: lowering (1-D and 2-D through a GEMM and col2im, any rank
 // with explicit pads by scattering), its kernels, and its training steps.
 
-extension TransposedConvolution: EngineFamily {
+extension TransposedConvolution: OneOutputFamily {
     func lower(_ node: Node, inputShape: Shape, constant: (String) -> Tensor?) throws -> any FamilyKernel {
         let layer = node.layer ?? node.name
         guard let w = constant(node.input(at: 1))?.floats(), let cin = inputShape.dims.last ?? nil else {
@@ -60,7 +60,7 @@ extension TransposedConvolution: EngineFamily {
     }
 }
 
-extension TransposedConvolutionKernel: FamilyKernel {
+extension TransposedConvolutionKernel: OneOutputKernel {
     var kindName: String { "conv transpose" + epilogue.suffix }
 
     func run(_ inputs: [HostTensor], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {
@@ -78,7 +78,7 @@ extension TransposedConvolutionKernel: FamilyKernel {
     }
 }
 
-extension NDTransposedConvolutionKernel: FamilyKernel {
+extension NDTransposedConvolutionKernel: OneOutputKernel {
     var kindName: String { "conv transpose" }
 
     func run(_ inputs: [HostTensor], _ y: UnsafeMutableBufferPointer<Float>, outShape: [Int], threads: Int) {

@@ -130,6 +130,14 @@ func registerArithmeticOps(_ r: inout ONNXRegistry) {
 }
 
 func registerUnaryOps(_ r: inout ONNXRegistry) {
+    r["TopK"] = { b, n in
+        let x = try b.value(n, 0)
+        let s = b.shape(x)
+        guard let axis = s.axis(n.int("axis", -1)) else { throw b.fail(n, "axis \(n.int("axis", -1)) is out of range for \(s)") }
+        let k = n.opset >= 10 ? b.constant(n, 1)?.integers : [n.int("k", -1)]
+        guard let k, k.count == 1 else { throw b.fail(n, "TopK with k computed at run time is not supported") }
+        try b.add(Op(TopK(axis: axis, k: k[0], largest: n.int("largest", 1) == 1)), [x], outputs: n.outputs, types: [.float32, .int64], node: n)
+    }
     for (name, largest) in [("ArgMax", true), ("ArgMin", false)] {
         r[name] = { b, n in
             let x = try b.value(n, 0)

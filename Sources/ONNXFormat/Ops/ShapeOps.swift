@@ -591,24 +591,9 @@ func registerSplit(_ r: inout ONNXRegistry) {
         if axis < 0 { axis += s.rank }
         guard axis >= 0, axis < s.rank else { throw b.fail(n, "axis \(n.int("axis", 0)) is out of range for \(s)") }
         if n.opset >= 13, n.input(1) != nil, b.constant(n, 1) == nil { throw b.fail(n, "Split with sizes computed at run time is not supported") }
-        var sizes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("split")
-        guard let dim = s[axis] ?? sizes?.reduce(0, +) else { throw b.fail(n, "Split of an axis of run-time size needs explicit sizes") }
-        if sizes == nil {
-            let parts = n.int("num_outputs", n.outputs.count)
-            let chunk = (dim + parts - 1) / parts
-            sizes = (0..<parts).map { min(chunk, dim - $0 * chunk) }
-        }
-        guard let sizes, sizes.count == n.outputs.count, sizes.reduce(0, +) == dim else { throw b.fail(n, "split sizes do not add up to \(dim)") }
-        var start = 0
-        for (out, size) in zip(n.outputs, sizes) {
-            if !out.isEmpty {
-                if axis >= 1, s[axis] != nil, size > 0 {
-                    try b.add(.slice(starts: [start], ends: [start + size], axes: [axis]), [x], output: out, node: n)
-                } else {
-                    try b.add(.stridedSlice(starts: [start], ends: [start + size], steps: [1], axes: [axis]), [x], output: out, node: n)
-                }
-            }
-            start += size
-        }
+        let sizes = n.opset >= 13 ? b.constant(n, 1)?.integers : n.ints("split")
+        let split = sizes.map { Split(axis: axis, sizes: $0) } ?? Split(axis: axis, parts: n.int("num_outputs", n.outputs.count))
+        guard split.parts == n.outputs.count else { throw b.fail(n, "it has \(n.outputs.count) outputs for \(split.parts) parts") }
+        try b.add(Op(split), [x], outputs: n.outputs, node: n)
     }
 }
