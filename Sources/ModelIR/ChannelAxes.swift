@@ -41,13 +41,40 @@ extension Graph {
             }
             if let axis, axis >= 0, axis < r { axes[out] = axis }
         }
-        // A graph input takes the axis its first layout-bearing consumer reads it with.
+        // A graph input takes the axis its first layout-bearing consumer reads it with, looking
+        // through ops that keep every axis where it is (scaling, normalising by a constant,
+        // augmentation, activations): torchvision's Sub/Div before the first Conv.
+        var readers: [String: [Node]] = [:]
+        for node in nodes { if let first = node.inputs.first { readers[first, default: []].append(node) } }
         for input in inputs where axes[input.name] == nil {
-            if let consumer = nodes.first(where: { $0.inputs.first == input.name && $0.op.traits.contains(.readsChannelAxis) }),
-               let out = consumer.outputs.first, let axis = axes[out], rank(out) == input.shape.rank {
-                axes[input.name] = axis
+            var value = input.name
+            var steps = 0
+            search: while steps < 64, let consumers = readers[value] {
+                steps += 1
+                for consumer in consumers {
+                    guard let out = consumer.outputs.first, rank(out) == input.shape.rank else { continue }
+                    if consumer.op.traits.contains(.readsChannelAxis), let axis = axes[out] {
+                        axes[input.name] = axis
+                        break search
+                    }
+                }
+                guard let next = consumers.first(where: { keepsAxesInPlace($0.op) }), let out = next.outputs.first,
+                      rank(out) == input.shape.rank else { break }
+                value = out
             }
         }
         return axes
+    }
+
+    /// Ops whose output has every axis of their first input where it was.
+    private func keepsAxesInPlace(_ op: Op) -> Bool {
+        switch op {
+        case .activation, .dropout, .augmentation, .rescaling, .unary, .identity, .elementwise: return true
+        case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling, .batchNormalization, .imageResize, .flatten,
+             .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .slice, .upSampling, .reduce, .concatenate, .stridedSlice,
+             .expand, .batchShape, .tile, .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
+            return false
+        case .family(let f): return f.base.traits.contains(.keepsValueScale)
+        }
     }
 }

@@ -27,7 +27,7 @@ extension Model {
             throw ModelPortError("\(path): images need a model with one image input (rank 4), this one has \(graph.inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))")
         }
         let dims = input.shape.dims
-        let channelsFirst = dims[3] != 1 && dims[3] != 3 && (dims[1] == 1 || dims[1] == 3)
+        let channelsFirst = try inputIsChannelsFirst(input)
         guard let channels = channelsFirst ? dims[1] : dims[3] else {
             throw ModelPortError("\(path): the input '\(input.name)' \(input.shape) has no known channel count")
         }
@@ -52,5 +52,20 @@ extension Model {
         guard let (h, w) = size else { throw ModelPortError("\(path): no images given") }
         let shape = channelsFirst ? [paths.count, channels, h, w] : [paths.count, h, w, channels]
         return [input.name: HostTensor(shape: shape, data: data)]
+    }
+
+    /// Whether the image input stores channels first, as the IR reads it: the channel axis its
+    /// first convolution, pooling or BatchNormalization takes it with (through scaling and
+    /// augmentation before them). A graph that does not say (a Dense on flattened pixels) is
+    /// read in its format's convention: channels first for ONNX, channels last for Keras.
+    func inputIsChannelsFirst(_ input: ValueInfo) throws -> Bool {
+        let shapes: [String: Shape]
+        do { shapes = try graph.verify() } catch { throw ModelPortError("\(path): \(error)") }
+        switch graph.channelAxes(shapes: shapes)[input.name] {
+        case 1: return true
+        case 3: return false
+        case .some(let other): throw ModelPortError("\(path): the input '\(input.name)' \(input.shape) has its channels on axis \(other), not an image's")
+        case nil: return graph.metadata.format == .onnx
+        }
     }
 }

@@ -61,8 +61,14 @@ struct ONNXWriter {
     let graph: Graph
     let options: ONNXExportOptions
     let shapes: [String: Shape]
-    /// Keras tensors of rank ≥ 3 are stored channels-first (true for channels-last graphs).
+    /// The graph is channels-last (Keras' default): values its spatial ops read are stored
+    /// channels-first in the file (`channelsFirst`).
     let transposed: Bool
+    /// Values of rank ≥ 3 stored channels-first in the file, decided from the IR as each node is
+    /// written (`decideLayout`): what convolutions, pooling and BatchNormalization make, and what
+    /// elementwise ops, activations and the like make from such a value; everything else (a
+    /// sequence read by Dense, MatMul, an embedding) stays in Keras' order.
+    var channelsFirst = Set<String>()
     var proto = Onnx_GraphProto()
     var initializers: [String: Tensor] = [:]
     var emitted = Set<String>()
@@ -139,9 +145,46 @@ struct ONNXWriter {
     // MARK: Layout
 
     func rank(_ v: String) -> Int { shapes[v]?.rank ?? 0 }
-    func isImage(_ v: String) -> Bool { transposed && rank(v) >= 3 }
+    /// Whether value `v` is stored channels-first in the file.
+    func isImage(_ v: String) -> Bool { channelsFirst.contains(v) }
 
-    /// Where logical (Keras) axis `a` of a rank-`r` tensor sits in the ONNX tensor.
+    /// Whether `n` reads its data channels-first (its spatial layout, or a BatchNormalization's
+    /// channel axis): its input is converted when stored otherwise, and its output stored so.
+    func readsChannelsFirst(_ n: Node) -> Bool {
+        if case .batchNormalization = n.op { return true }
+        if case .flatten = n.op { return false }
+        return n.op.layout != nil
+    }
+
+    /// Whether `n` computes in whatever layout its data input is stored in (its writer maps axes
+    /// with `physicalAxis(_:of:)`), so its output keeps that layout.
+    func keepsStoredLayout(_ n: Node) -> Bool {
+        switch n.op {
+        case .activation, .dropout, .augmentation, .identity, .rescaling, .elementwise, .unary, .concatenate, .slice: return true
+        case .reduce(_, _, let keepDims): return keepDims
+        case .family(let f): return f.base.spatialLayout == nil
+        case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling, .batchNormalization, .imageResize, .flatten,
+             .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .upSampling, .stridedSlice, .expand, .batchShape, .tile,
+             .pad, .resize, .matMul, .maxPoolIndices, .argReduce:
+            return false
+        }
+    }
+
+    /// Records how `n`'s outputs are stored, before it is written.
+    mutating func decideLayout(_ n: Node) {
+        guard transposed, let first = n.inputs.first else { return }
+        for out in n.outputs where rank(out) >= 3 {
+            if readsChannelsFirst(n) || keepsStoredLayout(n) && isImage(first) && rank(out) == rank(first) { channelsFirst.insert(out) }
+        }
+    }
+
+    /// Where logical axis `a` of value `v` sits in the file.
+    func physicalAxis(_ a: Int, of v: String) -> Int {
+        let r = rank(v)
+        return isImage(v) ? physicalAxis(a, rank: r) : (a < 0 ? a + r : a)
+    }
+
+    /// Where logical (Keras) axis `a` of a rank-`r` tensor stored channels-first sits in the ONNX tensor.
     func physicalAxis(_ a: Int, rank r: Int) -> Int {
         let axis = a < 0 ? a + r : a
         guard transposed, r >= 3 else { return axis }
@@ -249,18 +292,15 @@ struct ONNXWriter {
     mutating func run() throws {
         proto.name = graph.metadata.modelName.isEmpty ? "model" : graph.metadata.modelName
         for input in graph.inputs {
-            let r = input.shape.rank
-            if isImage(input.name), !options.nchwInputs {
-                // Keras' signature (NHWC) with one Transpose to the channels-first layout.
-                proto.input.append(valueInfo(input.name, input.shape.dims, dtype: input.dtype))
-                let physical = input.name + "/nchw"
-                node("Transpose", [input.name], [physical], name: input.name + "/to_nchw", [attr("perm", ints: toPhysical(r))])
-                aliases[input.name] = physical
-            } else {
-                proto.input.append(valueInfo(input.name, physicalDims(input.name), dtype: input.dtype))
-            }
+            // Keras' signature; the first op that reads it channels-first transposes it (once).
+            // With `nchwInputs`, an input of rank ≥ 3 is taken channels-first as it is stored.
+            if transposed, options.nchwInputs, input.shape.rank >= 3 { channelsFirst.insert(input.name) }
+            proto.input.append(valueInfo(input.name, physicalDims(input.name), dtype: input.dtype))
         }
-        for n in graph.nodes { try emit(n) }
+        for n in graph.nodes {
+            decideLayout(n)
+            try emit(n)
+        }
         for output in graph.outputs {
             let source = name(output)
             if isImage(output) {
@@ -293,8 +333,12 @@ struct ONNXWriter {
 
     /// A constant operand of an elementwise op, broadcast like the logical tensor and stored
     /// in the physical layout.
-    mutating func operand(_ v: String, against other: String) -> String {
-        guard let p = parameters[v] else { return name(v) }
+    mutating func operand(_ v: String, against other: String, node n: Node) -> String {
+        guard let p = parameters[v] else {
+            // A computed operand stored in the other layout is converted to this one.
+            guard rank(v) == rank(other), rank(v) >= 3, isImage(v) != isImage(other) else { return name(v) }
+            return isImage(other) ? physical(v, node: n) : logical(v, name(v), node: n)
+        }
         let r = rank(other)
         guard isImage(other), p.tensor.count > 1 else { return initializer(v, p.tensor) }
         var dims = p.tensor.shape
@@ -327,7 +371,8 @@ struct ONNXWriter {
 
     mutating func emit(_ n: Node) throws {
         let out = n.outputs[0]
-        let x = n.inputs.first.map { name($0) } ?? ""
+        var x = n.inputs.first.map { name($0) } ?? ""
+        if let first = n.inputs.first, readsChannelsFirst(n) { x = physical(first, node: n) }
         let layer = n.layer ?? n.name
         func fail(_ why: String) -> ONNXExportError { exportFailure(n, why) }
         switch n.op {
@@ -405,7 +450,7 @@ struct ONNXWriter {
             node("Slice", [x, ints(layer + "/starts", starts), ints(layer + "/ends", stops), ints(layer + "/axes", axes)], [out], name: n.name)
         case let .slice(starts, ends, axes):
             let r = rank(n.inputs[0])
-            let physical = axes.map { physicalAxis($0, rank: r) }
+            let physical = axes.map { physicalAxis($0, of: n.inputs[0]) }
             node("Slice", [x, ints(layer + "/starts", starts), ints(layer + "/ends", ends), ints(layer + "/axes", physical)], [out], name: n.name)
         case let .upSampling(size, interpolation, layout):
             let r = rank(n.inputs[0])
@@ -427,7 +472,8 @@ struct ONNXWriter {
         case let .reduce(f, axes, keepDims):
             try emitReduce(n, f, axes: axes, keepDims: keepDims, x: x, out: out, layer: layer)
         case .concatenate(let axis):
-            node("Concat", n.inputs.map { operand($0, against: out) }, [out], name: n.name, [attr("axis", physicalAxis(axis, rank: rank(out)))])
+            let operands = n.inputs.map { operand($0, against: out, node: n) }
+            node("Concat", operands, [out], name: n.name, [attr("axis", physicalAxis(axis, of: out))])
         case .stridedSlice, .expand, .pad, .resize, .matMul, .maxPoolIndices, .argReduce, .tile, .batchShape:
             // Only ONNX imports make these, and ONNX → ONNX conversion re-encodes the source graph.
             throw fail("the op comes from an ONNX graph and has no Keras-side export")
@@ -452,22 +498,12 @@ struct ONNXWriter {
         let hasBias = n.inputs.count > 2 && !n.inputs[2].isEmpty
         if rank(n.inputs[0]) == 2 {
             node("Gemm", [x, k] + (hasBias ? [input(n.inputs[2])] : []), [out], name: n.name)
-        } else if isImage(n.inputs[0]) {
-            // The value is stored channels-first here; Dense reads Keras's last axis, so it runs
-            // on the channels-last view and its output goes back to channels-first.
-            let r = rank(n.inputs[0])
-            var last = out + "/matmul"
-            node("MatMul", [logical(n.inputs[0], x, node: n), k], [last], name: n.name + "/matmul")
-            if hasBias {
-                node("Add", [last, input(n.inputs[2])], [out + "/biased"], name: n.name + "/bias")
-                last = out + "/biased"
-            }
-            node("Transpose", [last], [out], name: n.name, [attr("perm", ints: toPhysical(r))])
         } else if hasBias {
-            node("MatMul", [x, k], [out + "/matmul"], name: n.name + "/matmul")
+            // Dense reads Keras's last axis: a value stored channels-first is read in Keras' order.
+            node("MatMul", [logical(n.inputs[0], x, node: n), k], [out + "/matmul"], name: n.name + "/matmul")
             node("Add", [out + "/matmul", input(n.inputs[2])], [out], name: n.name)
         } else {
-            node("MatMul", [x, k], [out], name: n.name)
+            node("MatMul", [logical(n.inputs[0], x, node: n), k], [out], name: n.name)
         }
     }
 
@@ -538,7 +574,7 @@ struct ONNXWriter {
     }
 
     mutating func emitElementwise(_ n: Node, _ f: ElementwiseFunction, x: String, out: String, layer: String) throws {
-        let operands = n.inputs.map { operand($0, against: out) }
+        let operands = n.inputs.map { operand($0, against: out, node: n) }
         switch f {
         case .add, .subtract, .multiply, .divide, .power:
             let op = f == .add ? "Add" : f == .subtract ? "Sub" : f == .multiply ? "Mul" : f == .divide ? "Div" : "Pow"
@@ -581,15 +617,27 @@ struct ONNXWriter {
 
     mutating func emitReduce(_ n: Node, _ f: ReduceFunction, axes: [Int], keepDims: Bool, x: String, out: String, layer: String) throws {
         let r = rank(n.inputs[0])
-        let physical = (axes.isEmpty ? Array(0..<r) : axes).map { physicalAxis($0, rank: r) }
+        // Kept axes stay where they are stored; dropping axes reduces Keras' order.
+        let source = keepDims ? x : logical(n.inputs[0], x, node: n)
+        let physical = (axes.isEmpty ? Array(0..<r) : axes).map { keepDims ? physicalAxis($0, of: n.inputs[0]) : ($0 < 0 ? $0 + r : $0) }
         let op = "Reduce" + f.rawValue.prefix(1).uppercased() + f.rawValue.dropFirst()
-        if !keepDims, isImage(n.inputs[0]), rank(out) >= 3 { throw exportFailure(n, "a reduction that drops axes of an image tensor is not supported") }
         let axesAsInput = op == "ReduceSum" ? options.opset >= 13 : options.opset >= 18
         if axesAsInput {
-            node(op, [x, ints(layer + "/axes", physical)], [out], name: n.name, [attr("keepdims", keepDims ? 1 : 0)])
+            node(op, [source, ints(layer + "/axes", physical)], [out], name: n.name, [attr("keepdims", keepDims ? 1 : 0)])
         } else {
-            node(op, [x], [out], name: n.name, [attr("axes", ints: physical), attr("keepdims", keepDims ? 1 : 0)])
+            node(op, [source], [out], name: n.name, [attr("axes", ints: physical), attr("keepdims", keepDims ? 1 : 0)])
         }
+    }
+
+    /// A value stored channels-first, transposing one stored in Keras' order (once) when needed.
+    mutating func physical(_ v: String, node n: Node) -> String {
+        guard transposed, !isImage(v), rank(v) >= 3 else { return name(v) }
+        let t = v + "/nchw"
+        if !emitted.contains(t) {
+            node("Transpose", [name(v)], [t], name: n.name + "/to_nchw", [attr("perm", ints: toPhysical(rank(v)))])
+            emitted.insert(t)
+        }
+        return t
     }
 
     /// A value in logical (channels-last) order, transposing an image tensor back when needed.
@@ -671,8 +719,8 @@ struct ONNXWriter {
                 throw ONNXExportError("layer '\(n.layer ?? n.name)': approximate gelu needs opset 20")
             }
         case .exponential: single("Exp")
-        case .softmax(let axis): single("Softmax", [attr("axis", physicalAxis(axis, rank: r))])
-        case .logSoftmax(let axis): single("LogSoftmax", [attr("axis", physicalAxis(axis, rank: r))])
+        case .softmax(let axis): single("Softmax", [attr("axis", physicalAxis(axis, of: n.inputs[0]))])
+        case .logSoftmax(let axis): single("LogSoftmax", [attr("axis", physicalAxis(axis, of: n.inputs[0]))])
         case let .clip(lower, upper):
             node("Clip", [x, scalar(n.name + "/min", lower), scalar(n.name + "/max", upper)], [out], name: n.name)
         }

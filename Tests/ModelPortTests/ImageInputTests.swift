@@ -1,5 +1,6 @@
 import DataIO
 import Foundation
+import ModelIR
 import ModelPort
 import Testing
 
@@ -29,5 +30,52 @@ struct ImageInputTests {
     @Test func brokenImageIsAnError() throws {
         let path = Fixtures.root.appendingPathComponent("bad/broken.png").path
         #expect(throws: DataIOError.self) { try ImageFile.decode(path, channels: 1) }
+    }
+
+    /// A graph reading an image input through `first` (ops that keep axes in place) into a
+    /// 1×1 convolution of `layout`, from `format`.
+    static func convolutionGraph(input: [Int?], layout: Layout, format: SourceFormat, scaling: Bool) -> Graph {
+        var g = Graph()
+        g.metadata.format = format
+        g.inputs = [ValueInfo(name: "x", shape: Shape(input))]
+        let channels = layout == .channelsFirst ? input[1]! : input[3]!
+        var last = "x"
+        if scaling {
+            // torchvision's normalisation, per channel, before the first convolution.
+            let mean = layout == .channelsFirst ? [1, channels, 1, 1] : [channels]
+            g.parameters.append(Parameter(name: "mean", tensor: Tensor(shape: mean, floats: Array(repeating: 0.5, count: channels)), trainable: false))
+            g.nodes.append(Node(name: "sub", op: .elementwise(.subtract), inputs: [last, "mean"], outputs: ["centered"]))
+            g.nodes.append(Node(name: "act", op: .activation(.linear), inputs: ["centered"], outputs: ["scaled"]))
+            last = "scaled"
+        }
+        let kernel = layout == .channelsFirst ? [2, channels, 1, 1] : [1, 1, channels, 2]
+        g.parameters.append(Parameter(name: "k", tensor: Tensor(shape: kernel, floats: Array(repeating: 1, count: 2 * channels)), trainable: true))
+        let conv = Convolution(filters: 2, kernelSize: [1, 1], strides: [1, 1], dilations: [1, 1], padding: .valid, layout: layout,
+                               kernelLayout: layout == .channelsFirst ? .outInSpatial : .spatialInOut)
+        g.nodes.append(Node(name: "conv", op: .convolution(conv), inputs: [last, "k"], outputs: ["y"]))
+        g.outputs = ["y"]
+        return g
+    }
+
+    @Test("the channel axis of an image input comes from the IR, not from which dimension is 1 or 3", arguments: [
+        ([nil, 3, 8, 3], Layout.channelsFirst, SourceFormat.onnx, false),   // width 3 looked like RGB channels last
+        ([nil, 3, 8, 3], .channelsFirst, .onnx, true),                      // through a Sub before the Conv
+        ([nil, 1, 6, 3], .channelsLast, .kerasH5, false),                   // height 1 looked like gray channels first
+        ([nil, 3, 5, 1], .channelsLast, .kerasH5, true),
+    ] as [([Int?], Layout, SourceFormat, Bool)])
+    func channelAxisFromTheIR(_ input: [Int?], _ layout: Layout, _ format: SourceFormat, _ scaling: Bool) throws {
+        let model = Model(graph: Self.convolutionGraph(input: input, layout: layout, format: format, scaling: scaling), path: "m")
+        let file = Fixtures.root.appendingPathComponent("images/cat/a.png").path
+        let x = try #require(try model.imageInputs([file])["x"])
+        #expect(x.shape == [1] + input.dropFirst().map { $0! })
+        // The same pixels as decoding channels last at that size and moving the channels.
+        let channels = layout == .channelsFirst ? input[1]! : input[3]!
+        let (h, w) = layout == .channelsFirst ? (input[2]!, input[3]!) : (input[1]!, input[2]!)
+        let pixels = try ImageFile.decode(file, channels: channels).resized(width: w, height: h).map { $0 / 255 }
+        if layout == .channelsFirst {
+            for c in 0..<channels { for p in 0..<(h * w) { #expect(x.data[c * h * w + p] == pixels[p * channels + c]) } }
+        } else {
+            #expect(x.data == pixels)
+        }
     }
 }

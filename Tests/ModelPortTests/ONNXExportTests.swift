@@ -7,7 +7,11 @@ import Testing
 @Suite("ONNX export")
 struct ONNXExportTests {
     func exported(_ model: String, nchw: Bool = false, opset: Int = 17) throws -> Model {
-        let data = try ModelConversion.toONNX(Fixtures.keras(model), opset: opset, nchwInputs: nchw)
+        try exported(path: Fixtures.keras(model), nchw: nchw, opset: opset)
+    }
+
+    func exported(path source: String, nchw: Bool = false, opset: Int = 17) throws -> Model {
+        let data = try ModelConversion.toONNX(source, opset: opset, nchwInputs: nchw)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).onnx").path
         try data.write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -22,6 +26,13 @@ struct ONNXExportTests {
         let nchw = try exported("seed_sigmoid.h5", nchw: true)
         #expect(!nchw.graph.nodes.contains { if case .transpose = $0.op { return true }; return false })
         #expect(nchw.graph.inputs.first?.shape == [nil, 1, 128, 156])
+    }
+
+    @Test("layout from the IR: a sequence read by Dense stays (batch, time, features), no Transpose; Conv1D's input and output are moved once",
+          arguments: [("seq_dense", 0), ("seq_conv1d", 3)])
+    func sequenceLayout(_ name: String, _ transposes: Int) throws {
+        let onnx = try exported(path: Fixtures.root.appendingPathComponent("layout/\(name).keras").path)
+        #expect(onnx.graph.nodes.filter { if case .transpose = $0.op { return true }; return false }.count == transposes)
     }
 
     @Test("Keras layer names become ONNX value names, and weights are all there")

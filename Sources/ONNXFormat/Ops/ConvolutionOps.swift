@@ -96,7 +96,7 @@ extension ONNXWriter {
     /// A Keras transposed convolution as ConvTranspose: the kernel as `[in, out, spatial…]`, Keras's
     /// output size as explicit pads and output_padding.
     mutating func writeTransposedConvolution(_ c: TransposedConvolution, _ n: Node) throws {
-        let out = n.outputs[0], x = name(n.inputs[0])
+        let out = n.outputs[0], x = physical(n.inputs[0], node: n)
         func failure(_ why: String) -> ONNXExportError {
             ONNXExportError("layer '\(n.layer ?? n.name)' (\(c.displayName)) cannot be exported: \(why)")
         }

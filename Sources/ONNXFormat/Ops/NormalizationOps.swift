@@ -48,7 +48,7 @@ extension ONNXWriter {
         let out = n.outputs[0], x = name(n.inputs[0]), layer = n.layer ?? n.name
         let r = rank(n.inputs[0])
         let dims = shapes[n.inputs[0]]?.dims ?? []
-        let physical = ln.axes.map { physicalAxis($0, rank: r) }
+        let physical = ln.axes.map { physicalAxis($0, of: n.inputs[0]) }
         let normalized = ln.axes.map { $0 < dims.count ? dims[$0] : nil }
         let known = normalized.compactMap { $0 }.count == normalized.count ? normalized.compactMap { $0 } : nil
         /// γ or β with one value per normalised element, in the order of the axes.
