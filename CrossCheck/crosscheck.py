@@ -27,7 +27,7 @@ TF2ONNX = ["seed_sigmoid", "mlp", "nested", "functional", "tfop"]
 # Fixtures/layout: LayerNormalization over every axis list, and sequence-shaped models (a Dense on
 # (batch, time, features), a Conv1D stack with a Dense between, GlobalAveragePooling1D channels_first).
 LAYOUT = ["ln_axis1", "ln_axis_m2", "ln_axis12", "ln_r4_axis1", "ln_r4_axis2", "ln_r4_axis13", "ln_r4_axis23", "ln_r4_last",
-          "ln_noscale", "ln_nocenter", "seq_dense", "seq_conv1d", "seq_gap_cf"]
+          "ln_noscale", "ln_nocenter", "seq_dense", "seq_conv1d", "seq_gap_cf", "img_mean"]
 
 
 def keras_inputs(name):

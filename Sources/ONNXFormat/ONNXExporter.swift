@@ -617,9 +617,12 @@ struct ONNXWriter {
 
     mutating func emitReduce(_ n: Node, _ f: ReduceFunction, axes: [Int], keepDims: Bool, x: String, out: String, layer: String) throws {
         let r = rank(n.inputs[0])
-        // Kept axes stay where they are stored; dropping axes reduces Keras' order.
-        let source = keepDims ? x : logical(n.inputs[0], x, node: n)
-        let physical = (axes.isEmpty ? Array(0..<r) : axes).map { keepDims ? physicalAxis($0, of: n.inputs[0]) : ($0 < 0 ? $0 + r : $0) }
+        let reduced = (axes.isEmpty ? Array(0..<r) : axes).map { $0 < 0 ? $0 + r : $0 }
+        // Kept axes stay where they are stored. Dropping axes reduces Keras' order, unless what is
+        // left is (batch, channels) in both orders (an image's spatial axes all reduced).
+        let inPlace = keepDims || isImage(n.inputs[0]) && Set(reduced) == Set(1..<(r - 1))
+        let source = inPlace ? x : logical(n.inputs[0], x, node: n)
+        let physical = reduced.map { inPlace ? physicalAxis($0, of: n.inputs[0]) : $0 }
         let op = "Reduce" + f.rawValue.prefix(1).uppercased() + f.rawValue.dropFirst()
         let axesAsInput = op == "ReduceSum" ? options.opset >= 13 : options.opset >= 18
         if axesAsInput {

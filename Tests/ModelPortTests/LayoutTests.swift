@@ -36,6 +36,18 @@ struct LayoutTests {
         try Self.expectEveryLayer(name, ext)
     }
 
+    @Test("an image reduced over its spatial axes (tf.reduce_mean, keras.ops.mean) and read by Dense, Keras 2 and 3")
+    func imageReduction() throws {
+        try Self.expectEveryLayer("img_mean", "h5")
+        // Keras 3 does not list the op as a layer: its model's output is compared.
+        let model = try Model.load(Self.layout("img_mean.keras"))
+        let inputs = try model.prepareInputs(try model.readInputArrays(Self.layout("img_mean.input.npy")), source: "img_mean.input.npy")
+        let out = try #require(try model.predict(inputs, session: try model.session(threads: 1)).values.first)
+        let expected = try #require(try model.readExpectedArrays(Self.layout("img_mean.layers.npz")).first { $0.name == "out" }?.tensor)
+        let worst = zip(out.data, expected.floats()).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(out.shape == [3, 1] && worst <= 1e-6, "max |ours − Keras 3| \(worst)")
+    }
+
     @Test("raw pixels reach a Rescaling behind augmentation and Resizing (keras.io transfer learning), Keras 2 and 3",
           arguments: ["augment_rescale.h5", "augment_rescale.keras"], ["cat/a.png", "dog/a.png"])
     func rawPixelsThroughPreprocessing(_ file: String, _ image: String) throws {
