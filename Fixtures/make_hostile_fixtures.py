@@ -321,6 +321,17 @@ def token_files():
     record("tokens_sequence_1e9_claimed.npz", "run", "a header claiming 10^9 tokens, 16 stored", model)
 
 
+def typed_files():
+    """Integer arithmetic inside a model (typed/hash_buckets.onnx hashes token ids into buckets):
+    ids whose products pass 2^24, which float32 storage cannot hold exactly."""
+    ids = np.random.default_rng(20261208).integers(1000, 50000, (3, 10)).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, input_ids=ids)
+    write("typed_hash_product_past_2_24.npz", buf.getvalue())
+    record("typed_hash_product_past_2_24.npz", "run", "token ids whose hash products (ids * 1000003) pass 2^24",
+           "typed/hash_buckets.onnx")
+
+
 def fuzz_found_files():
     for name, (command, what) in FUZZ_FOUND_FILES.items():
         shutil.copy(os.path.join(HERE, "bad", name), os.path.join(OUT, name))
@@ -346,6 +357,7 @@ def main():
     hdf5_files()
     onnx_files()
     token_files()
+    typed_files()
     fuzz_found_files()
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(MANIFEST, f, indent=1, sort_keys=True)

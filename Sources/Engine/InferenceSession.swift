@@ -221,9 +221,25 @@ public final class InferenceSession {
                     }
                 }
             }
+            for (slot, type) in zip(step.outputs, step.outputTypes) where !type.isFloatingPoint {
+                if let v = values[slot], let problem = Self.inexactInteger(v, type) {
+                    refusal = .invalidValue(layer: step.layer, reason: problem)
+                    return values
+                }
+            }
             if profiling { stepSeconds[i] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
         return values
+    }
+
+    /// Why an integer or bool value computed in float32 storage may not be the exact value its
+    /// type holds (a magnitude beyond 2^24, where float32 skips integers; a fraction); nil when exact.
+    static func inexactInteger(_ t: HostTensor, _ type: DType) -> String? {
+        let limit: Float = 16_777_216
+        for (i, v) in t.data.enumerated() where !(v.rounded() == v && abs(v) <= limit) {
+            return "its \(type.rawValue) output holds \(v) at element \(i), beyond the integers float32 holds exactly (2^24)"
+        }
+        return nil
     }
 
     /// Deliberately not `throws`: with a throwing signature, Swift 6.3.1's release build returned a

@@ -35,10 +35,14 @@ enum Kernel {
 /// One kernel applied to value slots.
 struct Step {
     var name: String
+    /// The source layer or node it computes, for errors.
+    var layer: String
     var inputs: [Int]
     /// One slot per output of the node (most have one; Split, TopK have several).
     var outputs: [Int]
     var output: Int { outputs[0] }
+    /// The element type of each output: integer and bool values are checked to be exact in float32.
+    var outputTypes: [DType] = []
     var kernel: Kernel
     /// The IR op whose shape rule gives this step's output shape.
     var shapeOp: Op
@@ -103,6 +107,7 @@ struct Planner {
         graphOutputs = Set(g.outputs)
         let shapes: [String: Shape]
         do { shapes = try g.verify() } catch let e as GraphError { throw EngineError.graph(e) }
+        let types = g.valueTypes()
         var consumed = Set<Int>()
         // A ZeroPadding2D read only by a valid-padded 2-D convolution becomes that convolution's
         // explicit padding (MobileNet's stride-2 blocks): the padded copy is never made.
@@ -180,8 +185,9 @@ struct Planner {
             }
             // An output the graph leaves unnamed (an ONNX optional output) still gets a slot of its own.
             let others = node.outputs.indices.dropFirst().map { slot(node.outputs[$0].isEmpty ? "\(node.name)#\($0)" : node.outputs[$0]) }
-            steps.append(Step(name: node.name, inputs: inputSlots, outputs: [slot(output)] + others, kernel: kernel, shapeOp: node.op,
-                              shapeArguments: arguments, fusedPool: fusedPool))
+            steps.append(Step(name: node.name, layer: node.layer ?? node.name, inputs: inputSlots, outputs: [slot(output)] + others,
+                              outputTypes: ([output] + node.outputs.dropFirst()).map { types[$0] ?? .float32 }, kernel: kernel,
+                              shapeOp: node.op, shapeArguments: arguments, fusedPool: fusedPool))
         }
     }
 

@@ -98,7 +98,11 @@ public final class TrainingSession {
         var seen = Set<String>()
         trainable = g.parameters.map(\.name).filter { chosen.contains($0) && seen.insert($0).inserted }
         var needs = Set(trainable)
-        for node in g.nodes where node.inputs.contains(where: { needs.contains($0) }) { needs.formUnion(node.outputs) }
+        // Integer and bool values (indices, masks, comparisons) carry no gradient.
+        let types = g.valueTypes()
+        for node in g.nodes where node.inputs.contains(where: { needs.contains($0) }) {
+            needs.formUnion(node.outputs.filter { types[$0]?.isFloatingPoint ?? true })
+        }
         needsGradient = needs
         var readers: [String: Int] = [:]
         for node in g.nodes { for i in node.inputs { readers[i, default: 0] += 1 } }

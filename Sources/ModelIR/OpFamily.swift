@@ -35,6 +35,8 @@ public protocol OpFamily: Hashable, Sendable {
     func validateAttributes() throws
     /// Output shapes for the given input shapes (an absent optional input is `nil`).
     func inferredShapes(_ inputs: [Shape?]) throws -> [Shape]
+    /// Element types of the outputs for the element types of the inputs (an absent one is float32).
+    func outputTypes(_ inputs: [DType]) -> [DType]
     /// The channel axis of the first output, given the first input's (`carried`), the first
     /// input's rank and the output's.
     func channelAxis(carried: Int?, inputRank: Int?, outputRank: Int) -> Int?
@@ -45,6 +47,8 @@ public protocol OpFamily: Hashable, Sendable {
 }
 
 extension OpFamily {
+    /// One output, of the data input's type (a gather, a split part of ids stays ids).
+    public func outputTypes(_ inputs: [DType]) -> [DType] { [inputs.first ?? .float32] }
     public var spatialLayout: Layout? { nil }
     public func channelsLast() -> Self { self }
 }

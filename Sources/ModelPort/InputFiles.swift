@@ -47,21 +47,26 @@ extension Model {
         throw ModelPortError("\(path): unsupported expected-output file (expected .npz or .npy)")
     }
 
-    /// An output in the element type the model declares for it (float32 unless the source says).
-    func typed(_ name: String, _ t: HostTensor) -> Tensor { graph.outputTypes[name].map { t.tensor(as: $0) } ?? t.tensor }
+    /// An output in the element type the model declares for it, else the one the IR infers for it
+    /// (an ArgMax's int64, a comparison's bool; float32 for what a layer computes).
+    func typed(_ name: String, _ t: HostTensor, _ types: [String: DType]) -> Tensor {
+        guard let type = graph.outputTypes[name] ?? types[name], type != .float32 else { return t.tensor }
+        return t.tensor(as: type)
+    }
 
     /// Writes outputs as `.npy` (one output) or `.npz` keyed by output name, atomically,
     /// each in the element type the model declares for it.
     public func writeOutputs(_ outputs: [String: HostTensor], to path: String) throws {
         let names = graph.outputs
+        let types = graph.valueTypes()
         do {
             if path.lowercased().hasSuffix(".npy") {
                 guard names.count == 1, let t = outputs[names[0]] else {
                     throw ModelPortError("\(path): the model has \(names.count) outputs; write an .npz instead")
                 }
-                try NumpyFormat.write(typed(names[0], t), to: path)
+                try NumpyFormat.write(typed(names[0], t, types), to: path)
             } else if path.lowercased().hasSuffix(".npz") {
-                try NumpyArchive.write(names.compactMap { n in outputs[n].map { (n, typed(n, $0)) } }, to: path)
+                try NumpyArchive.write(names.compactMap { n in outputs[n].map { (n, typed(n, $0, types)) } }, to: path)
             } else {
                 throw ModelPortError("\(path): unsupported output file (use .npy or .npz)")
             }

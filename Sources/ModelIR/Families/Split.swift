@@ -44,5 +44,7 @@ public struct Split: OpFamily {
         }
     }
 
+    public func outputTypes(_ inputs: [DType]) -> [DType] { Array(repeating: inputs.first ?? .float32, count: parts) }
+
     public func channelAxis(carried: Int?, inputRank: Int?, outputRank: Int) -> Int? { carried == axis ? nil : carried }
 }

@@ -26,5 +26,7 @@ public struct TopK: OpFamily {
         return [s, s]
     }
 
+    public func outputTypes(_ inputs: [DType]) -> [DType] { [inputs.first ?? .float32, .int64] }
+
     public func channelAxis(carried: Int?, inputRank: Int?, outputRank: Int) -> Int? { carried == axis ? nil : carried }
 }

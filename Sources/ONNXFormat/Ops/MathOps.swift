@@ -27,9 +27,10 @@ func registerMathOps(_ r: inout ONNXRegistry) {
             let lhs = try b.value(n, 0), rhs = try b.value(n, 1)
             let integer = [n.inputs[0], n.inputs[1]].allSatisfy { v in (b.dtypes[v] ?? b.constants[v]?.dtype).map { !$0.isFloatingPoint } ?? false }
             if f == .divide, integer {
-                // Integer division truncates toward zero.
+                // Integer division truncates toward zero: the quotient cast to the operands' type.
+                let type = b.dtypes[n.inputs[0]] ?? b.constants[n.inputs[0]]?.dtype ?? .int64
                 try b.add(.elementwise(.divide), [lhs, rhs], output: b.temporary(n, "quotient"), node: n)
-                try b.add(.unary(.truncate), [b.temporary(n, "quotient")], output: n.outputs[0], node: n)
+                try b.add(Op(Cast(to: type)), [b.temporary(n, "quotient")], outputs: [n.outputs[0]], types: [type], node: n)
                 return
             }
             try b.add(.elementwise(f), [lhs, rhs], output: n.outputs[0], node: n)

@@ -544,18 +544,11 @@ private func cast(_ b: ONNXGraphBuilder, _ n: ONNXNode, to: DType) throws {
         return
     }
     if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
-    switch to {
-    case .float32, .float64: try b.alias(n.outputs[0], n.inputs[0], node: n)
-    case .float16: try b.add(.unary(.roundToHalf), [try b.value(n, 0)], output: n.outputs[0], node: n)
-    case .bool: try b.add(.unary(.isNonZero), [try b.value(n, 0)], output: n.outputs[0], node: n)
-    default:
-        // To an integer type: floats truncate toward zero; integers keep their values.
-        if (b.dtypes[n.inputs[0]] ?? .float32).isFloatingPoint {
-            try b.add(.unary(.truncate), [try b.value(n, 0)], output: n.outputs[0], node: n)
-        } else {
-            try b.alias(n.outputs[0], n.inputs[0], node: n)
-        }
+    if to == .float32 || to == .float64, (b.dtypes[n.inputs[0]] ?? .float32).isFloatingPoint && b.dtypes[n.inputs[0]] != .float16 {
+        try b.alias(n.outputs[0], n.inputs[0], node: n)
+        return
     }
+    try b.add(Op(Cast(to: to)), [try b.value(n, 0)], outputs: [n.outputs[0]], types: [to], node: n)
 }
 
 /// Adds a Reshape to a shape computed from the input's (Squeeze, Unsqueeze, Flatten with axis ≠ 1).
