@@ -69,6 +69,14 @@ extension OneOutputKernel {
 }
 
 extension FamilyKernel {
+    /// Runs on one thread into tensors already shaped for the outputs (a training forward step).
+    func run(_ inputs: [HostTensor], into outputs: inout [HostTensor]) {
+        var buffers = outputs.map(\.data)
+        let shapes = outputs.map(\.shape)
+        withMutableBuffers(&buffers) { run(inputs, outputs: $0, outShapes: shapes, threads: 1) }
+        for i in outputs.indices { outputs[i].data = buffers[i] }
+    }
+
     func validate(_ inputs: [HostTensor]) -> String? { nil }
     var layer: String { "" }
     func fusing(_ activation: Activation) -> (any FamilyKernel)? { nil }

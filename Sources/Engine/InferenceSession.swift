@@ -221,7 +221,7 @@ public final class InferenceSession {
                     }
                 }
             }
-            for (slot, type) in zip(step.outputs, step.outputTypes) where !type.isFloatingPoint {
+            for (slot, type) in zip(step.outputs, step.outputTypes) where !type.isFloatingPoint && step.computesValues {
                 if let v = values[slot], let problem = Self.inexactInteger(v, type) {
                     refusal = .invalidValue(layer: step.layer, reason: problem)
                     return values
@@ -237,6 +237,8 @@ public final class InferenceSession {
     static func inexactInteger(_ t: HostTensor, _ type: DType) -> String? {
         let limit: Float = 16_777_216
         for (i, v) in t.data.enumerated() where !(v.rounded() == v && abs(v) <= limit) {
+            if v.isNaN { return "its \(type.rawValue) output is NaN at element \(i)" }
+            if v.rounded() != v { return "its \(type.rawValue) output holds the fraction \(v) at element \(i)" }
             return "its \(type.rawValue) output holds \(v) at element \(i), beyond the integers float32 holds exactly (2^24)"
         }
         return nil

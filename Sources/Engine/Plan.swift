@@ -41,8 +41,10 @@ struct Step {
     /// One slot per output of the node (most have one; Split, TopK have several).
     var outputs: [Int]
     var output: Int { outputs[0] }
-    /// The element type of each output: integer and bool values are checked to be exact in float32.
+    /// The element type of each output: integer and bool values an op computes (not copies) are
+    /// checked to be exact in float32.
     var outputTypes: [DType] = []
+    var computesValues: Bool { !shapeOp.traits.contains(.copiesValues) }
     var kernel: Kernel
     /// The IR op whose shape rule gives this step's output shape.
     var shapeOp: Op
@@ -184,7 +186,7 @@ struct Planner {
                 }
             }
             // An output the graph leaves unnamed (an ONNX optional output) still gets a slot of its own.
-            let others = node.outputs.indices.dropFirst().map { slot(node.outputs[$0].isEmpty ? "\(node.name)#\($0)" : node.outputs[$0]) }
+            let others = node.outputs.indices.dropFirst().map { slot(node.outputName($0)) }
             steps.append(Step(name: node.name, layer: node.layer ?? node.name, inputs: inputSlots, outputs: [slot(output)] + others,
                               outputTypes: ([output] + node.outputs.dropFirst()).map { types[$0] ?? .float32 }, kernel: kernel,
                               shapeOp: node.op, shapeArguments: arguments, fusedPool: fusedPool))

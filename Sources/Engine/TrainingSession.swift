@@ -176,7 +176,7 @@ public final class TrainingSession {
         for (index, node) in graph.nodes.enumerated() {
             let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
             if node.outputs.count > 1 {
-                for (i, value) in try forwardOutputs(node, index: index).enumerated() { values[outputName(node, i)] = value }
+                for (i, value) in try forwardOutputs(node, index: index).enumerated() { values[node.outputName(i)] = value }
             } else {
                 values[node.outputs[0]] = try forward(node, index: index, training: training)
             }
@@ -230,10 +230,6 @@ public final class TrainingSession {
 }
 
 extension TrainingSession {
-    /// The name output `i` of `node` is kept under: its own, or one made for it when the graph leaves
-    /// it unnamed (TopK's indices, which its gradient reads).
-    func outputName(_ node: Node, _ i: Int) -> String { node.outputs[i].isEmpty ? "\(node.name)#\(i)" : node.outputs[i] }
-
     /// The training forward step of a node with several outputs (only op families have them).
     func forwardOutputs(_ node: Node, index: Int) throws -> [HostTensor] {
         guard case .family(let f) = node.op else {

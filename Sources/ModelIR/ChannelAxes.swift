@@ -43,27 +43,60 @@ extension Graph {
         }
         // A graph input takes the axis its first layout-bearing consumer reads it with, looking
         // through ops that keep every axis where it is (scaling, normalising by a constant,
-        // augmentation, activations): torchvision's Sub/Div before the first Conv.
+        // augmentation, activations, a cast: torchvision's Sub/Div before the first Conv) and
+        // through ops that only move axes (tf2onnx's Transpose of an NHWC input, or its Reshape
+        // moving a one-channel axis), mapping the axis back.
         var readers: [String: [Node]] = [:]
         for node in nodes { if let first = node.inputs.first { readers[first, default: []].append(node) } }
         for input in inputs where axes[input.name] == nil {
             var value = input.name
+            var toInput = Array(0..<input.shape.rank)
             var steps = 0
             search: while steps < 64, let consumers = readers[value] {
                 steps += 1
                 for consumer in consumers {
                     guard let out = consumer.outputs.first, rank(out) == input.shape.rank else { continue }
-                    if consumer.op.traits.contains(.readsChannelAxis), let axis = axes[out] {
-                        axes[input.name] = axis
+                    if consumer.op.traits.contains(.readsChannelAxis), let axis = axes[out], axis < toInput.count {
+                        axes[input.name] = toInput[axis]
                         break search
                     }
                 }
-                guard let next = consumers.first(where: { keepsAxesInPlace($0.op) }), let out = next.outputs.first,
-                      rank(out) == input.shape.rank else { break }
-                value = out
+                var moved: [Int]?
+                for next in consumers {
+                    guard let out = next.outputs.first, rank(out) == input.shape.rank else { continue }
+                    if keepsAxesInPlace(next.op) {
+                        moved = toInput
+                    } else if case .transpose(let permutation) = next.op, permutation.count == toInput.count {
+                        moved = permutation.map { toInput[$0] }
+                    } else if next.op.traits.contains(.onlyReshapes), let from = shapes[value], let to = shapes[out],
+                              let map = Self.unitAxesMoved(from: from, to: to) {
+                        moved = map.map { toInput[$0] }
+                    }
+                    if let moved {
+                        toInput = moved
+                        value = out
+                        break
+                    }
+                }
+                if moved == nil { break }
             }
         }
         return axes
+    }
+
+    /// For a reshape that only moves axes of size 1 (`[N, H, W, 1]` to `[N, 1, H, W]`), the input axis
+    /// each output axis comes from; nil for any other reshape.
+    static func unitAxesMoved(from: Shape, to: Shape) -> [Int]? {
+        guard from.rank == to.rank, from.dims != to.dims else { return nil }
+        let isUnit = { (d: Int?) in d == 1 }
+        let fromOthers = from.dims.indices.filter { !isUnit(from.dims[$0]) }, toOthers = to.dims.indices.filter { !isUnit(to.dims[$0]) }
+        let fromUnits = from.dims.indices.filter { isUnit(from.dims[$0]) }, toUnits = to.dims.indices.filter { isUnit(to.dims[$0]) }
+        guard fromOthers.map({ from.dims[$0] }) == toOthers.map({ to.dims[$0] }), !fromOthers.contains(where: { from.dims[$0] == nil && $0 != 0 }),
+              fromUnits.count == toUnits.count else { return nil }
+        var map = [Int](repeating: 0, count: to.rank)
+        for (o, i) in zip(toOthers, fromOthers) { map[o] = i }
+        for (o, i) in zip(toUnits, fromUnits) { map[o] = i }
+        return map
     }
 
     /// Ops whose output has every axis of their first input where it was.

@@ -11,7 +11,10 @@ extension Op {
         case .elementwise(let f):
             switch f {
             case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual, .and, .or, .xor: return [.bool]
-            case .select: return [inputs.count > 1 ? inputs[1] : .float32]
+            case .select:
+                // Either branch a float makes the result one (ONNX requires them equal; an engine-side mix is float).
+                let branches = inputs.dropFirst()
+                return [branches.allSatisfy { !$0.isFloatingPoint } ? branches.first ?? .float32 : .float32]
             case .add, .subtract, .multiply, .maximum, .minimum, .power, .modulo, .remainder:
                 // Integers stay integers only with integer operands.
                 return [inputs.allSatisfy { !$0.isFloatingPoint && $0 != .bool } ? first : .float32]
@@ -28,7 +31,8 @@ extension Op {
         case .reduce(let f, _, _):
             // Over bools a max or min is computed as a number (∓∞ over nothing) and clamped after.
             return [f == .mean || first == .bool ? .float32 : first]
-        case .reshape, .reshapeAll, .flatten, .transpose, .identity, .dropout, .concatenate, .slice, .stridedSlice, .expand, .tile, .pad,
+        case .concatenate: return [inputs.allSatisfy { !$0.isFloatingPoint } ? first : .float32]
+        case .reshape, .reshapeAll, .flatten, .transpose, .identity, .dropout, .slice, .stridedSlice, .expand, .tile, .pad,
              .zeroPadding, .cropping:
             return [first]
         case .family(let f): return f.base.outputTypes(inputs)

@@ -49,6 +49,10 @@ public struct Node: Hashable, Sendable {
 
     /// Input `i`, or "" (absent) when the node has fewer.
     public func input(at i: Int) -> String { i < inputs.count ? inputs[i] : "" }
+
+    /// The name output `i` is kept under: its own, or one made for it when the graph leaves it
+    /// unnamed (an ONNX optional output: TopK's indices its gradient reads).
+    public func outputName(_ i: Int) -> String { outputs[i].isEmpty ? "\(name)#\(i)" : outputs[i] }
 }
 
 /// A layer as the source framework shows it: what `model.summary()` lists. Nodes implement

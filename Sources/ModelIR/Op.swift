@@ -287,21 +287,25 @@ public enum Op: Hashable, Sendable {
     /// What the op is beyond its arithmetic (see `OpTraits`).
     public var traits: OpTraits {
         switch self {
-        case .identity, .dropout, .augmentation: return [.passThroughAtInference, .keepsSamplesApart, .keepsValueScale]
-        case .flatten, .reshape: return [.onlyReshapes, .keepsSamplesApart, .keepsValueScale]
-        case .reshapeAll: return [.onlyReshapes, .keepsValueScale]
+        case .identity, .dropout, .augmentation: return [.passThroughAtInference, .keepsSamplesApart, .keepsValueScale, .copiesValues]
+        case .flatten, .reshape: return [.onlyReshapes, .keepsSamplesApart, .keepsValueScale, .copiesValues]
+        case .reshapeAll: return [.onlyReshapes, .keepsValueScale, .copiesValues]
         case .dense: return [.linearLayer, .multipliesByKernel, .keepsSamplesApart]
         case .matMul: return [.linearLayer, .multipliesByKernel]
         case .convolution, .depthwiseConvolution: return [.multipliesByKernel, .keepsSamplesApart, .readsChannelAxis]
         case .pooling: return [.keepsSamplesApart, .readsChannelAxis]
         case .batchNormalization(let axis, _, _): return axis != 0 ? [.keepsSamplesApart, .readsChannelAxis] : [.readsChannelAxis]
-        case .zeroPadding, .cropping, .upSampling, .imageResize: return [.keepsSamplesApart, .readsChannelAxis, .keepsValueScale]
-        case .slice: return [.keepsSamplesApart, .keepsValueScale]
-        case .stridedSlice, .pad, .tile, .expand, .resize: return [.keepsValueScale]
-        case .transpose(let permutation): return permutation.first == 0 ? [.keepsSamplesApart, .keepsValueScale] : [.keepsValueScale]
+        case .zeroPadding, .cropping: return [.keepsSamplesApart, .readsChannelAxis, .keepsValueScale, .copiesValues]
+        case .upSampling, .imageResize: return [.keepsSamplesApart, .readsChannelAxis, .keepsValueScale]
+        case .slice: return [.keepsSamplesApart, .keepsValueScale, .copiesValues]
+        case .stridedSlice, .pad, .tile, .expand: return [.keepsValueScale, .copiesValues]
+        case .resize: return [.keepsValueScale]
+        case .transpose(let permutation):
+            return permutation.first == 0 ? [.keepsSamplesApart, .keepsValueScale, .copiesValues] : [.keepsValueScale, .copiesValues]
+        case .elementwise(.select), .elementwise(.maximum), .elementwise(.minimum): return [.keepsSamplesApart, .copiesValues]
         case .globalPooling, .rescaling, .elementwise, .unary: return [.keepsSamplesApart]
         case .reduce(_, let axes, _): return axes.contains(0) ? [] : [.keepsSamplesApart]
-        case .concatenate(let axis): return axis != 0 ? [.keepsSamplesApart] : []
+        case .concatenate(let axis): return axis != 0 ? [.keepsSamplesApart, .copiesValues] : [.copiesValues]
         case .activation(let a):
             switch a {
             case .softmax(let axis), .logSoftmax(let axis): return axis != 0 ? [.keepsSamplesApart] : []

@@ -22,6 +22,10 @@ public struct OpTraits: OptionSet, Hashable, Sendable {
     /// inference (Resizing, CenterCrop, ZeroPadding, the augmentations): raw pixels read through it
     /// reach the next op as raw pixels.
     public static let keepsValueScale = OpTraits(rawValue: 1 << 6)
+    /// Every output element is a copy of an input element or of a constant (reshapes, slices,
+    /// gathers, splits): integers stay as exact as its inputs, so the engine checks them only
+    /// where ops compute new ones.
+    public static let copiesValues = OpTraits(rawValue: 1 << 7)
 }
 
 /// One op family defined in one place: its typed attributes, their validation, its shape rule,

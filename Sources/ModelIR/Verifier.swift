@@ -83,7 +83,7 @@ extension Graph {
             do { outs = try node.op.outputShapes(inputShapes) } catch {
                 throw GraphError.shapeConflict(node: node.name, layer: node.layer, message: (error as? ShapeError)?.message ?? "\(error)")
             }
-            for (name, shape) in zip(node.outputs, outs) {
+            for (name, shape) in zip(node.outputs, outs) where !name.isEmpty {
                 guard shapes.updateValue(shape, forKey: name) == nil else { throw GraphError.duplicateValue(name) }
             }
         }

@@ -57,7 +57,8 @@ extension Model {
     /// Whether the image input stores channels first, as the IR reads it: the channel axis its
     /// first convolution, pooling or BatchNormalization takes it with (through scaling and
     /// augmentation before them). A graph that does not say (a Dense on flattened pixels) is
-    /// read in its format's convention: channels first for ONNX, channels last for Keras.
+    /// read in its source's convention: channels last for Keras and what Keras converters wrote
+    /// (tf2onnx, keras2onnx, ModelPort), channels first for other ONNX files (PyTorch's).
     func inputIsChannelsFirst(_ input: ValueInfo) throws -> Bool {
         let shapes: [String: Shape]
         do { shapes = try graph.verify() } catch { throw ModelPortError("\(path): \(error)") }
@@ -65,7 +66,11 @@ extension Model {
         case 1: return true
         case 3: return false
         case .some(let other): throw ModelPortError("\(path): the input '\(input.name)' \(input.shape) has its channels on axis \(other), not an image's")
-        case nil: return graph.metadata.format == .onnx
+        case nil:
+            // The ONNX loader writes "IR 8, opset 17, tf2onnx 1.17.0".
+            let producer = graph.metadata.frameworkVersion?.lowercased() ?? ""
+            let fromKeras = ["tf2onnx", "keras2onnx", "modelport"].contains { producer.contains(", \($0)") }
+            return graph.metadata.format == .onnx && !fromKeras
         }
     }
 }

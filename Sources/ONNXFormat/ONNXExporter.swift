@@ -14,11 +14,13 @@ public struct ONNXExportOptions: Sendable {
     public init() {}
 }
 
-/// Writes a ModelIR graph as an ONNX model. Keras graphs are channels-last: every tensor of
-/// rank ≥ 3 is stored channels-first in the ONNX graph (ONNX's only layout), so the convolution,
-/// pooling and normalisation ops run natively; the input is transposed once (or taken NCHW with
-/// `nchwInputs`), axis attributes are remapped, and a Flatten feeding Dense layers keeps
-/// Keras' order by permuting the Dense weights instead of transposing the data.
+/// Writes a ModelIR graph as an ONNX model. Keras graphs are channels-last; ONNX's convolution,
+/// pooling and normalisation ops read channels first. So the values those ops read and make are
+/// stored channels-first (and what elementwise ops and activations make from them), everything
+/// else in Keras' order (a sequence read by Dense, MatMul or an embedding), as the IR says
+/// (`ONNXWriter.decideLayout`): the input is transposed by its first channels-first reader (or
+/// taken NCHW with `nchwInputs`), axis attributes are remapped per value, and a Flatten feeding
+/// Dense layers keeps Keras' order by permuting the Dense weights instead of transposing the data.
 public enum ONNXExporter {
     public static let supportedOpsets = 13...21
 
@@ -162,6 +164,8 @@ struct ONNXWriter {
         switch n.op {
         case .activation, .dropout, .augmentation, .identity, .rescaling, .elementwise, .unary, .concatenate, .slice: return true
         case .reduce(_, _, let keepDims): return keepDims
+        // A family's writer reads its input where it is stored (`physicalAxis(_:of:)`, as LayerNormalization
+        // and PReLU do); one with a spatial layout reads channels first.
         case .family(let f): return f.base.spatialLayout == nil
         case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling, .batchNormalization, .imageResize, .flatten,
              .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .upSampling, .stridedSlice, .expand, .batchShape, .tile,
@@ -414,24 +418,16 @@ struct ONNXWriter {
         case .flatten:
             try emitFlatten(n, x: x, out: out, layer: layer)
         case .reshape(let target):
-            let source = logical(n.inputs[0], x, node: n)
-            // 0 copies the batch size from the input.
-            let shape = ints(layer + "/shape", [0] + target)
-            let result = isImage(out) ? out + "/nhwc" : out
-            node("Reshape", [source, shape], [result], name: n.name)
-            if isImage(out) { node("Transpose", [result], [out], name: n.name + "/to_nchw", [attr("perm", ints: toPhysical(rank(out)))]) }
+            // Reads and writes Keras' order (its output is never stored channels-first); 0 copies the batch size.
+            node("Reshape", [logical(n.inputs[0], x, node: n), ints(layer + "/shape", [0] + target)], [out], name: n.name)
         case .reshapeAll(let target):
-            let source = logical(n.inputs[0], x, node: n)
-            let result = isImage(out) ? out + "/nhwc" : out
-            node("Reshape", [source, ints(layer + "/shape", target)], [result], name: n.name)
-            if isImage(out) { node("Transpose", [result], [out], name: n.name + "/to_nchw", [attr("perm", ints: toPhysical(rank(out)))]) }
+            node("Reshape", [logical(n.inputs[0], x, node: n), ints(layer + "/shape", target)], [out], name: n.name)
         case .transpose(let perm):
             let r = rank(n.inputs[0])
             // Compose with the layout permutations so one Transpose does it.
+            // Its output is stored in Keras' order: one Transpose from how its input is stored.
             let inPerm = isImage(n.inputs[0]) ? toLogical(r) : Array(0..<r)
-            var composed = perm.map { inPerm[$0] }
-            if isImage(out) { composed = toPhysical(r).map { composed[$0] } }
-            node("Transpose", [x], [out], name: n.name, [attr("perm", ints: composed)])
+            node("Transpose", [x], [out], name: n.name, [attr("perm", ints: perm.map { inPerm[$0] })])
         case let .zeroPadding(p, layout):
             let r = rank(n.inputs[0])
             var begins = [Int](repeating: 0, count: r), ends = begins

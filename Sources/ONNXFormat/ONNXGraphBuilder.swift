@@ -180,9 +180,11 @@ final class ONNXGraphBuilder {
         }
         guard out.count >= outputs.count, let first = outputs.first else { throw fail(node, "it has \(outputs.count) outputs; the op makes \(out.count)") }
         graph.nodes.append(Node(name: uniqueNodeName(first.isEmpty ? node.name : first), op: op, inputs: inputs, outputs: outputs, layer: node.name))
+        // Element types: as given, else by the op's type rule (a comparison's bool, integer arithmetic's int64).
+        let inferred = op.outputTypes(inputs.map { $0.isEmpty ? .float32 : dtypes[$0] ?? constants[$0]?.dtype ?? .float32 })
         for (i, output) in outputs.enumerated() where !output.isEmpty {
             shapes[output] = out[i]
-            dtypes[output] = i < types.count ? types[i] : .float32
+            dtypes[output] = i < types.count ? types[i] : i < inferred.count ? inferred[i] : .float32
         }
         let named = outputs.filter { !$0.isEmpty }
         let layer = SourceLayer(name: node.name, className: node.proto.opType, inbound: inputs.filter { !$0.isEmpty && !parameterNames.contains($0) },

@@ -96,7 +96,7 @@ public enum ONNXModelLoader {
             }
             guard b.shapes[output.name] != nil else { throw ONNXError.graph(path, .unknownOutput(output.name)) }
             b.graph.outputs.append(output.name)
-            if let dtype = DType(onnx: output.type.tensorType.elemType), dtype != .float32 { b.graph.outputTypes[output.name] = dtype }
+            if let dtype = DType(onnx: output.type.tensorType.elemType) { b.graph.outputTypes[output.name] = dtype }
         }
         var graph = b.graph
         // Bound inputs read at load time (or made weights) are no longer inputs.

@@ -34,13 +34,23 @@ struct ImageInputTests {
 
     /// A graph reading an image input through `first` (ops that keep axes in place) into a
     /// 1×1 convolution of `layout`, from `format`.
-    static func convolutionGraph(input: [Int?], layout: Layout, format: SourceFormat, scaling: Bool) -> Graph {
+    static func convolutionGraph(input: [Int?], layout: Layout, format: SourceFormat, first: String) -> Graph {
         var g = Graph()
         g.metadata.format = format
         g.inputs = [ValueInfo(name: "x", shape: Shape(input))]
-        let channels = layout == .channelsFirst ? input[1]! : input[3]!
+        // tf2onnx and ModelPort's export take NHWC and transpose it for a channels-first Conv.
+        let transposed = first == "transpose"
+        let channels = layout == .channelsFirst && !transposed ? input[1]! : input[3]!
         var last = "x"
-        if scaling {
+        if transposed {
+            g.nodes.append(Node(name: "to_nchw", op: .transpose(permutation: [0, 3, 1, 2]), inputs: [last], outputs: ["nchw"]))
+            last = "nchw"
+        }
+        if first == "cast" {
+            g.nodes.append(Node(name: "cast", op: Op(Cast(to: .float32)), inputs: [last], outputs: ["cast"]))
+            last = "cast"
+        }
+        if first == "sub" {
             // torchvision's normalisation, per channel, before the first convolution.
             let mean = layout == .channelsFirst ? [1, channels, 1, 1] : [channels]
             g.parameters.append(Parameter(name: "mean", tensor: Tensor(shape: mean, floats: Array(repeating: 0.5, count: channels)), trainable: false))
@@ -58,21 +68,24 @@ struct ImageInputTests {
     }
 
     @Test("the channel axis of an image input comes from the IR, not from which dimension is 1 or 3", arguments: [
-        ([nil, 3, 8, 3], Layout.channelsFirst, SourceFormat.onnx, false),   // width 3 looked like RGB channels last
-        ([nil, 3, 8, 3], .channelsFirst, .onnx, true),                      // through a Sub before the Conv
-        ([nil, 1, 6, 3], .channelsLast, .kerasH5, false),                   // height 1 looked like gray channels first
-        ([nil, 3, 5, 1], .channelsLast, .kerasH5, true),
-    ] as [([Int?], Layout, SourceFormat, Bool)])
-    func channelAxisFromTheIR(_ input: [Int?], _ layout: Layout, _ format: SourceFormat, _ scaling: Bool) throws {
-        let model = Model(graph: Self.convolutionGraph(input: input, layout: layout, format: format, scaling: scaling), path: "m")
+        ([nil, 3, 8, 3], Layout.channelsFirst, SourceFormat.onnx, ""),      // width 3 looked like RGB channels last
+        ([nil, 3, 8, 3], .channelsFirst, .onnx, "sub"),                     // through a Sub before the Conv
+        ([nil, 1, 6, 3], .channelsLast, .kerasH5, ""),                      // height 1 looked like gray channels first
+        ([nil, 3, 5, 1], .channelsLast, .kerasH5, "sub"),
+        ([nil, 3, 8, 3], .channelsFirst, .onnx, "cast"),                    // a uint8 input cast to float first
+        ([nil, 1, 8, 3], .channelsFirst, .onnx, "transpose"),               // NHWC into a Transpose (tf2onnx): channels last
+    ] as [([Int?], Layout, SourceFormat, String)])
+    func channelAxisFromTheIR(_ input: [Int?], _ layout: Layout, _ format: SourceFormat, _ first: String) throws {
+        let model = Model(graph: Self.convolutionGraph(input: input, layout: layout, format: format, first: first), path: "m")
         let file = Fixtures.root.appendingPathComponent("images/cat/a.png").path
         let x = try #require(try model.imageInputs([file])["x"])
         #expect(x.shape == [1] + input.dropFirst().map { $0! })
         // The same pixels as decoding channels last at that size and moving the channels.
-        let channels = layout == .channelsFirst ? input[1]! : input[3]!
-        let (h, w) = layout == .channelsFirst ? (input[2]!, input[3]!) : (input[1]!, input[2]!)
+        let planar = layout == .channelsFirst && first != "transpose"
+        let channels = planar ? input[1]! : input[3]!
+        let (h, w) = planar ? (input[2]!, input[3]!) : (input[1]!, input[2]!)
         let pixels = try ImageFile.decode(file, channels: channels).resized(width: w, height: h).map { $0 / 255 }
-        if layout == .channelsFirst {
+        if planar {
             for c in 0..<channels { for p in 0..<(h * w) { #expect(x.data[c * h * w + p] == pixels[p * channels + c]) } }
         } else {
             #expect(x.data == pixels)

@@ -28,11 +28,19 @@ struct ONNXExportTests {
         #expect(nchw.graph.inputs.first?.shape == [nil, 1, 128, 156])
     }
 
-    @Test("layout from the IR: a sequence read by Dense stays (batch, time, features), no Transpose; Conv1D's input and output are moved once",
-          arguments: [("seq_dense", 0), ("seq_conv1d", 3)])
+    @Test("layout from the IR: a sequence read by Dense stays (batch, time, features), no Transpose; Conv1D's input and output are moved once; an image reduced over H, W is reduced where it is stored",
+          arguments: [("seq_dense", 0), ("seq_conv1d", 3), ("img_mean", 1)])
     func sequenceLayout(_ name: String, _ transposes: Int) throws {
-        let onnx = try exported(path: Fixtures.root.appendingPathComponent("layout/\(name).keras").path)
+        let layout = Fixtures.root.appendingPathComponent("layout")
+        let onnx = try exported(path: layout.appendingPathComponent("\(name).h5").path)
         #expect(onnx.graph.nodes.filter { if case .transpose = $0.op { return true }; return false }.count == transposes)
+        // What was written computes what Keras does (onnxruntime is checked too, in CrossCheck).
+        let source = layout.appendingPathComponent("\(name).input.npy").path
+        let inputs = try onnx.prepareInputs(try onnx.readInputArrays(source), source: source)
+        let out = try #require(try onnx.predict(inputs, session: try onnx.session(threads: 1)).values.first)
+        let keras = try #require(try onnx.readExpectedArrays(layout.appendingPathComponent("\(name).layers.npz").path).first { $0.name == "out" })
+        let worst = zip(out.data, keras.tensor.floats()).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(out.shape == keras.tensor.shape && worst <= 1e-5, "\(name): max |exported − Keras| \(worst)")
     }
 
     @Test("Keras layer names become ONNX value names, and weights are all there")

@@ -16,7 +16,7 @@ extension Cast: OneOutputFamily {
 
     func trainingBackward(_ node: Node, index: Int, x: HostTensor, dy: [Float], wanted: [Bool], session: TrainingSession) throws -> [[Float]?] {
         var grads = [[Float]?](repeating: nil, count: node.inputs.count)
-        if wanted[0], to == .float32 || to == .float64 { grads[0] = dy }
+        if wanted[0], to.isFloatingPoint { grads[0] = dy }
         return grads
     }
 }

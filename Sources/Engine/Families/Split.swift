@@ -9,10 +9,7 @@ extension Split: EngineFamily {
     func checkTrainable(_ node: Node) throws {}
 
     func trainingForward(_ node: Node, index: Int, x: HostTensor, outputs: inout [HostTensor], session: TrainingSession) throws {
-        var buffers = outputs.map(\.data)
-        let shapes = outputs.map(\.shape)
-        withMutableBuffers(&buffers) { SplitKernel(split: self).run([x], outputs: $0, outShapes: shapes, threads: 1) }
-        for i in outputs.indices { outputs[i].data = buffers[i] }
+        SplitKernel(split: self).run([x], into: &outputs)
     }
 
     func trainingBackward(_ node: Node, index: Int, x: HostTensor, dys: [[Float]?], wanted: [Bool], session: TrainingSession) throws -> [[Float]?] {

@@ -9,16 +9,13 @@ extension TopK: EngineFamily {
     func checkTrainable(_ node: Node) throws {}
 
     func trainingForward(_ node: Node, index: Int, x: HostTensor, outputs: inout [HostTensor], session: TrainingSession) throws {
-        var buffers = outputs.map(\.data)
-        let shapes = outputs.map(\.shape)
-        withMutableBuffers(&buffers) { TopKKernel(topK: self).run([x], outputs: $0, outShapes: shapes, threads: 1) }
-        for i in outputs.indices { outputs[i].data = buffers[i] }
+        TopKKernel(topK: self).run([x], into: &outputs)
     }
 
     /// Only the values carry a gradient (the indices are integers).
     func trainingBackward(_ node: Node, index: Int, x: HostTensor, dys: [[Float]?], wanted: [Bool], session: TrainingSession) throws -> [[Float]?] {
         var grads = [[Float]?](repeating: nil, count: node.inputs.count)
-        guard wanted[0], let dy = dys.first ?? nil, node.outputs.count > 1, let indices = session.value(session.outputName(node, 1)) else { return grads }
+        guard wanted[0], let dy = dys.first ?? nil, node.outputs.count > 1, let indices = session.value(node.outputName(1)) else { return grads }
         let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), n = x.shape[axis]
         var dx = session.buffer(x.count, zeroed: true)
         for o in 0..<outer {

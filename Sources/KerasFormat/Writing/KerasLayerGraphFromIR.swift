@@ -172,6 +172,9 @@ private struct IRToKeras {
         switch node.op {
         case .identity, .dropout, .augmentation:
             values[node.outputs[0]] = try data(node)
+        case .family(let f) where (f.base as? Cast)?.to.isFloatingPoint == true:
+            // A cast to a float type (ids or a mask read as numbers): Keras computes in floats already.
+            values[node.outputs[0]] = try data(node)
         case .transpose(let p):
             let x = try data(node)
             if !x.channelsMoved, isLayoutChange(node, toChannelsFirst: true) {

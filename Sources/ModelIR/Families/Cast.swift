@@ -7,7 +7,8 @@ public struct Cast: OpFamily {
     public init(to: DType) { self.to = to }
 
     public var displayName: String { "Cast" }
-    public var traits: OpTraits { [.keepsSamplesApart] }
+    /// A cast to a float type keeps the values (uint8 pixels read as floats stay 0–255).
+    public var traits: OpTraits { to.isFloatingPoint ? [.keepsSamplesApart, .keepsValueScale, .copiesValues] : [.keepsSamplesApart] }
 
     public func validateAttributes() throws {}
 

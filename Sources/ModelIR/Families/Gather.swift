@@ -12,7 +12,7 @@ public struct Gather: OpFamily {
     public init(axis: Int, negativeIndices: Bool = true) { self.axis = axis; self.negativeIndices = negativeIndices }
 
     public var displayName: String { "Gather" }
-    public var traits: OpTraits { [] }
+    public var traits: OpTraits { [.copiesValues] }
 
     public func validateAttributes() throws {
         guard axis >= 0 else { throw ShapeError("Gather axis \(axis) must not be negative here") }

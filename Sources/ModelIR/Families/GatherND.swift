@@ -8,7 +8,7 @@ public struct GatherND: OpFamily {
     public init(batchDims: Int) { self.batchDims = batchDims }
 
     public var displayName: String { "GatherND" }
-    public var traits: OpTraits { [] }
+    public var traits: OpTraits { [.copiesValues] }
 
     public func validateAttributes() throws {
         guard batchDims >= 0 else { throw ShapeError("GatherND batch_dims \(batchDims) must not be negative") }

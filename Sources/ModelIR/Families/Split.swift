@@ -12,11 +12,11 @@ public struct Split: OpFamily {
     public init(axis: Int, parts: Int) { self.axis = axis; self.sizes = []; self.parts = parts }
 
     public var displayName: String { "Split" }
-    public var traits: OpTraits { axis == 0 ? [] : [.keepsSamplesApart] }
+    public var traits: OpTraits { axis == 0 ? [.copiesValues] : [.keepsSamplesApart, .copiesValues] }
 
     public func validateAttributes() throws {
         guard axis >= 0 else { throw ShapeError("Split axis \(axis) must not be negative here") }
-        guard parts >= 1, parts <= 1 << 16 else { throw ShapeError("Split into \(parts) parts") }
+        guard parts >= 1, parts <= 1024 else { throw ShapeError("Split into \(parts) parts (at most 1,024)") }
         guard sizes.isEmpty || sizes.count == parts, sizes.allSatisfy({ $0 >= 0 }) else { throw ShapeError("Split sizes \(sizes) are not lengths") }
     }
 

@@ -10,7 +10,7 @@ public struct TopK: OpFamily {
     public init(axis: Int, k: Int, largest: Bool = true) { self.axis = axis; self.k = k; self.largest = largest }
 
     public var displayName: String { "TopK" }
-    public var traits: OpTraits { axis == 0 ? [] : [.keepsSamplesApart] }
+    public var traits: OpTraits { axis == 0 ? [.copiesValues] : [.keepsSamplesApart, .copiesValues] }
 
     public func validateAttributes() throws {
         guard axis >= 0 else { throw ShapeError("TopK axis \(axis) must not be negative here") }

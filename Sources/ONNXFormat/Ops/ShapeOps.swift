@@ -544,7 +544,10 @@ private func cast(_ b: ONNXGraphBuilder, _ n: ONNXNode, to: DType) throws {
         return
     }
     if let s = b.symbolic[n.inputs[0]] { b.symbolic[n.outputs[0]] = s; return }
-    if to == .float32 || to == .float64, (b.dtypes[n.inputs[0]] ?? .float32).isFloatingPoint && b.dtypes[n.inputs[0]] != .float16 {
+    let from = b.dtypes[n.inputs[0]] ?? .float32
+    // A cast that keeps the type, or from one 32/64-bit float to another, changes nothing here.
+    let wide: Set<DType> = [.float32, .float64]
+    if from == to || wide.contains(from) && wide.contains(to) {
         try b.alias(n.outputs[0], n.inputs[0], node: n)
         return
     }
