@@ -11,6 +11,16 @@ def log(*a):
     print(*a, flush=True)
 
 
+def ort_literal_session(path):
+    """An onnxruntime session that evaluates the stored graph literally: CPU, one thread, graph
+    optimizations off (ORT_DISABLE_ALL)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def seed_of(name):
     """A stable per-name seed (crc32 of the name)."""
     import zlib

@@ -40,7 +40,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from fixture_io import log, save_npz, write_json, save_proto
+from fixture_io import log, ort_literal_session, save_npz, write_json, save_proto
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "multi_output"
@@ -62,11 +62,7 @@ class SplitTopK(torch.nn.Module):
 
 
 def run_ort(path, x):
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return session.run(None, {"x": x})
+    return ort_literal_session(path).run(None, {"x": x})
 
 
 def main():

@@ -29,7 +29,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from fixture_io import log, save_npz, write_json, save_proto
+from fixture_io import log, ort_literal_session, save_npz, write_json, save_proto
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "typed"
@@ -66,10 +66,7 @@ def main():
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
     save_proto(proto, path)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort_literal_session(path)
     expected, index = {}, {"versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__},
                            "ops": sorted({n.op_type for n in proto.graph.node}), "cases": {}}
     for key, ids in cases.items():

@@ -445,7 +445,6 @@ struct ONNXWriter {
             }
             node("Slice", [x, ints(layer + "/starts", starts), ints(layer + "/ends", stops), ints(layer + "/axes", axes)], [out], name: n.name)
         case let .slice(starts, ends, axes):
-            let r = rank(n.inputs[0])
             let physical = axes.map { physicalAxis($0, of: n.inputs[0]) }
             node("Slice", [x, ints(layer + "/starts", starts), ints(layer + "/ends", ends), ints(layer + "/axes", physical)], [out], name: n.name)
         case let .upSampling(size, interpolation, layout):

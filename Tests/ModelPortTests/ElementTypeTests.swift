@@ -10,9 +10,7 @@ import Testing
 struct ElementTypeTests {
     static func typed(_ name: String) -> String { Fixtures.root.appendingPathComponent("typed").appendingPathComponent(name).path }
 
-    static func arrays(_ name: String) throws -> [String: Tensor] {
-        Dictionary(try NumpyArchive.read(typed(name)).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-    }
+    static func arrays(_ name: String) throws -> [String: Tensor] { try Fixtures.arrays(typed(name)) }
 
     @Test("every value has its element type: ids and their hashes int64 (integer Div a quotient cast back), embeddings and scores float32")
     func valueTypes() throws {

@@ -12,9 +12,7 @@ struct TextModelTests {
     static func text(_ name: String) -> String { Fixtures.root.appendingPathComponent("text").appendingPathComponent(name).path }
     static let cases = ["L16_B1", "L16_B3", "L32_B8", "L50_B3", "L50_B1"]
 
-    static func arrays(_ file: String) throws -> [String: Tensor] {
-        Dictionary(try NumpyArchive.read(text(file)).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-    }
+    static func arrays(_ file: String) throws -> [String: Tensor] { try Fixtures.arrays(text(file)) }
 
     @Test("logits within 1e-5 of onnxruntime at lengths 16, 32 and 50, batches of 1, 3 and 8 run 3 at a time, one session for all",
           arguments: ["torchscript", "dynamo"])
