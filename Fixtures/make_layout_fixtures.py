@@ -258,6 +258,18 @@ def load_k3(path, compile_sgd=False):
     return m
 
 
+def save_pair(name, m2, m3, x):
+    """Saves the tf_keras model as NAME.h5, the Keras 3 one as NAME.keras and the input as NAME.input.npy;
+    returns both models' weight shapes and the two paths."""
+    wshape2 = {k: list(v.shape) for k, v in keyed(m2).items()}
+    wshape3 = {k: list(v.shape) for k, v in keyed(m3).items()}
+    h5, kf = OUT / f"{name}.h5", OUT / f"{name}.keras"
+    m2.save(str(h5))
+    m3.save(str(kf))
+    save_npy(OUT / f"{name}.input.npy", x)
+    return wshape2, wshape3, h5, kf
+
+
 def layer_outputs(K, model, x, names):
     sub = K.Model(model.inputs, [model.get_layer(n).output for n in names])
     ys = sub(tf.constant(x), training=False)
@@ -350,12 +362,7 @@ def run_ln(name):
     fused = bool(getattr(m2.get_layer("ln"), "_fused", False))
     cfg2 = plain(m2.get_layer("ln").get_config())
     cfg3 = plain(m3.get_layer("ln").get_config())
-    wshape2 = {k: list(v.shape) for k, v in keyed(m2).items()}
-    wshape3 = {k: list(v.shape) for k, v in keyed(m3).items()}
-    h5, kf = OUT / f"{name}.h5", OUT / f"{name}.keras"
-    m2.save(str(h5))
-    m3.save(str(kf))
-    save_npy(OUT / f"{name}.input.npy", x)
+    wshape2, wshape3, h5, kf = save_pair(name, m2, m3, x)
     save_npz(OUT / f"{name}.batch.npz", {"x": x, "y": LN_Y})
 
     # forward, from the saved files
@@ -574,12 +581,7 @@ def run_seq(name):
     m3 = build_seq(keras, name)
     copy_weights(m2, m3)
     m3.compile(optimizer="adam", loss=LOSS)
-    wshape2 = {k: list(v.shape) for k, v in keyed(m2).items()}
-    wshape3 = {k: list(v.shape) for k, v in keyed(m3).items()}
-    h5, kf = OUT / f"{name}.h5", OUT / f"{name}.keras"
-    m2.save(str(h5))
-    m3.save(str(kf))
-    save_npy(OUT / f"{name}.input.npy", x)
+    wshape2, wshape3, h5, kf = save_pair(name, m2, m3, x)
 
     r2 = load_k2(h5)
     names = [l.name for l in r2.layers if not isinstance(l, tf_keras.layers.InputLayer)]

@@ -241,7 +241,7 @@ public enum Op: Hashable, Sendable {
     /// The index of the largest (or smallest) element along `axis` (ONNX ArgMax/ArgMin);
     /// `selectLast` picks the last of equal extremes.
     case argReduce(largest: Bool, axis: Int, keepDims: Bool, selectLast: Bool)
-    /// An op of a family defined in one place (`OpFamily`: LayerNormalization, …); the other
+    /// An op of a family defined in one place (`OpFamily`, the files in Families/); the other
     /// cases move there family by family.
     case family(AnyOpFamily)
 

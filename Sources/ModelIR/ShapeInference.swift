@@ -177,9 +177,9 @@ extension Op {
     }
 
     private static func denseShapes(_ x: Shape, _ inputs: [Shape?], units: Int) throws -> [Shape] {
-        guard x.rank >= 2 else { throw ShapeError("Dense needs an input of rank >= 2, got \(x)") }
+        guard x.rank >= 2, let features = x.dims.last else { throw ShapeError("Dense needs an input of rank >= 2, got \(x)") }
         if let k = argument(inputs, 1) {
-            guard k.rank == 2, sameSize(k[0], x.dims.last!), k[1] == units else {
+            guard k.rank == 2, sameSize(k[0], features), k[1] == units else {
                 throw ShapeError("Dense kernel \(k) does not fit input \(x) and \(units) units")
             }
         }
@@ -252,7 +252,8 @@ extension Op {
         if let b = argument(inputs, 2), b.dims != [c.filters] { throw ShapeError("convolution bias \(b) does not fit \(c.filters) filters") }
         var out = x
         for (i, axis) in c.layout.spatialAxes(rank: x.rank).enumerated() {
-            out[axis] = c.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: c.kernelSize[i], stride: c.strides[i], dilation: c.dilations[i])
+            out[axis] = c.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: c.kernelSize[i], stride: c.strides[i],
+                                               dilation: c.dilations[i])
         }
         out[ca] = c.filters
         return [out]
@@ -263,16 +264,20 @@ extension Op {
         guard x.rank == sr + 2 else { throw ShapeError("DepthwiseConv\(sr)D needs a rank-\(sr + 2) input, got \(x)") }
         let ca = c.layout.channelAxis(rank: x.rank)
         if let k = argument(inputs, 1) {
-            guard k.rank == sr + 2, Array(k.dims.prefix(sr)) == c.kernelSize.map({ Optional($0) }), sameSize(k[sr], x[ca]), k[sr + 1] == c.depthMultiplier else {
+            guard k.rank == sr + 2, Array(k.dims.prefix(sr)) == c.kernelSize.map({ Optional($0) }), sameSize(k[sr], x[ca]),
+                  k[sr + 1] == c.depthMultiplier else {
                 throw ShapeError("depthwise kernel \(k) does not fit input \(x)")
             }
         }
         var out = x
         for (i, axis) in c.layout.spatialAxes(rank: x.rank).enumerated() {
-            out[axis] = c.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: c.kernelSize[i], stride: c.strides[i], dilation: c.dilations[i])
+            out[axis] = c.padding.outputLength(axis: i, spatialRank: sr, input: x[axis], window: c.kernelSize[i], stride: c.strides[i],
+                                               dilation: c.dilations[i])
         }
         out[ca] = x[ca].map { $0 * c.depthMultiplier }
-        if let b = argument(inputs, 2), let channels = out[ca], b.dims != [channels] { throw ShapeError("depthwise bias \(b) does not fit \(channels) channels") }
+        if let b = argument(inputs, 2), let channels = out[ca], b.dims != [channels] {
+            throw ShapeError("depthwise bias \(b) does not fit \(channels) channels")
+        }
         return [out]
     }
 

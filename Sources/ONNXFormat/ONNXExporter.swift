@@ -164,8 +164,8 @@ struct ONNXWriter {
         switch n.op {
         case .activation, .dropout, .augmentation, .identity, .rescaling, .elementwise, .unary, .concatenate, .slice: return true
         case .reduce(_, _, let keepDims): return keepDims
-        // A family's writer reads its input where it is stored (`physicalAxis(_:of:)`, as LayerNormalization
-        // and PReLU do); one with a spatial layout reads channels first.
+        // A family's writer reads its input where it is stored (it maps axes with `physicalAxis(_:of:)`);
+        // one with a spatial layout reads channels first.
         case .family(let f): return f.base.spatialLayout == nil
         case .dense, .convolution, .depthwiseConvolution, .pooling, .globalPooling, .batchNormalization, .imageResize, .flatten,
              .reshape, .reshapeAll, .transpose, .zeroPadding, .cropping, .upSampling, .stridedSlice, .expand, .batchShape, .tile,
@@ -409,8 +409,11 @@ struct ONNXWriter {
             let r = rank(n.inputs[0])
             guard physicalAxis(axis, rank: r) == 1 || r == 2 && axis % 2 == 1 else { throw fail("normalising axis \(axis) is not the channel axis") }
             let count = shapes[n.inputs[3]]?.dims.first.flatMap { $0 } ?? 0
-            let gamma = n.inputs[1].isEmpty ? initializer(unique(layer + "/gamma"), Tensor(shape: [count], floats: Array(repeating: 1, count: count))) : input(n.inputs[1])
-            let beta = n.inputs[2].isEmpty ? initializer(unique(layer + "/beta"), Tensor(shape: [count], floats: Array(repeating: 0, count: count))) : input(n.inputs[2])
+            func filled(_ i: Int, _ role: String, _ value: Float) -> String {
+                n.inputs[i].isEmpty ? initializer(unique(layer + "/" + role), Tensor(shape: [count], floats: Array(repeating: value, count: count)))
+                                    : input(n.inputs[i])
+            }
+            let gamma = filled(1, "gamma", 1), beta = filled(2, "beta", 0)
             node("BatchNormalization", [x, gamma, beta, input(n.inputs[3]), input(n.inputs[4])], [out], name: n.name,
                  [attr("epsilon", eps), attr("momentum", momentum)])
         case .activation(let a):
@@ -540,11 +543,11 @@ struct ONNXWriter {
         if isImage(n.inputs[0]) {
             let consumers = graph.nodes.filter { $0.inputs.first == out }
             if !consumers.isEmpty, consumers.allSatisfy({ if case .dense = $0.op { return true }; return false }), !graph.outputs.contains(out),
-               let dims = shapes[n.inputs[0]]?.dims, dims.dropFirst().allSatisfy({ $0 != nil }) {
+               let dims = shapes[n.inputs[0]]?.dims, dims.count >= 2, dims.dropFirst().allSatisfy({ $0 != nil }) {
                 node("Flatten", [x], [out], name: n.name, [attr("axis", 1)])
                 // Physical (channels-first) row k holds the logical (channels-last) feature order[k].
-                let logicalDims = dims.dropFirst().map { $0! }
-                let physicalDims = [logicalDims.last!] + logicalDims.dropLast()
+                let logicalDims = dims.dropFirst().compactMap { $0 }
+                let physicalDims = Array(logicalDims.suffix(1)) + logicalDims.dropLast()
                 var order: [Int] = []
                 let total = logicalDims.reduce(1, *)
                 order.reserveCapacity(total)

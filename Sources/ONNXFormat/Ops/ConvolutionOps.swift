@@ -1,6 +1,7 @@
 import ModelIR
 
 func registerConvolutionOps(_ r: inout ONNXRegistry) {
+    registerTransposedConvolution(&r)
     r["Conv"] = { b, n in
         let x = try b.value(n, 0)
         guard let w = b.constant(n, 1), w.shape.count >= 3 else { throw b.fail(n, "only convolutions with a constant kernel are supported") }
@@ -16,7 +17,8 @@ func registerConvolutionOps(_ r: inout ONNXRegistry) {
 }
 
 func registerTransposedConvolution(_ r: inout ONNXRegistry) {
-    r["ConvTranspose"] = { b, n in
+    r.batchNormalizationHosts.insert("ConvTranspose")
+    r["ConvTranspose", inputs: 2] = { b, n in
         let x = try b.value(n, 0)
         guard let w = b.constant(n, 1), w.shape.count >= 3 else { throw b.fail(n, "only a constant kernel is supported") }
         let groups = n.int("group", 1)
